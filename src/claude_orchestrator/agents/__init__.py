@@ -1,0 +1,18 @@
+"""Agent profiles: how one agent CLI starts, takes input, and shows that a turn ended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from claude_orchestrator.agents.base import Agent, Dialog, ScreenState, UnknownDialog
+from claude_orchestrator.agents.claude import ClaudeAgent
+
+__all__ = ["Agent", "ClaudeAgent", "Dialog", "ScreenState", "UnknownDialog", "select_agent"]
+
+
+def select_agent(choice: str, argv: Sequence[str]) -> Agent:
+    """`claude` when asked, or when `auto` and the command runs an executable named claude."""
+    if choice == "claude" or (choice == "auto" and argv and Path(argv[0]).name == "claude"):
+        return ClaudeAgent()
+    return Agent()

@@ -1,0 +1,164 @@
+"""What an agent CLI looks like to the orchestrator: the seam every profile fills in.
+
+The generic profile answers every question from the screen alone; the Claude profile from its
+hooks first, with the screen as the watchdog. Drivers never ask which profile they have.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_orchestrator.screen import sanitize_message
+
+
+class ScreenState(enum.Enum):
+    """What the agent's screen says it is doing."""
+
+    STARTING = "starting"  # nothing recognisable yet
+    IDLE = "idle"  # waiting at its prompt
+    BUSY = "busy"  # working on a turn (spinner, `esc to interrupt`)
+    DIALOG = "dialog"  # a start-up question we know how to answer
+    UNKNOWN_DIALOG = "unknown-dialog"  # a question we do not know
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A start-up question and the keys that answer it the way the user asked for."""
+
+    name: str
+    keys: tuple[str, ...]
+    note: str  # one line told to the user when we answer
+
+
+class UnknownDialog(Exception):
+    """The agent asks something we have no answer for; the screen text goes with it."""
+
+    def __init__(self, screen: str) -> None:
+        super().__init__("the agent shows a question the orchestrator does not know")
+        self.screen = screen
+
+
+_RULE_RE = re.compile(r"^\s*[─━—-]{20,}\s*$")
+_PROMPT_RE = re.compile(r"^\s*[❯>] ?(.*)$")
+_SPINNER_RE = re.compile(r"^\s*[✢✳✶✻✽·*✺◐◓◑◒⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ?\S.*…")
+
+
+def is_rule(line: str) -> bool:
+    """A horizontal rule of the input box."""
+    return bool(_RULE_RE.match(line))
+
+
+def input_box(lines: Sequence[str]) -> tuple[int, int] | None:
+    """The (first, last) line index of the input box at the bottom: the last pair of rules with a
+    `❯ ` line right after the upper one. None when no input box is on the screen."""
+    rules = [i for i, line in enumerate(lines) if is_rule(line)]
+    for upper in reversed(rules):
+        if upper + 1 < len(lines) and _PROMPT_RE.match(lines[upper + 1]):
+            lower = next((r for r in rules if r > upper), len(lines))
+            return upper, lower
+    return None
+
+
+def input_text(lines: Sequence[str]) -> str | None:
+    """What the input box holds (continuation lines joined), None without an input box."""
+    box = input_box(lines)
+    if box is None:
+        return None
+    upper, lower = box
+    first = _PROMPT_RE.match(lines[upper + 1])
+    parts = [first.group(1) if first else ""]
+    parts += [line[2:] if line.startswith("  ") else line for line in lines[upper + 2:lower]]
+    return "\n".join(parts).strip()
+
+
+class Agent:
+    """The generic profile: any command, screen only.
+
+    A turn has ended when the screen changed and then stayed still; the reply is what is new on
+    the screen, minus known furniture (input box, footer, spinner).
+    """
+
+    name = "generic"
+    uses_hooks = False
+    resumable = False
+
+    def command(self, argv: Sequence[str], *, settings_path: Path | None,
+                resume_id: str | None) -> list[str]:
+        """The command line to start (or restart) the agent."""
+        return list(argv)
+
+    def prepare(self, text: str, *, literal: bool) -> str:
+        """The exact text to paste for a message (control characters removed)."""
+        return sanitize_message(text)
+
+    def normalise(self, text: str) -> str:
+        """What the agent will hold after `text` was pasted (its own input rules)."""
+        return text
+
+    def screen_state(self, lines: Sequence[str]) -> ScreenState:
+        """Idle, busy, or a dialog, judged from the visible screen."""
+        if any("esc to interrupt" in line for line in lines[-6:]):
+            return ScreenState.BUSY
+        if any(line.strip() for line in lines):
+            return ScreenState.IDLE
+        return ScreenState.STARTING
+
+    def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
+        """The answer to a start-up question on the screen, if any."""
+        return None
+
+    def input_pending(self, lines: Sequence[str], text: str) -> bool:
+        """True when the input box still holds the start of `text` (Enter was not taken)."""
+        held = input_text(lines)
+        if not held:
+            return False
+        first = text.strip().split("\n", 1)[0].strip()
+        return bool(first) and held.split("\n", 1)[0].strip().startswith(first[:40].strip())
+
+    def reply_from_screen(self, new: Sequence[str], sent: str) -> str:
+        """Claude-like screen furniture removed from the new lines, and our own message."""
+        return strip_furniture(new, sent)
+
+
+_STATUS_LINE_RE = re.compile(r"^\s*[✻✢✳✶✽*] \S+ for \d")
+
+
+def strip_furniture(new: Sequence[str], sent: str) -> str:
+    """The reply part of the new lines: without the input box and everything below it, without
+    spinner/summary lines, and without the echo of the message we sent."""
+    lines = list(new)
+    box = input_box(lines)
+    if box is not None:
+        lines = lines[:box[0]]
+    lines = [ln for ln in lines if not _SPINNER_RE.match(ln) and not _STATUS_LINE_RE.match(ln)]
+    # Drop the echo of our message: a `❯ first line` / `> first line` and its continuation.
+    sent_lines = [s.rstrip() for s in sent.strip("\n").split("\n")] if sent.strip() else []
+    if sent_lines:
+        for i, line in enumerate(lines):
+            m = _PROMPT_RE.match(line)
+            if m and m.group(1).strip() == sent_lines[0].strip():
+                j = i + 1
+                while j < len(lines) and j - i < len(sent_lines) and (
+                        lines[j].strip() == sent_lines[j - i].strip()):
+                    j += 1
+                lines = lines[j:]
+                break
+    out = [_unbullet(ln) for ln in lines]
+    while out and not out[-1].strip():
+        out.pop()
+    while out and not out[0].strip():
+        out.pop(0)
+    return "\n".join(out)
+
+
+def _unbullet(line: str) -> str:
+    """`● text` becomes `text`, and the two-space indent of its continuation lines goes."""
+    if line.startswith("● "):
+        return line[2:]
+    if line.startswith("  "):
+        return line[2:]
+    return line

@@ -1,0 +1,110 @@
+"""Chat mode: a person types, Claude answers, the reply is printed. `/quit` or end of input ends.
+
+On a terminal the prompt is prompt_toolkit's (history, editing); piped input is read line by
+line so scripts can drive it. Ctrl-C while waiting cancels the wait (Claude goes on); Ctrl-C at
+the prompt, or twice, ends with status 130.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from typing import IO
+
+from claude_orchestrator.agents import UnknownDialog
+from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.session import AgentSession
+from claude_orchestrator.turn import run_turn
+
+PROMPT = "you> "
+
+
+class ChatInterrupted(Exception):
+    """Ctrl-C at the prompt (or a second one while waiting): exit 130."""
+
+
+def terminal_lines(history_file: str | None = None) -> Iterator[str]:
+    """Lines from a prompt_toolkit prompt with history (only used on a terminal)."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    history = FileHistory(history_file) if history_file else InMemoryHistory()
+    prompt: PromptSession[str] = PromptSession(history=history)
+    while True:
+        try:
+            yield prompt.prompt(PROMPT)
+        except EOFError:
+            return
+        except KeyboardInterrupt:
+            raise ChatInterrupted from None
+
+
+def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
+    """Plain lines from a pipe; the prompt is still printed so a transcript reads naturally."""
+    while True:
+        out.write(PROMPT)
+        out.flush()
+        try:
+            line = stream.readline()
+        except KeyboardInterrupt:
+            raise ChatInterrupted from None
+        if not line:
+            out.write("\n")
+            return
+        yield line.rstrip("\n")
+
+
+def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
+              runlog: RunLog | None = None, run_id: str | None = None,
+              show_screen: Callable[[str], None] | None = None) -> int:
+    """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF)."""
+    for line in lines:
+        message = line.strip("\n")
+        if message.strip() == "/quit":
+            return 0
+        if not message.strip():
+            continue
+        slash = message.lstrip().startswith("/") and sess.agent.uses_hooks
+        seq = runlog.begin_turn(run_id, message).seq if runlog and run_id else None
+        try:
+            result = run_turn(sess, message, literal=False,
+                              use_hooks=False if slash else None)
+        except KeyboardInterrupt:
+            out.write("\n(wait cancelled; Claude goes on working. Ctrl-C at the prompt quits)\n")
+            if runlog and run_id and seq is not None:
+                runlog.fail_turn(run_id, seq, "wait cancelled by the user")
+            continue
+        except UnknownDialog as dialog:
+            out.write("Claude shows a question the orchestrator does not know:\n")
+            out.write(dialog.screen + "\n")
+            out.write(f"Answer it in tmux: {sess.runtime.attach_command}\n")
+            sess.wait_ready(allow_unknown=True)
+            continue
+        reply = result.reply if result.reply.strip() else "(no reply)"
+        out.write(reply.rstrip("\n") + "\n")
+        out.flush()
+        if runlog and run_id and seq is not None:
+            if result.confirmed_at:
+                runlog.mark_delivered(run_id, seq, _utc(result.confirmed_at))
+            runlog.finish_turn(run_id, seq, reply=result.reply, ended_by=result.ended_by,
+                               ended_at=_utc(result.ended_at or result.reply_at),
+                               recovery="; ".join(result.recovery) or None,
+                               timings=result.timings())
+    return 0
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def stdin_lines(out: IO[str]) -> Iterator[str]:
+    """The right line source for stdin: a prompt on a terminal, plain lines from a pipe."""
+    if sys.stdin.isatty() and out.isatty():
+        return terminal_lines()
+    return piped_lines(sys.stdin, out)
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,227 @@
+"""The command line: flags, subcommands, signals, exit statuses, and the one-line errors.
+
+    claude-orchestrator [OPTIONS] [WORKDIR]     run (autonomous by default, or chat)
+    claude-orchestrator runs                    list recorded runs, newest first
+    claude-orchestrator show RUN                print one run
+    claude-orchestrator resume RUN              continue an interrupted autonomous run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING
+
+from claude_orchestrator import __version__
+from claude_orchestrator.config import (
+    SECRET_ENV,
+    Config,
+    ConfigError,
+    add_setting_flags,
+    find_executable,
+    find_tmux,
+    load_dotenv,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from claude_orchestrator.progress import Reporter
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BUDGET, EXIT_REFUSED, EXIT_AGENT = 0, 1, 2, 3, 4, 5
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+SUBCOMMANDS = ("runs", "show", "resume")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, exit 143."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claude-orchestrator",
+        description="Run Claude Code in a private tmux server and drive it: a supervisor LLM "
+                    "works through a task (default), or you chat with it (--chat). "
+                    "Subcommands: runs, show RUN, resume RUN.",
+        epilog="Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration, "
+               "3 budget exhausted, 4 supervisor API refused, 5 Claude could not start, "
+               "130/143 interrupted. Settings come from flags, then the environment, then "
+               "./.env, then defaults.",
+    )
+    parser.add_argument("workdir", nargs="?", help="folder Claude works in (default: here)")
+    parser.add_argument("--task", help="the task for the supervisor (autonomous mode)")
+    parser.add_argument("--task-file", help="read the task from this file")
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_setting_flags(parser)
+    return parser
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"claude-orchestrator {name}")
+    if name == "runs":
+        p.add_argument("--limit", type=int, default=50, help="how many runs (newest first)")
+    else:
+        p.add_argument("run", help="run id (or a unique prefix), as `runs` prints it")
+    if name == "resume":
+        p.add_argument("--json", action="store_true", help="print the summary as JSON")
+        add_setting_flags(p)
+    p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
+    return p
+
+
+def error(message: str, status: int, stream: IO[str] | None = None) -> int:
+    (stream or sys.stderr).write(f"claude-orchestrator: error: {message}\n")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _install_signals()
+    try:
+        load_dotenv(os.environ, Path.cwd() / ".env")
+        if args and args[0] in SUBCOMMANDS:
+            return _subcommand(args[0], args[1:])
+        ns = build_parser().parse_args(args)
+        config = resolve(vars(ns), os.environ, workdir=ns.workdir, task=ns.task,
+                         task_file=ns.task_file, json_output=ns.json)
+        return _run(config)
+    except ConfigError as e:
+        return error(str(e), EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return EXIT_SIGINT
+    except Terminated:
+        sys.stderr.write("terminated\n")
+        return EXIT_SIGTERM
+    except Exception as e:
+        return error(f"{type(e).__name__}: {e}", EXIT_FAILURE)
+
+
+def _install_signals() -> None:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _check_tools(config: Config) -> None:
+    find_tmux(os.environ)
+    find_executable(config.claude_argv, os.environ)
+
+
+def _withhold_secrets(config: Config) -> None:
+    """The tmux server inherits our environment: take the secrets out before it starts."""
+    for name in config.withhold_env:
+        os.environ.pop(name, None)
+
+
+def _runlog_path(config_path: Path | None) -> Path:
+    from claude_orchestrator.runlog import default_runlog_path
+
+    return config_path or default_runlog_path()
+
+
+def _run(config: Config) -> int:
+    from claude_orchestrator.progress import ConsoleReporter
+
+    _check_tools(config)
+    if config.autonomous and not config.api_key:
+        raise ConfigError(f"{SECRET_ENV} is not set (autonomous mode needs the supervisor's "
+                          "API key; use --chat to chat yourself)")
+    _withhold_secrets(config)
+    reporter = ConsoleReporter()
+    if config.autonomous:
+        from claude_orchestrator.autonomous import run_autonomous
+
+        return run_autonomous(config, reporter, _runlog_path(config.runlog))
+    return _run_chat(config, reporter)
+
+
+def _run_chat(config: Config, rep: Reporter) -> int:
+    from claude_orchestrator.agents import UnknownDialog
+    from claude_orchestrator.chat import ChatInterrupted, chat_loop, stdin_lines
+    from claude_orchestrator.runlog import RunLog
+    from claude_orchestrator.session import AgentSession, StartFailed
+
+    out = sys.stdout
+    runlog = RunLog(_runlog_path(config.runlog))
+    run = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
+                           model=None, session=config.session, socket=config.socket,
+                           settings=config.public_settings())
+    sess = AgentSession(config, rep)
+    sess.on_session_id = lambda sid: runlog.set_agent_session(run.id, sid)
+    status, message = EXIT_OK, "ended"
+    try:
+        rep.note(f"watch live: {sess.runtime.attach_command}")
+        try:
+            sess.ensure_ready()
+        except UnknownDialog as dialog:
+            out.write("Claude shows a question the orchestrator does not know:\n"
+                      f"{dialog.screen}\nAnswer it in tmux: {sess.runtime.attach_command}\n")
+            sess.wait_ready(allow_unknown=True)
+        status = chat_loop(sess, stdin_lines(out), out, runlog=runlog, run_id=run.id)
+        message = "quit"
+    except StartFailed as e:
+        status, message = EXIT_AGENT, str(e)
+        error(f"{e}" + (f"\n--- last screen:\n{e.screen}" if e.screen else ""), status)
+    except ChatInterrupted:
+        status, message = EXIT_SIGINT, "interrupted"
+        sys.stderr.write("\ninterrupted\n")
+    except KeyboardInterrupt:
+        status, message = EXIT_SIGINT, "interrupted"
+        sys.stderr.write("\ninterrupted\n")
+    except Terminated:
+        status, message = EXIT_SIGTERM, "terminated"
+        sys.stderr.write("terminated\n")
+    except Exception as e:
+        status, message = EXIT_FAILURE, f"{type(e).__name__}: {e}"
+        error(message, status)
+    finally:
+        runlog.finish_run(run.id, status="quit" if status == 0 else
+                          ("interrupted" if status in (EXIT_SIGINT, EXIT_SIGTERM) else "failed"),
+                          exit_code=status, message=message)
+        runlog.close()
+        sess.close(terminate=config.terminate_when_quit)
+    return status
+
+
+def _subcommand(name: str, args: list[str]) -> int:
+    from claude_orchestrator.runlog import RunLog, RunNotFound, format_run_detail, format_run_line
+
+    ns = _subparser(name).parse_args(args)
+    path = Path(ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG") or "") if (
+        ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")) else None
+    if name == "resume":
+        config = resolve(vars(ns), os.environ, workdir=None, json_output=ns.json)
+        return _resume(ns.run, config)
+    with RunLog(_runlog_path(path)) as log:
+        try:
+            if name == "runs":
+                runs = log.list_runs(limit=ns.limit)
+                if not runs:
+                    print("no runs recorded yet")
+                for run in runs:
+                    print(format_run_line(run))
+                return EXIT_OK
+            run = log.get_run(ns.run)
+            print(format_run_detail(run, log.turns(run.id), log.supervisor_calls(run.id)))
+            return EXIT_OK
+        except RunNotFound as e:
+            return error(str(e), EXIT_USAGE)
+
+
+def _resume(run_id: str, config: Config) -> int:
+    from claude_orchestrator.progress import ConsoleReporter
+
+    _check_tools(config)
+    if not config.api_key:
+        raise ConfigError(f"{SECRET_ENV} is not set (resuming an autonomous run needs it)")
+    _withhold_secrets(config)
+    from claude_orchestrator.autonomous import resume_autonomous
+
+    return resume_autonomous(run_id, config, ConsoleReporter(), _runlog_path(config.runlog))

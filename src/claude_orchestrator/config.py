@@ -1,0 +1,346 @@
+"""Settings: environment, `.env` file and command-line flags, validated into one frozen `Config`.
+
+Every setting has a flag and an environment variable; flags beat the environment, the environment
+beats `.env`, and `.env` beats the defaults. The seed's eight variables keep their names and defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SESSION = "gt-claude-loop"
+DEFAULT_SOCKET = "gt-claude-loop"
+DEFAULT_CLAUDE_CMD = "claude --dangerously-skip-permissions --setting-sources user"
+DEFAULT_MODEL = "anthropic/claude-opus-4.6"
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+SECRET_ENV = "OPENROUTER_API_KEY"
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SOCKET_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+class ConfigError(Exception):
+    """A bad setting: the message is one line, fit to print after `error: `."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its flag, its environment variable, its default and what it means."""
+
+    dest: str
+    flag: str
+    env: str
+    default: str
+    help: str
+    kind: str = "str"  # str | bool | int | float | duration | path
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("session", "--session", "CLAUDE_TMUX_SESSION", DEFAULT_SESSION, "tmux session name"),
+    Setting("socket", "--socket", "CLAUDE_TMUX_SOCKET", DEFAULT_SOCKET,
+            "tmux socket name (a private tmux server, apart from yours)"),
+    Setting("claude_cmd", "--claude-cmd", "CLAUDE_CMD", DEFAULT_CLAUDE_CMD,
+            "command run in the tmux pane, parsed like a shell command"),
+    Setting("terminate_when_quit", "--terminate-when-quit", "TERMINATE_WHEN_QUIT", "false",
+            "kill the tmux session (and the server when it was the last) on the way out",
+            "bool"),
+    Setting("autonomous", "--autonomous", "AUTONOMOUS_MODE", "true",
+            "true: a supervisor LLM drives Claude; false: chat mode (you type)", "bool"),
+    Setting("model", "--model", "OPENROUTER_MODEL", DEFAULT_MODEL, "supervisor model"),
+    Setting("base_url", "--base-url", "OPENROUTER_BASE_URL", DEFAULT_BASE_URL,
+            "OpenAI-compatible API base URL of the supervisor"),
+    Setting("api_key_file", "--api-key-file", "OPENROUTER_API_KEY_FILE", "",
+            "read the supervisor API key from this file (the key itself is taken only from "
+            "OPENROUTER_API_KEY, never from a flag, so it cannot show in `ps`)", "path"),
+    Setting("max_iterations", "--max-iterations", "MAX_ITERATIONS", "0",
+            "stop after this many supervisor turns (0 = unlimited)", "int"),
+    Setting("max_cost", "--max-cost", "CLAUDE_ORCHESTRATOR_MAX_COST", "0",
+            "stop when the supervisor has cost this many USD (0 = unlimited)", "float"),
+    Setting("max_time", "--max-time", "CLAUDE_ORCHESTRATOR_MAX_TIME", "0",
+            "stop after this long, e.g. 90m or 2h (0 = unlimited)", "duration"),
+    Setting("agent", "--agent", "CLAUDE_ORCHESTRATOR_AGENT", "auto",
+            "agent profile: auto (claude when the command runs claude), claude, generic"),
+    Setting("resume_on_crash", "--resume-on-crash", "CLAUDE_ORCHESTRATOR_RESUME_ON_CRASH", "true",
+            "restart a crashed Claude with --resume <session id> to keep the conversation",
+            "bool"),
+    Setting("accept_api_key", "--accept-api-key", "CLAUDE_ORCHESTRATOR_ACCEPT_API_KEY", "false",
+            "answer yes when Claude asks whether to use ANTHROPIC_API_KEY from the environment",
+            "bool"),
+    Setting("withhold_env", "--withhold-env", "CLAUDE_ORCHESTRATOR_WITHHOLD_ENV", "",
+            "comma-separated variables kept from Claude's environment (OPENROUTER_API_KEY "
+            "always is)"),
+    Setting("stable_window", "--stable-window", "CLAUDE_ORCHESTRATOR_STABLE_WINDOW", "0.3",
+            "screen path: a turn ends when the screen stays unchanged this long", "duration"),
+    Setting("idle_timeout", "--idle-timeout", "CLAUDE_ORCHESTRATOR_IDLE_TIMEOUT", "15m",
+            "give up on a turn when the screen shows no change at all for this long",
+            "duration"),
+    Setting("startup_timeout", "--startup-timeout", "CLAUDE_ORCHESTRATOR_STARTUP_TIMEOUT", "60",
+            "how long the agent may take to reach its prompt", "duration"),
+    Setting("context_tokens", "--context-tokens", "CLAUDE_ORCHESTRATOR_CONTEXT_TOKENS", "60000",
+            "token budget of the supervisor's history (oldest turns are dropped first)", "int"),
+    Setting("reply_limit", "--reply-limit", "CLAUDE_ORCHESTRATOR_REPLY_LIMIT", "12000",
+            "characters of one Claude reply the supervisor sees (middle trimmed)", "int"),
+    Setting("runlog", "--runlog", "CLAUDE_ORCHESTRATOR_RUNLOG", "",
+            "SQLite run log (default: the user's data dir)", "path"),
+)
+BY_DEST = {s.dest: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings of one invocation."""
+
+    session: str = DEFAULT_SESSION
+    socket: str = DEFAULT_SOCKET
+    claude_argv: tuple[str, ...] = tuple(shlex.split(DEFAULT_CLAUDE_CMD))
+    terminate_when_quit: bool = False
+    autonomous: bool = True
+    model: str = DEFAULT_MODEL
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = field(default=None, repr=False)
+    max_iterations: int = 0
+    max_cost: float = 0.0
+    max_time: float = 0.0
+    agent: str = "auto"
+    resume_on_crash: bool = True
+    accept_api_key: bool = False
+    withhold_env: tuple[str, ...] = (SECRET_ENV,)
+    stable_window: float = 0.3
+    idle_timeout: float = 900.0
+    startup_timeout: float = 60.0
+    context_tokens: int = 60000
+    reply_limit: int = 12000
+    runlog: Path | None = None
+    workdir: Path = field(default_factory=Path.cwd)
+    task: str | None = None
+    task_file: Path | None = None
+    json_output: bool = False
+
+    def public_settings(self) -> dict[str, object]:
+        """The settings worth recording, without secrets."""
+        return {
+            "session": self.session, "socket": self.socket,
+            "claude_cmd": shlex.join(self.claude_argv), "autonomous": self.autonomous,
+            "model": self.model, "base_url": self.base_url,
+            "max_iterations": self.max_iterations, "max_cost": self.max_cost,
+            "max_time": self.max_time, "agent": self.agent,
+            "resume_on_crash": self.resume_on_crash, "workdir": str(self.workdir),
+            "terminate_when_quit": self.terminate_when_quit,
+        }
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """`true/false/1/0/yes/no/on/off`, any case; anything else is a ConfigError."""
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def parse_int(name: str, value: str, minimum: int = 0) -> int:
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if n < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {n}")
+    return n
+
+
+def parse_float(name: str, value: str) -> float:
+    try:
+        x = float(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if x < 0 or x != x or x == float("inf"):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return x
+
+
+def parse_duration(name: str, value: str) -> float:
+    """Seconds from `90`, `1.5s`, `250ms`, `30m`, `2h` or `1d`."""
+    m = _DURATION_RE.match(value)
+    if not m:
+        raise ConfigError(f"{name} must be a duration such as 30, 250ms, 90s, 30m or 2h; "
+                          f"got {value!r}")
+    scale = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """`KEY=VALUE` lines; `#` comments, `export `, single or double quotes.
+
+    >>> parse_dotenv('A=1\\n# c\\nexport B="two words"\\nC=\\'x y\\' # note')
+    {'A': '1', 'B': 'two words', 'C': 'x y'}
+    """
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _ENV_NAME_RE.match(key):
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"'):
+            quote = value[0]
+            end = value.find(quote, 1)
+            value = value[1:end] if end > 0 else value[1:]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        else:
+            value = re.sub(r"\s+#.*$", "", value)
+        out[key] = value
+    return out
+
+
+def load_dotenv(environ: MutableMapping[str, str], path: Path) -> None:
+    """Fill variables not already set from a `.env` file, as the seed does."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    for key, value in parse_dotenv(text).items():
+        environ.setdefault(key, value)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting; booleans also get a `--no-` form. Help names the env var."""
+    for s in SETTINGS:
+        text = f"{s.help} [env {s.env}, default {s.default or 'none'}]"
+        if s.kind == "bool":
+            parser.add_argument(s.flag, dest=s.dest, default=None,
+                                action=argparse.BooleanOptionalAction, help=text)
+        else:
+            parser.add_argument(s.flag, dest=s.dest, default=None, metavar=s.dest.upper(),
+                                help=text)
+    parser.add_argument("--chat", dest="autonomous", action="store_false",
+                        help="chat mode: same as --no-autonomous")
+
+
+def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
+            workdir: str | None = None, task: str | None = None, task_file: str | None = None,
+            json_output: bool = False) -> Config:
+    """Turn flags (None = unset) and the environment into a validated Config."""
+
+    def raw(dest: str) -> tuple[str, str]:
+        s = BY_DEST[dest]
+        value = flags.get(dest)
+        if value is not None:
+            if isinstance(value, bool):
+                return s.flag, "true" if value else "false"
+            return s.flag, str(value)
+        if s.env in environ:
+            return s.env, environ[s.env]
+        return s.env, s.default
+
+    def text(dest: str) -> str:
+        return raw(dest)[1]
+
+    def boolean(dest: str) -> bool:
+        return parse_bool(*raw(dest))
+
+    def duration(dest: str) -> float:
+        return parse_duration(*raw(dest))
+
+    session = text("session")
+    if not _NAME_RE.match(session):
+        raise ConfigError(f"{raw('session')[0]} must be 1-64 letters, digits, '-' or '_', "
+                          f"got {session!r}")
+    socket = text("socket")
+    if not _SOCKET_RE.match(socket):
+        raise ConfigError(f"{raw('socket')[0]} must be 1-64 letters, digits, '.', '-' or '_', "
+                          f"got {socket!r}")
+    cmd_name, cmd = raw("claude_cmd")
+    try:
+        argv = tuple(shlex.split(cmd))
+    except ValueError as e:
+        raise ConfigError(f"{cmd_name} is not a valid command line: {e}") from None
+    if not argv:
+        raise ConfigError(f"{cmd_name} is empty")
+    agent = text("agent").strip().lower()
+    if agent not in ("auto", "claude", "generic"):
+        raise ConfigError(f"{raw('agent')[0]} must be auto, claude or generic, got {agent!r}")
+    withheld = [SECRET_ENV]
+    for name in text("withhold_env").split(","):
+        name = name.strip()
+        if not name:
+            continue
+        if not _ENV_NAME_RE.match(name):
+            raise ConfigError(f"{raw('withhold_env')[0]}: {name!r} is not a variable name")
+        if name not in withheld:
+            withheld.append(name)
+    api_key = (environ.get(SECRET_ENV) or "").strip() or None
+    key_file = text("api_key_file").strip()
+    if key_file:
+        try:
+            api_key = Path(key_file).expanduser().read_text(encoding="utf-8").strip() or None
+        except OSError as e:
+            raise ConfigError(f"cannot read the API key file {key_file}: {e.strerror}") from None
+    base_url = text("base_url").strip().rstrip("/")
+    if not re.match(r"^https?://[^\s/]+", base_url):
+        raise ConfigError(f"{raw('base_url')[0]} must be an http(s) URL, got {base_url!r}")
+    runlog = text("runlog").strip()
+    stable = duration("stable_window")
+    if stable <= 0:
+        raise ConfigError(f"{raw('stable_window')[0]} must be > 0")
+    wd = Path(workdir).expanduser() if workdir else Path.cwd()
+    if not wd.exists():
+        raise ConfigError(f"working directory does not exist: {wd}")
+    if not wd.is_dir():
+        raise ConfigError(f"working directory is not a directory: {wd}")
+    tf = Path(task_file).expanduser() if task_file else None
+    if tf is not None and not tf.is_file():
+        raise ConfigError(f"task file not found: {tf}")
+    return Config(
+        session=session, socket=socket, claude_argv=argv,
+        terminate_when_quit=boolean("terminate_when_quit"), autonomous=boolean("autonomous"),
+        model=text("model").strip() or DEFAULT_MODEL, base_url=base_url, api_key=api_key,
+        max_iterations=parse_int(*raw("max_iterations")),
+        max_cost=parse_float(*raw("max_cost")), max_time=duration("max_time"),
+        agent=agent, resume_on_crash=boolean("resume_on_crash"),
+        accept_api_key=boolean("accept_api_key"), withhold_env=tuple(withheld),
+        stable_window=stable, idle_timeout=duration("idle_timeout"),
+        startup_timeout=duration("startup_timeout"),
+        context_tokens=parse_int(*raw("context_tokens"), minimum=2000),
+        reply_limit=parse_int(*raw("reply_limit"), minimum=200),
+        runlog=Path(runlog).expanduser() if runlog else None,
+        workdir=wd.resolve(), task=task, task_file=tf, json_output=json_output,
+    )
+
+
+def find_executable(argv: Sequence[str], environ: Mapping[str, str]) -> str:
+    """The absolute path of the command's executable, or a ConfigError saying how to get it."""
+    exe = argv[0]
+    found = shutil.which(exe, path=environ.get("PATH", os.defpath))
+    if found:
+        return found
+    if Path(exe).name == "claude":
+        raise ConfigError("claude not found on PATH: install it with "
+                          "npm install -g @anthropic-ai/claude-code")
+    raise ConfigError(f"{exe} not found on PATH (from CLAUDE_CMD)")
+
+
+def find_tmux(environ: Mapping[str, str]) -> str:
+    found = shutil.which("tmux", path=environ.get("PATH", os.defpath))
+    if not found:
+        raise ConfigError("tmux not found on PATH: install it (apt install tmux, brew install tmux)")
+    return found

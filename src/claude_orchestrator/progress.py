@@ -1,0 +1,73 @@
+"""What the person sees while the tool works: one-line notes, and a live status line (what we
+wait for, for how long) when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, Protocol
+
+
+class Reporter(Protocol):
+    """Where the layers below the drivers tell the person what happens."""
+
+    def note(self, message: str) -> None:
+        """A permanent one-line note (a restart, an accepted dialog)."""
+
+    def waiting(self, what: str) -> None:
+        """Start (or change) the live status: what we wait for."""
+
+    def idle(self) -> None:
+        """Stop the live status."""
+
+
+class QuietReporter:
+    """Records notes; shows nothing (tests, `--json`)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def waiting(self, what: str) -> None:
+        pass
+
+    def idle(self) -> None:
+        pass
+
+
+class ConsoleReporter:
+    """Notes on stderr; on a terminal a transient status line (spinner, what we wait for, time
+    elapsed) drawn by rich's own refresh thread, so the waiting code never wakes up for it."""
+
+    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+        from rich.console import Console  # lazy: keeps `--help` fast
+
+        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+        self.live = self.console.is_terminal if live is None else live
+        self._progress: Any = None
+        self._task: Any = None
+        self._what: str | None = None
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[orchestrator] {message}", markup=False)
+
+    def waiting(self, what: str) -> None:
+        if not self.live or what == self._what:
+            return
+        if self._progress is None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                console=self.console, transient=True, refresh_per_second=2)
+            self._progress.start()
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(what)
+        self._what = what
+
+    def idle(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self._progress = self._task = self._what = None

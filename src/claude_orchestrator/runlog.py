@@ -1,0 +1,524 @@
+"""The run log: every run, turn and supervisor call in SQLite, written as it happens.
+
+Each write commits at once (WAL journal), so a crash loses nothing: a turn is written with status
+``sent`` *before* its message is delivered, so after a crash the in-flight message is known.
+
+A run whose orchestrator died leaves the status ``running`` on disk.  Reads never trust that
+blindly: ``get_run`` and ``list_runs`` show such a run as ``interrupted`` when its pid is gone (same
+host only), without rewriting the row; ``mark_interrupted_if_dead`` persists that when wanted.
+
+Examples:
+    >>> import tempfile, pathlib
+    >>> with RunLog(pathlib.Path(tempfile.mkdtemp()) / "runs.sqlite3") as log:
+    ...     run = log.start_run(mode="chat", task="hello", workdir="/tmp", model=None,
+    ...                         session=None, socket=None, settings={"api_key": "x", "n": 1})
+    ...     turn = log.begin_turn(run.id, "hi")
+    ...     log.finish_turn(run.id, turn.seq, reply="hello", ended_by="hook")
+    ...     (log.get_run(run.id[:10]).turns, log.get_run(run.id).settings)
+    (1, {'n': 1})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket as _socket
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+MODES = ("autonomous", "chat")
+RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit")
+_SECRET_KEY = re.compile(r"key|token(?!s)|secret|passw|credential|auth", re.IGNORECASE)
+
+
+class RunLogError(Exception):
+    """A run-log failure, with a one-line message."""
+
+
+class RunNotFound(RunLogError):
+    """No run (or more than one run) matches the given id or prefix."""
+
+
+def default_runlog_path() -> Path:
+    """``$CLAUDE_ORCHESTRATOR_DATA_DIR/runs.sqlite3``, else the user's data directory.
+
+    That is ``$XDG_DATA_HOME/claude-orchestrator`` when set, else ``~/Library/Application
+    Support/claude-orchestrator`` on macOS and ``~/.local/share/claude-orchestrator`` elsewhere.
+    """
+    explicit = os.environ.get("CLAUDE_ORCHESTRATOR_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser() / "runs.sqlite3"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg and os.path.isabs(xdg):
+        base = Path(xdg)
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path.home() / ".local" / "share"
+    return base / "claude-orchestrator" / "runs.sqlite3"
+
+
+# --- schema: small named migrations, each applied once and recorded in _migrations -----------
+
+
+def m001_create_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY, mode TEXT NOT NULL, task TEXT NOT NULL, workdir TEXT NOT NULL,
+            model TEXT, tmux_session TEXT, tmux_socket TEXT, agent_session_id TEXT,
+            settings TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL DEFAULT 'running',
+            exit_code INTEGER, message TEXT, started_at TEXT NOT NULL, ended_at TEXT,
+            pid INTEGER NOT NULL, host TEXT NOT NULL,
+            turns INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0)"""
+    )
+    db.execute("CREATE INDEX runs_started_at ON runs (started_at)")
+
+
+def m002_create_turns(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE turns (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+            message TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'sent', sent_at TEXT NOT NULL,
+            delivered_at TEXT, ended_at TEXT, reply TEXT, ended_by TEXT, recovery TEXT,
+            error TEXT, timings TEXT, PRIMARY KEY (run_id, seq))"""
+    )
+
+
+def m003_create_supervisor_calls(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE supervisor_calls (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+            at TEXT NOT NULL, message_count INTEGER NOT NULL, prompt_tokens INTEGER,
+            completion_tokens INTEGER, cost_usd REAL, reply TEXT, attempts INTEGER NOT NULL,
+            PRIMARY KEY (run_id, seq))"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_create_runs,
+    m002_create_turns,
+    m003_create_supervisor_calls,
+]
+
+
+# --- rows ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    mode: str
+    task: str
+    workdir: str
+    model: str | None
+    session: str | None
+    socket: str | None
+    agent_session_id: str | None
+    settings: dict[str, Any]
+    status: str  # as shown: 'running' with a dead pid reads as 'interrupted'
+    exit_code: int | None
+    message: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    pid: int
+    host: str
+    turns: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    run_id: str
+    seq: int
+    message: str
+    status: str  # 'sent' | 'done' | 'failed'
+    sent_at: datetime
+    delivered_at: datetime | None
+    ended_at: datetime | None
+    reply: str | None
+    ended_by: str | None
+    recovery: str | None
+    error: str | None
+    timings: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SupervisorCall:
+    run_id: str
+    seq: int
+    at: datetime
+    message_count: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    reply: str | None
+    attempts: int
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(dt: datetime | None) -> str:
+    """ISO-8601 UTC text (a naive datetime is taken as local time); None means now."""
+    return (dt or _now()).astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+def scrub_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop secret-like keys (key, token, secret, password...) at any depth, and ``sk-`` values.
+
+    ``*_tokens`` (a count, e.g. ``max_tokens``) is kept; ``token`` alone is not.
+    """
+    clean: dict[str, Any] = {}
+    for name, value in settings.items():
+        if _SECRET_KEY.search(str(name)):
+            continue
+        if isinstance(value, Mapping):
+            value = scrub_settings(value)
+        elif isinstance(value, str) and value.startswith("sk-"):
+            continue
+        clean[str(name)] = value
+    return clean
+
+
+class RunLog:
+    """The run log at ``path``; one writer per process is enough (calls are serialised)."""
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)
+        self._lock = threading.RLock()
+        self._host = _socket.gethostname()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    migration(db)
+                    db.execute("INSERT INTO _migrations VALUES (?, ?)",
+                               (migration.__name__, _iso(None)))
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction, committed on exit (rolled back on error)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        mode: str,
+        task: str,
+        workdir: str | Path,
+        model: str | None,
+        session: str | None,
+        socket: str | None,
+        settings: Mapping[str, Any],
+    ) -> RunRecord:
+        if mode not in MODES:
+            raise ValueError(f"unknown run mode {mode!r}")
+        cols = "id, mode, task, workdir, model, tmux_session, tmux_socket, settings, started_at"
+        for _ in range(5):
+            now = _now()
+            run_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+            values = (run_id, mode, task, str(workdir), model, session, socket,
+                      json.dumps(scrub_settings(settings), default=str), _iso(now),
+                      os.getpid(), self._host)
+            try:
+                with self._write() as db:
+                    db.execute(f"INSERT INTO runs ({cols}, pid, host) VALUES ({'?, ' * 10}?)",
+                               values)
+            except sqlite3.IntegrityError:
+                continue
+            return self.get_run(run_id)
+        raise RunLogError("could not allocate a unique run id")
+
+    def resume_run(self, run_id: str) -> RunRecord:
+        """Mark the run as running again, owned by this process."""
+        run = self.get_run(run_id)
+        with self._write() as db:
+            db.execute("UPDATE runs SET status = 'running', exit_code = NULL, ended_at = NULL,"
+                       " pid = ?, host = ? WHERE id = ?", (os.getpid(), self._host, run.id))
+        return self.get_run(run.id)
+
+    def set_agent_session(self, run_id: str, session_id: str | None) -> None:
+        self._update_run(run_id, "agent_session_id = ?", (session_id,))
+
+    def finish_run(self, run_id: str, *, status: str, exit_code: int | None,
+                   message: str | None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        self._update_run(run_id, "status = ?, exit_code = ?, message = ?, ended_at = ?",
+                         (status, exit_code, message, _iso(None)))
+
+    def mark_interrupted_if_dead(self) -> list[str]:
+        """Persist 'interrupted' for runs left 'running' by a dead orchestrator; their ids."""
+        dead = [r.id for r in self._select_runs("WHERE status = 'running'", ())
+                if r.status == "interrupted"]
+        for run_id in dead:
+            self._update_run(run_id, "status = 'interrupted', message = COALESCE(message, ?)",
+                             ("the orchestrator process died",))
+        return dead
+
+    def _update_run(self, run_id: str, assignments: str, params: tuple[Any, ...]) -> None:
+        with self._write() as db:
+            cur = db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id))
+            if cur.rowcount == 0:
+                raise RunNotFound(f"no run {run_id!r}")
+
+    def _select_runs(self, where: str, params: tuple[Any, ...]) -> list[RunRecord]:
+        sql = f"SELECT * FROM runs {where}"
+        return [self._run(row) for row in self._rows(sql, params)]
+
+    def _run(self, row: sqlite3.Row) -> RunRecord:
+        status = row["status"]
+        if status == "running" and row["host"] == self._host and not _pid_alive(row["pid"]):
+            status = "interrupted"
+        return RunRecord(
+            id=row["id"], mode=row["mode"], task=row["task"], workdir=row["workdir"],
+            model=row["model"], session=row["tmux_session"], socket=row["tmux_socket"],
+            agent_session_id=row["agent_session_id"], settings=json.loads(row["settings"]),
+            status=status, exit_code=row["exit_code"], message=row["message"],
+            started_at=datetime.fromisoformat(row["started_at"]), ended_at=_dt(row["ended_at"]),
+            pid=row["pid"], host=row["host"], turns=row["turns"],
+            prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
+            cost_usd=row["cost_usd"],
+        )
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The newest ``limit`` runs, newest first."""
+        return self._select_runs("ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id or unique id prefix; RunNotFound otherwise."""
+        found = self._select_runs("WHERE id = ?", (run_id,))
+        if not found and run_id:
+            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            found = self._select_runs("WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6",
+                                      (escaped + "%",))
+        if not found:
+            raise RunNotFound(f"no run matches {run_id!r} (see `claude-orchestrator runs`)")
+        if len(found) > 1:
+            ids = ", ".join(r.id for r in found[:5]) + (", ..." if len(found) > 5 else "")
+            raise RunNotFound(f"run id {run_id!r} is ambiguous: it matches {ids}")
+        return found[0]
+
+    # --- turns and supervisor calls -----------------------------------------------------------
+
+    def begin_turn(self, run_id: str, message: str) -> TurnRecord:
+        """Record a message as 'sent' before it is delivered."""
+        with self._write() as db:
+            seq = self._next_seq(db, "turns", run_id)
+            db.execute("INSERT INTO turns (run_id, seq, message, sent_at) VALUES (?, ?, ?, ?)",
+                       (run_id, seq, message, _iso(None)))
+        return self._turns("WHERE run_id = ? AND seq = ?", (run_id, seq))[0]
+
+    def mark_delivered(self, run_id: str, seq: int, at: datetime | None = None) -> None:
+        self._update_turn(run_id, seq, "delivered_at = ?", (_iso(at),))
+
+    def finish_turn(self, run_id: str, seq: int, *, reply: str, ended_by: str,
+                    ended_at: datetime | None = None, recovery: str | None = None,
+                    timings: Mapping[str, Any] | None = None) -> None:
+        """Record the reply; the first time a turn is done it counts in the run's turns."""
+        with self._write() as db:
+            was = self._turn_status(db, run_id, seq)
+            db.execute("UPDATE turns SET status = 'done', reply = ?, ended_by = ?, ended_at = ?,"
+                       " recovery = COALESCE(?, recovery), timings = COALESCE(?, timings)"
+                       " WHERE run_id = ? AND seq = ?",
+                       (reply, ended_by, _iso(ended_at), recovery,
+                        None if timings is None else json.dumps(dict(timings), default=str),
+                        run_id, seq))
+            if was != "done":
+                db.execute("UPDATE runs SET turns = turns + 1 WHERE id = ?", (run_id,))
+
+    def fail_turn(self, run_id: str, seq: int, note: str) -> None:
+        self._update_turn(run_id, seq, "status = 'failed', error = ?, ended_at = ?,"
+                          " ended_by = COALESCE(ended_by, 'error')", (note, _iso(None)))
+
+    def _update_turn(self, run_id: str, seq: int, assignments: str,
+                     params: tuple[Any, ...]) -> None:
+        with self._write() as db:
+            self._turn_status(db, run_id, seq)
+            db.execute(f"UPDATE turns SET {assignments} WHERE run_id = ? AND seq = ?",
+                       (*params, run_id, seq))
+
+    @staticmethod
+    def _turn_status(db: sqlite3.Connection, run_id: str, seq: int) -> str:
+        row = db.execute("SELECT status FROM turns WHERE run_id = ? AND seq = ?",
+                         (run_id, seq)).fetchone()
+        if row is None:
+            raise RunLogError(f"run {run_id!r} has no turn {seq}")
+        return str(row[0])
+
+    @staticmethod
+    def _next_seq(db: sqlite3.Connection, table: str, run_id: str) -> int:
+        if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFound(f"no run {run_id!r}")
+        row = db.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table} WHERE run_id = ?",
+                         (run_id,)).fetchone()
+        return int(row[0])
+
+    def _turns(self, where: str, params: tuple[Any, ...]) -> list[TurnRecord]:
+        return [
+            TurnRecord(
+                run_id=r["run_id"], seq=r["seq"], message=r["message"], status=r["status"],
+                sent_at=datetime.fromisoformat(r["sent_at"]), delivered_at=_dt(r["delivered_at"]),
+                ended_at=_dt(r["ended_at"]), reply=r["reply"], ended_by=r["ended_by"],
+                recovery=r["recovery"], error=r["error"],
+                timings=None if r["timings"] is None else json.loads(r["timings"]),
+            )
+            for r in self._rows(f"SELECT * FROM turns {where}", params)
+        ]
+
+    def turns(self, run_id: str) -> list[TurnRecord]:
+        return self._turns("WHERE run_id = ? ORDER BY seq", (run_id,))
+
+    def in_flight_turn(self, run_id: str) -> TurnRecord | None:
+        """The last turn still 'sent' (its reply never recorded), if any."""
+        found = self._turns("WHERE run_id = ? AND status = 'sent' ORDER BY seq DESC LIMIT 1",
+                            (run_id,))
+        return found[0] if found else None
+
+    def record_supervisor_call(self, run_id: str, *, reply: str | None,
+                               prompt_tokens: int | None, completion_tokens: int | None,
+                               cost_usd: float | None, attempts: int,
+                               message_count: int) -> None:
+        """Record one supervisor call and add its usage to the run's totals."""
+        with self._write() as db:
+            seq = self._next_seq(db, "supervisor_calls", run_id)
+            db.execute("INSERT INTO supervisor_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, seq, _iso(None), message_count, prompt_tokens,
+                        completion_tokens, cost_usd, reply, attempts))
+            db.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens ="
+                       " completion_tokens + ?, cost_usd = cost_usd + ? WHERE id = ?",
+                       (prompt_tokens or 0, completion_tokens or 0, cost_usd or 0.0, run_id))
+
+    def supervisor_calls(self, run_id: str) -> list[SupervisorCall]:
+        rows = self._rows("SELECT * FROM supervisor_calls WHERE run_id = ? ORDER BY seq",
+                          (run_id,))
+        return [SupervisorCall(**{**dict(r), "at": datetime.fromisoformat(r["at"])})
+                for r in rows]
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def _local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return "-" if dt is None else dt.astimezone().strftime(fmt)
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def format_run_line(run: RunRecord) -> str:
+    """One line for ``runs``: id, status, start (local), mode, turns, cost, task."""
+    return (f"{run.id}  {run.status:<11}  {_local(run.started_at, '%Y-%m-%d %H:%M')}  "
+            f"{run.mode:<10}  {run.turns:>4} turns  ${run.cost_usd:>8.4f}  "
+            f"{_first_line(run.task)}")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in (text.splitlines() or [""]))
+
+
+def format_run_detail(run: RunRecord, turns: list[TurnRecord],
+                      calls: list[SupervisorCall]) -> str:
+    """The whole run for ``show``: its fields, then every turn's message and reply."""
+    fields = [
+        ("status", run.status + (f" (exit {run.exit_code})" if run.exit_code is not None else "")),
+        ("outcome", run.message or "-"), ("mode", run.mode), ("workdir", run.workdir),
+        ("model", run.model or "-"), ("started", _local(run.started_at)),
+        ("ended", _local(run.ended_at)),
+        ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}"),
+        ("agent session", run.agent_session_id or "-"), ("pid", f"{run.pid} on {run.host}"),
+        ("turns", str(run.turns)),
+        ("tokens", f"{run.prompt_tokens} prompt + {run.completion_tokens} completion"),
+        ("cost", f"${run.cost_usd:.4f} over {len(calls)} supervisor calls"),
+        ("settings", json.dumps(run.settings, sort_keys=True)),
+    ]
+    out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields),
+           "", "Task:", _indent(run.task, "  ")]
+    for t in turns:
+        took = f" in {(t.ended_at - t.sent_at).total_seconds():.1f}s" if t.ended_at else ""
+        how = f" by {t.ended_by}" if t.ended_by else ""
+        out += ["", f"=== turn {t.seq}  {t.status}{how}{took}  sent {_local(t.sent_at)} ===",
+                "--> sent to the agent:", _indent(t.message, "  | ")]
+        if t.recovery:
+            out.append(f"  (recovery: {t.recovery})")
+        if t.error:
+            out.append(f"  (error: {t.error})")
+        if t.reply is not None:
+            out += ["<-- reply:", _indent(t.reply, "    ")]
+        elif t.status == "sent":
+            out.append("<-- no reply recorded (in flight)")
+    return "\n".join(out)

@@ -1,0 +1,204 @@
+"""The agent's live session: start it, get it to its prompt (answering start-up dialogs), and
+bring it back after a crash with the conversation resumed."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
+from claude_orchestrator.config import Config, find_tmux
+from claude_orchestrator.hooks import HookChannel, HookEvent, channel_dir, split_user_settings
+from claude_orchestrator.progress import Reporter
+from claude_orchestrator.tmux import PaneStatus, TmuxRuntime, pane_environment
+from claude_orchestrator.watch import Watcher
+
+START_ATTEMPTS = 3
+START_BACKOFF = (0.5, 1.5, 4.0)
+NO_CONVERSATION = "No conversation found"
+
+
+class StartFailed(Exception):
+    """The agent could not be brought to its prompt (exit status 5)."""
+
+    def __init__(self, message: str, screen: str = "", exit_status: int | None = None) -> None:
+        super().__init__(message)
+        self.screen = screen
+        self.exit_status = exit_status
+
+
+class AgentSession:
+    """One agent in one tmux session, kept alive across crashes."""
+
+    def __init__(self, config: Config, reporter: Reporter, *,
+                 environ: Mapping[str, str] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        env = dict(os.environ if environ is None else environ)
+        self.config = config
+        self.reporter = reporter
+        self.sleep = sleep
+        self.tmux_bin = find_tmux(env)
+        self.runtime = TmuxRuntime(config.socket, config.session, tmux_bin=self.tmux_bin)
+        self.agent: Agent = select_agent(config.agent, config.claude_argv)
+        self.env = pane_environment(env, config.withhold_env)
+        self.channel: HookChannel | None = None
+        self.settings_path: Path | None = None
+        self.base_argv = list(config.claude_argv)
+        if self.agent.uses_hooks:
+            self.channel = HookChannel(channel_dir(config.socket, config.session))
+            self.base_argv, user_settings = split_user_settings(config.claude_argv)
+            self.settings_path = self.channel.write_settings(user_settings)
+        self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
+                               self.channel.wake_fd if self.channel else None)
+        self.session_id: str | None = None
+        self.on_session_id: Callable[[str], None] | None = None
+        self.starts = 0
+
+    # ----------------------------------------------------------------- events
+    def read_events(self) -> list[HookEvent]:
+        """New hook events; a SessionStart updates the conversation id we resume."""
+        if self.channel is None:
+            return []
+        events = self.channel.read_new(time.monotonic())
+        for ev in events:
+            if ev.name == "SessionStart" and ev.session_id and ev.session_id != self.session_id:
+                self.session_id = ev.session_id
+                if self.on_session_id:
+                    self.on_session_id(ev.session_id)
+        return events
+
+    # ----------------------------------------------------------------- lifecycle
+    def ensure_ready(self) -> PaneStatus | None:
+        """Make sure the agent runs; start or restart it when not. Returns the status seen
+        when it was already running (None after a (re)start)."""
+        status = self.runtime.status()
+        if status.alive:
+            if self.watcher.control is None:
+                self.watcher.attach()
+            return status
+        if self.starts == 0 and not status.session:
+            self.start(resume=self.session_id is not None)
+        else:
+            self.reporter.note(f"{status.describe()}; restarting {self.agent.name}")
+            self.start(resume=True)
+        return None
+
+    def start(self, *, resume: bool) -> None:
+        """Start the agent (resuming the conversation when asked and known), bounded retries."""
+        resume_id = self._resume_id(resume)
+        attempt = 0
+        while True:
+            attempt += 1
+            argv = self.agent.command(self.base_argv, settings_path=self.settings_path,
+                                      resume_id=resume_id)
+            status = self.runtime.status()
+            if status.session and status.dead:
+                self.runtime.respawn(argv, self.config.workdir, self.env)
+            else:
+                self.runtime.start(argv, self.config.workdir, self.env,
+                                   unset=self.config.withhold_env)
+            self.starts += 1
+            self.watcher.attach()
+            try:
+                self.wait_ready()
+            except StartFailed as e:
+                if resume_id and NO_CONVERSATION in e.screen:
+                    self.reporter.note(
+                        f"the conversation {resume_id} could not be resumed (Claude had not "
+                        "saved it); starting a new conversation")
+                    resume_id = None
+                    self.session_id = None
+                    continue
+                if attempt >= START_ATTEMPTS:
+                    raise
+                delay = START_BACKOFF[min(attempt - 1, len(START_BACKOFF) - 1)]
+                self.reporter.note(f"{e}; trying again in {delay:g}s "
+                                   f"(attempt {attempt + 1}/{START_ATTEMPTS})")
+                self.sleep(delay)
+                continue
+            if resume_id:
+                self.reporter.note(f"{self.agent.name} restarted with the conversation resumed "
+                                   f"(--resume {resume_id})")
+            return
+
+    def _resume_id(self, resume: bool) -> str | None:
+        if resume and self.agent.resumable and self.config.resume_on_crash:
+            return self.session_id
+        return None
+
+    def wait_ready(self, *, allow_unknown: bool = False) -> None:
+        """Wait until the agent shows its idle prompt, answering the dialogs we know.
+
+        Event-driven: the screen is looked at when the pane drew something and then paused.
+        """
+        deadline = time.monotonic() + self.config.startup_timeout
+        answered: dict[str, int] = {}
+        unknown_since: float | None = None
+        check_at = 0.0
+        self.reporter.waiting(f"waiting for {self.agent.name} to reach its prompt")
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= check_at:
+                    status = self.runtime.status()
+                    lines = self.runtime.capture() if status.session else []
+                    screen = "\n".join(lines).strip()
+                    if not status.alive:
+                        raise StartFailed(_died_message(self.agent.name, status), screen,
+                                          status.exit_status)
+                    state = self.agent.screen_state(lines)
+                    if state is ScreenState.DIALOG:
+                        dialog = self.agent.dialog(lines,
+                                                   accept_api_key=self.config.accept_api_key)
+                        if dialog is None or not dialog.keys:
+                            state = ScreenState.UNKNOWN_DIALOG
+                        elif answered.get(dialog.name, 0) < 3:
+                            answered[dialog.name] = answered.get(dialog.name, 0) + 1
+                            self.runtime.press(*dialog.keys)
+                            if answered[dialog.name] == 1:
+                                self.reporter.note(dialog.note)
+                            check_at = time.monotonic() + 0.3
+                            continue
+                    if state is ScreenState.UNKNOWN_DIALOG:
+                        unknown_since = unknown_since or now
+                        if not allow_unknown and now - unknown_since > 1.0:
+                            raise UnknownDialog(screen)
+                    else:
+                        unknown_since = None
+                    if state is ScreenState.IDLE and self._quiet_enough():
+                        return
+                    if now >= deadline:
+                        raise StartFailed(
+                            f"{self.agent.name} did not reach its prompt within "
+                            f"{self.config.startup_timeout:g}s", screen)
+                    check_at = now + 0.5
+                activity = self.watcher.wait(max(0.0, min(check_at, deadline) - now))
+                if activity.output or activity.pane_died or activity.gone:
+                    # Look again soon after the drawing pauses.
+                    check_at = min(check_at, time.monotonic() + 0.05)
+                if activity.hook:
+                    self.read_events()
+        finally:
+            self.reporter.idle()
+
+    def _quiet_enough(self) -> bool:
+        if self.agent.uses_hooks:
+            return True
+        return time.monotonic() - self.watcher.last_output >= self.config.stable_window
+
+    def close(self, *, terminate: bool) -> None:
+        """Leave (or kill, per TERMINATE_WHEN_QUIT) the session; release our resources."""
+        self.watcher.close()
+        self.runtime.close(terminate=terminate)
+        if self.channel is not None:
+            self.channel.close(remove=terminate)
+
+
+def _died_message(name: str, status: PaneStatus) -> str:
+    if not status.server:
+        return f"the tmux server went away while {name} started"
+    if not status.session:
+        return f"the tmux session went away while {name} started"
+    return f"{name} exited during start-up with status {status.exit_status}"

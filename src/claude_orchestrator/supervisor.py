@@ -1,0 +1,523 @@
+"""The supervisor LLM's client: OpenAI-compatible chat completions (OpenRouter by default).
+
+Built on the ``openai`` SDK, imported lazily so that ``--help`` stays fast. The SDK's own retries
+are switched off: retries happen here so the caller can show each one (``on_retry``), with
+exponential backoff and full jitter, honouring ``Retry-After`` / ``retry-after-ms``.
+
+Errors come in two kinds: :class:`SupervisorRefused` (permanent: bad key, no credits, unknown
+model, context too long, forbidden; exit status 4) and :class:`SupervisorError` (the rest:
+retries exhausted, unreachable endpoint, malformed answers; exit status 1). Every message is one
+line and never contains the API key.
+
+Examples:
+    >>> redact("key sk-or-v1-abcdef123456 leaked", ["sk-or-v1-abcdef123456"])
+    'key [REDACTED] leaked'
+    >>> Usage(10, 5, 0.25) + Usage(1, 2, 0.5)
+    Usage(prompt_tokens=11, completion_tokens=7, cost_usd=0.75)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timezone
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+__all__ = [
+    "RefusalReason",
+    "RetryNotice",
+    "SupervisorClient",
+    "SupervisorError",
+    "SupervisorRefused",
+    "SupervisorReply",
+    "Usage",
+    "redact",
+]
+
+RefusalReason = Literal["auth", "credits", "model", "context", "forbidden"]
+
+_REDACTED = "[REDACTED]"
+_MESSAGE_LIMIT = 200
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and cost of one or more calls (cost as reported by OpenRouter, else 0.0)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost_usd + other.cost_usd,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class SupervisorReply:
+    """The supervisor's answer: its text (never empty), usage, the model that answered, and how
+    many attempts it took (1 = first try)."""
+
+    text: str
+    usage: Usage
+    model: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """Sent to ``on_retry`` before each wait: attempt ``attempt`` (1-based) failed for ``reason``;
+    the next try comes after ``delay`` seconds; at most ``max_retries`` retries in all."""
+
+    attempt: int
+    max_retries: int
+    delay: float
+    reason: str
+
+
+class SupervisorError(Exception):
+    """The supervisor could not be used: retries exhausted, endpoint unreachable, malformed
+    answers, or an unexpected refusal. The message is one line without secrets. Exit status 1."""
+
+
+class SupervisorRefused(SupervisorError):
+    """The supervisor API refused for good; retrying cannot help. Exit status 4."""
+
+    def __init__(self, message: str, reason: RefusalReason, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason: RefusalReason = reason
+        self.status = status
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+_TOKEN_PATTERNS = (
+    re.compile(r"(?i)\bBearer\s+[^\s\"',;]+"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
+)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret (and anything shaped like a bearer token or ``sk-`` key) in ``text``.
+
+    Secrets shorter than 4 characters are ignored (they would blank out ordinary words).
+
+    Examples:
+        >>> redact("Authorization: Bearer abc.def", [])
+        'Authorization: [REDACTED]'
+        >>> redact("no secrets here", ["sekrit"])
+        'no secrets here'
+    """
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(_REDACTED, text)
+    return text
+
+
+def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    """Collapse whitespace to one line and cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _status_label(status: int) -> str:
+    phrase = _phrase(status)
+    return f"HTTP {status} {phrase}" if phrase else f"HTTP {status}"
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    Examples:
+        >>> parse_retry_after({"retry-after": "3"})
+        3.0
+        >>> parse_retry_after({"retry-after-ms": "250", "retry-after": "9"})
+        0.25
+        >>> parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
+        10.0
+        >>> parse_retry_after({"retry-after": "soon"}) is None
+        True
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value.strip()) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(seconds, 0.0)
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        current = time.time() if now is None else now
+        return max(when.timestamp() - current, 0.0)
+    return None
+
+
+def _server_message(body: object) -> str:
+    """The human message inside an error body (OpenAI / OpenRouter shapes), else the text."""
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping):
+            message = error.get("message")
+            if isinstance(message, str) and message.strip():
+                metadata = error.get("metadata")
+                raw = metadata.get("raw") if isinstance(metadata, Mapping) else None
+                if isinstance(raw, str) and raw.strip() and raw.strip() not in message:
+                    return f"{message} ({raw})"
+                return message
+        elif isinstance(error, str) and error.strip():
+            return error
+        return json.dumps(body, default=str)
+    if isinstance(body, str):
+        return body
+    return "" if body is None else str(body)
+
+
+def _error_code(body: object) -> str:
+    """The ``code`` / ``type`` of an error body (e.g. ``context_length_exceeded``), else ''."""
+    if not isinstance(body, Mapping):
+        return ""
+    error = body.get("error", body)
+    if not isinstance(error, Mapping):
+        return ""
+    return " ".join(str(error[k]) for k in ("code", "type") if error.get(k) is not None)
+
+
+_CONTEXT_HINTS = (
+    "context length",
+    "context_length",
+    "context window",
+    "maximum context",
+    "too long",
+    "too many tokens",
+    "context_length_exceeded",
+    "reduce the length",
+)
+_MODEL_HINTS = (
+    "not a valid model",
+    "invalid model",
+    "unknown model",
+    "model not found",
+    "model_not_found",
+    "no endpoints found",
+    "no such model",
+)
+_MODEL_VAGUE_HINTS = ("does not exist", "not found", "invalid", "unknown", "not supported")
+
+
+def _mentions_bad_model(lowered: str) -> bool:
+    """Does an error message say the model is unknown?
+
+    Examples:
+        >>> _mentions_bad_model("foo/bar is not a valid model id")
+        True
+        >>> _mentions_bad_model("the model `x` does not exist")
+        True
+        >>> _mentions_bad_model("messages: field required")
+        False
+    """
+    if any(hint in lowered for hint in _MODEL_HINTS):
+        return True
+    return "model" in lowered and any(hint in lowered for hint in _MODEL_VAGUE_HINTS)
+
+
+class _Transient(Exception):
+    """A failure worth another try; ``reason`` is one line, already redacted."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _Unreachable(_Transient):
+    """Could not connect at all."""
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class SupervisorClient:
+    """A chat-completions client with visible retries, usage accounting and clear refusals.
+
+    Examples:
+        >>> c = SupervisorClient(base_url="http://127.0.0.1:9/v1", api_key="sk-secret-1234",
+        ...                      model="m/x")
+        >>> "sk-secret" in repr(c)
+        False
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        app_title: str = "claude-orchestrator",
+        app_url: str = "https://github.com/claude-orchestrator/claude-orchestrator",
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        if not api_key.strip():
+            raise ValueError("api_key is empty")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.app_title = app_title
+        self.app_url = app_url
+        self._api_key = api_key
+        self._sleep = sleep
+        self._on_retry = on_retry
+        self._jitter = jitter
+        self._sdk: OpenAI | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SupervisorClient(base_url={self.base_url!r}, model={self.model!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+        )
+
+    # resources
+    def close(self) -> None:
+        if self._sdk is not None:
+            self._sdk.close()
+            self._sdk = None
+
+    def __enter__(self) -> SupervisorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _client(self) -> OpenAI:
+        if self._sdk is None:
+            import openai  # lazy: keeps start-up fast when no supervisor is used
+
+            client = openai.OpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,
+                default_headers={
+                    "HTTP-Referer": self.app_url,
+                    "X-Title": self.app_title,
+                    # an explicit Authorization keeps OPENAI_CUSTOM_HEADERS from replacing ours
+                    "Authorization": f"Bearer {self._api_key}",
+                },
+            )
+            # Not OpenAI: never forward OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment.
+            client.organization = None
+            client.project = None
+            self._sdk = client
+        return self._sdk
+
+    # the call
+    def complete(self, messages: Sequence[Mapping[str, str]]) -> SupervisorReply:
+        """Send ``messages`` and return the supervisor's non-empty reply.
+
+        Retries transient failures (429, 408, 409, 5xx, timeouts, connection errors, malformed or
+        empty answers) up to ``max_retries`` times; raises :class:`SupervisorRefused` at once on a
+        permanent refusal, :class:`SupervisorError` otherwise.
+        """
+        payload = [dict(m) for m in messages]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                text, usage, model = self._attempt(payload)
+                return SupervisorReply(text=text, usage=usage, model=model, attempts=attempt)
+            except _Transient as failure:
+                if attempt > self.max_retries:
+                    self._give_up(failure, attempt)
+                delay = self._delay(attempt, failure.retry_after)
+                if self._on_retry is not None:
+                    self._on_retry(RetryNotice(attempt, self.max_retries, delay, failure.reason))
+                self._sleep(delay)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max)
+        ceiling = min(self.backoff_max, self.backoff_base * (2.0 ** min(attempt - 1, 60)))
+        return ceiling * self._jitter()
+
+    def _give_up(self, failure: _Transient, attempts: int) -> NoReturn:
+        if isinstance(failure, _Unreachable):
+            message = f"{failure.reason} ({attempts} attempts)"
+        else:
+            message = f"supervisor API failed {attempts} times; last: {failure.reason}"
+        raise SupervisorError(message) from None
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [self._api_key])
+
+    def _attempt(self, payload: list[dict[str, str]]) -> tuple[str, Usage, str]:
+        import openai
+
+        client = self._client()
+        try:
+            raw = client.chat.completions.with_raw_response.create(
+                model=self.model,
+                messages=payload,  # type: ignore[arg-type]
+                extra_body={"usage": {"include": True}},
+            )
+            body_text = raw.http_response.text
+        except openai.APITimeoutError:
+            raise _Transient(f"no answer within {self.timeout:g} s (timeout)") from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc.__context__
+            detail = _one_line(self._redact(str(cause) or type(cause).__name__)) if cause else ""
+            reason = f"cannot reach the supervisor API at {self.base_url}"
+            if detail:
+                reason += f": {detail}"
+            raise _Unreachable(reason) from None
+        except openai.APIStatusError as exc:
+            headers = dict(exc.response.headers.items())
+            self._raise_for_status(exc.status_code, exc.body, headers)
+        except openai.APIError as exc:  # e.g. a response validation error
+            raise _Transient(f"bad answer: {_one_line(self._redact(exc.message))}") from None
+        except openai.OpenAIError as exc:  # the SDK refused to send (not an HTTP failure)
+            detail = _one_line(self._redact(str(exc)))
+            raise SupervisorError(f"cannot call the supervisor API: {detail}") from None
+        return self._parse(body_text)
+
+    def _raise_for_status(self, status: int, body: object, headers: Mapping[str, str]) -> NoReturn:
+        message = _one_line(self._redact(_server_message(body)))
+        lowered = f"{message} {_error_code(body)}".lower()
+        label = _status_label(status)
+        if status in _RETRYABLE_STATUS or status >= 500:
+            reason = f"{label}: {message}" if message and message != _phrase(status) else label
+            raise _Transient(_one_line(reason), parse_retry_after(headers))
+        said = f": {message}" if message else ""
+        if status == 401:
+            raise SupervisorRefused(
+                "the supervisor API rejected the key (401): check OPENROUTER_API_KEY",
+                "auth",
+                status,
+            ) from None
+        if status == 402:
+            raise SupervisorRefused(
+                f"the supervisor API account has no credits left (402){said}", "credits", status
+            ) from None
+        if status == 413 or (status == 400 and any(h in lowered for h in _CONTEXT_HINTS)):
+            raise SupervisorRefused(
+                f"the conversation is too long for model '{self.model}' ({status}){said}",
+                "context",
+                status,
+            ) from None
+        if status in (400, 404) and _mentions_bad_model(lowered):
+            raise SupervisorRefused(
+                f"unknown model '{self.model}' ({status}): check OPENROUTER_MODEL{said}",
+                "model",
+                status,
+            ) from None
+        if status == 403:
+            raise SupervisorRefused(
+                f"the supervisor API refused the request (403){said}", "forbidden", status
+            ) from None
+        hint = f" at {self.base_url}: check OPENROUTER_BASE_URL" if status == 404 else ""
+        raise SupervisorError(f"the supervisor API answered {label}{hint}{said}") from None
+
+    def _parse(self, body_text: str) -> tuple[str, Usage, str]:
+        try:
+            data: Any = json.loads(body_text)
+        except ValueError:
+            snippet = _one_line(self._redact(body_text), 60)
+            raise _Transient(f"the answer was not JSON: {snippet!r}") from None
+        if not isinstance(data, dict):
+            raise _Transient("the answer was not a JSON object")
+        # OpenRouter can report an upstream failure inside a 200 body.
+        if "choices" not in data and isinstance(data.get("error"), Mapping):
+            code = data["error"].get("code")
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+            self._raise_for_status(status, data, {})
+        choices = data.get("choices")
+        if not isinstance(choices, list):
+            raise _Transient("the answer had no choices")
+        if not choices:
+            raise _Transient("the answer had empty choices")
+        first = choices[0]
+        message = first.get("message") if isinstance(first, Mapping) else None
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list):  # content parts
+            content = "".join(
+                part.get("text", "")
+                for part in content
+                if isinstance(part, Mapping) and isinstance(part.get("text"), str)
+            )
+        if content is None:
+            raise _Transient("the answer had no message content")
+        if not isinstance(content, str):
+            raise _Transient("the answer's content was not text")
+        if not content.strip():
+            raise _Transient("the answer was empty")
+        model = data.get("model")
+        return content, _usage(data.get("usage")), model if isinstance(model, str) else self.model
+
+
+def _usage(raw: object) -> Usage:
+    if not isinstance(raw, Mapping):
+        return Usage()
+
+    def number(key: str) -> float:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return 0.0
+        return float(value) if math.isfinite(value) else 0.0
+
+    return Usage(
+        prompt_tokens=int(number("prompt_tokens")),
+        completion_tokens=int(number("completion_tokens")),
+        cost_usd=number("cost"),
+    )

@@ -1,0 +1,299 @@
+"""One turn: deliver a message, confirm it was submitted, wait for the end, take the reply.
+
+Recovery policy: when the agent or tmux dies, restart it (resuming the conversation where the
+profile can); deliver the message again only if it had not been submitted, and never twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from claude_orchestrator.agents import ScreenState
+from claude_orchestrator.agents.claude import prompts_match
+from claude_orchestrator.screen import new_lines
+from claude_orchestrator.session import AgentSession
+
+CONFIRM_WAIT = 1.0  # UserPromptSubmit comes ~0.09 s after Enter; this is the first patience
+MAX_ENTERS = 4
+QUIET_CHECK = 2.0  # hook path: look at the screen after this long without drawing
+EMPTY_GRACE = 3.0  # screen path: an agent that says nothing yet may still be thinking
+
+
+class AgentLost(Exception):
+    """The pane died or tmux went away during a turn."""
+
+    def __init__(self, reason: str, *, delivered: bool) -> None:
+        super().__init__(reason)
+        self.delivered = delivered
+
+
+class DeliveryError(Exception):
+    """The agent received something other than what we sent, twice (exit status 1)."""
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """A turn's outcome: one shape for chat, the supervisor, the run log and the benchmarks."""
+
+    message: str
+    sent_text: str
+    reply: str
+    ended_by: str  # hook | api-error | screen | idle-timeout | agent-died
+    sent_at: float
+    confirmed_at: float | None
+    ended_at: float | None
+    reply_at: float
+    enters: int = 1
+    recovery: tuple[str, ...] = ()
+    received_text: str | None = None
+    events: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.ended_by in ("hook", "screen")
+
+    def timings(self) -> dict[str, Any]:
+        return {"sent_at": self.sent_at, "confirmed_at": self.confirmed_at,
+                "ended_at": self.ended_at, "reply_at": self.reply_at, "enters": self.enters}
+
+
+def run_turn(sess: AgentSession, message: str, *, literal: bool = True,
+             use_hooks: bool | None = None) -> TurnResult:
+    """Deliver `message` and return the reply. `literal` keeps `/`, `!`, `#` text from being
+    run as a command (autonomous mode); `use_hooks=False` forces the screen path (e.g. a slash
+    command typed by a person fires no hook)."""
+    recovery: list[str] = []
+    redelivered = False
+    while True:
+        status_before = sess.ensure_ready()
+        try:
+            return _attempt(sess, message, literal=literal, use_hooks=use_hooks,
+                            recovery=recovery, history=status_before.history_size
+                            if status_before else None)
+        except AgentLost as lost:
+            note = f"{lost} during the turn"
+            sess.reporter.note(note)
+            recovery.append(note)
+            if lost.delivered:
+                sess.ensure_ready()
+                now = time.time()
+                reply = (f"[orchestrator: {lost} while working on this message; it was "
+                         "restarted" + (" with the conversation resumed" if sess.session_id
+                                        and sess.agent.resumable else "") +
+                         ". The reply was lost; the message was not sent again.]")
+                return TurnResult(message, message, reply, "agent-died", now, None, None, now,
+                                  recovery=tuple(recovery))
+            if redelivered:
+                raise
+            redelivered = True
+            recovery.append("message delivered again after the restart (it had not arrived)")
+
+
+def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool | None,
+             recovery: list[str], history: int | None) -> TurnResult:
+    agent = sess.agent
+    runtime = sess.runtime
+    text = agent.prepare(message, literal=literal)
+    hooks = agent.uses_hooks if use_hooks is None else use_hooks
+    if history is None:
+        history = runtime.status().history_size
+    before = runtime.capture()
+    sess.read_events()
+    sent_at = time.time()
+    runtime.paste(text, then_enter=True)
+    sess.reporter.waiting(f"delivering to {agent.name}")
+    waiter = _HookTurn(sess, text) if hooks else _ScreenTurn(sess, text, before)
+    try:
+        waiter.run()
+    finally:
+        sess.reporter.idle()
+    if waiter.reply is None:
+        h1 = runtime.status().history_size
+        after = runtime.capture(history=max(0, h1 - history))
+        waiter.reply = agent.reply_from_screen(new_lines(before, after), text)
+    return TurnResult(
+        message=message, sent_text=text, reply=waiter.reply, ended_by=waiter.ended_by,
+        sent_at=sent_at, confirmed_at=waiter.confirmed_at, ended_at=waiter.ended_at,
+        reply_at=time.time(), enters=waiter.enters, recovery=tuple(recovery),
+        received_text=waiter.received, events=tuple(waiter.seen),
+    )
+
+
+class _Waiting:
+    """Shared state of the two ways to wait for a turn."""
+
+    def __init__(self, sess: AgentSession, text: str) -> None:
+        self.sess = sess
+        self.text = text
+        self.reply: str | None = None
+        self.ended_by = ""
+        self.confirmed_at: float | None = None
+        self.ended_at: float | None = None
+        self.enters = 1
+        self.received: str | None = None
+        self.seen: list[str] = []
+        self.started = time.monotonic()
+
+    def lost(self, reason: str | None = None) -> AgentLost:
+        status = self.sess.runtime.status()
+        return AgentLost(reason or status.describe(), delivered=self.confirmed_at is not None)
+
+    def check_alive(self) -> None:
+        status = self.sess.runtime.status()
+        if not status.alive:
+            raise AgentLost(status.describe(), delivered=self.confirmed_at is not None)
+
+    def confirm(self) -> None:
+        if self.confirmed_at is None:
+            self.confirmed_at = time.time()
+            self.sess.reporter.waiting(f"waiting for {self.sess.agent.name} to finish")
+
+    def press_enter_again(self, lines: list[str]) -> bool:
+        """Re-send Enter when the input box still holds our text (a swallowed Enter)."""
+        if self.enters < MAX_ENTERS and self.sess.agent.input_pending(lines, self.text):
+            self.sess.runtime.press("Enter")
+            self.enters += 1
+            return True
+        return False
+
+
+class _HookTurn(_Waiting):
+    """Claude's hooks say when the prompt was submitted and when the turn ended; the screen is
+    the watchdog (an interrupted turn fires no hook)."""
+
+    def run(self) -> None:
+        sess = self.sess
+        agent = sess.agent
+        prompt_id: str | None = None
+        confirm_deadline = time.monotonic() + CONFIRM_WAIT
+        quiet_checked = 0.0
+        mismatched = False
+        while True:
+            now = time.monotonic()
+            if self.confirmed_at is None:
+                timeout = confirm_deadline - now
+            else:
+                timeout = sess.watcher.last_output + QUIET_CHECK - now
+            activity = sess.watcher.wait(max(0.02, timeout))
+            if activity.gone or activity.pane_died:
+                self.check_alive()
+            for ev in sess.read_events() if activity.hook else []:
+                self.seen.append(ev.name)
+                if ev.name == "UserPromptSubmit" and self.confirmed_at is None:
+                    got = str(ev.payload.get("prompt", ""))
+                    if not prompts_match(got, self.text):
+                        if mismatched:
+                            raise DeliveryError(
+                                "Claude received a different text twice.\n--- sent:\n"
+                                f"{self.text}\n--- received:\n{got}")
+                        mismatched = True
+                        continue  # a queued message of someone else, or a mangled paste
+                    self.received = got
+                    prompt_id = ev.payload.get("prompt_id") or None
+                    self.confirm()
+                elif ev.name in ("Stop", "StopFailure") and self.confirmed_at is not None:
+                    pid = ev.payload.get("prompt_id")
+                    if prompt_id and pid and pid != prompt_id:
+                        continue
+                    self.ended_at = ev.read_at - time.monotonic() + time.time()
+                    message = ev.payload.get("last_assistant_message")
+                    if ev.name == "Stop":
+                        self.reply = str(message or "")
+                        self.ended_by = "hook"
+                    else:
+                        error = ev.payload.get("error") or ""
+                        self.reply = str(message or f"API Error: {error}")
+                        self.ended_by = "api-error"
+                    return
+            now = time.monotonic()
+            if self.confirmed_at is None and now >= confirm_deadline:
+                lines = sess.runtime.capture()
+                self.check_alive()
+                if self.press_enter_again(lines):
+                    confirm_deadline = now + CONFIRM_WAIT * self.enters
+                    continue
+                state = agent.screen_state(lines)
+                if state is ScreenState.BUSY or now - self.started < 10 * CONFIRM_WAIT:
+                    # Working, or queued behind a turn: submitted but not yet taken up.
+                    confirm_deadline = now + CONFIRM_WAIT
+                    continue
+                # Idle with an empty input and no submit: the text never arrived.
+                raise AgentLost("the message did not arrive", delivered=False)
+            if (self.confirmed_at is not None
+                    and now - sess.watcher.last_output >= QUIET_CHECK
+                    and sess.watcher.last_output > quiet_checked):
+                quiet_checked = sess.watcher.last_output
+                lines = sess.runtime.capture()
+                self.check_alive()
+                if agent.screen_state(lines) is ScreenState.IDLE:
+                    # Idle without a Stop: interrupted (Escape) or a turn no hook reports.
+                    self.ended_at = time.time()
+                    self.ended_by = "screen"
+                    return
+            if (self.confirmed_at is not None
+                    and now - sess.watcher.last_output >= sess.config.idle_timeout):
+                self.ended_at = time.time()
+                self.ended_by = "idle-timeout"
+                return
+
+
+class _ScreenTurn(_Waiting):
+    """Any agent: submitted when the screen moved on from our text; ended when the screen
+    changed and then stayed still for the stability window (and does not say it is busy)."""
+
+    def __init__(self, sess: AgentSession, text: str, before: list[str]) -> None:
+        super().__init__(sess, text)
+        self.before = before
+
+    def run(self) -> None:
+        sess = self.sess
+        cfg = sess.config
+        last_change = time.monotonic()
+        confirm_deadline = last_change + CONFIRM_WAIT
+        window = cfg.stable_window
+        while True:
+            now = time.monotonic()
+            quiet_for = now - max(sess.watcher.last_output, last_change)
+            timeout = window - quiet_for if quiet_for < window else window
+            if self.confirmed_at is None:
+                timeout = min(timeout, confirm_deadline - now)
+            activity = sess.watcher.wait(max(0.01, timeout))
+            if activity.hook:
+                sess.read_events()
+            if activity.gone or activity.pane_died:
+                self.check_alive()
+            now = time.monotonic()
+            quiet_for = now - max(sess.watcher.last_output, last_change)
+            if quiet_for < min(window, 0.05) and now < confirm_deadline:
+                continue
+            lines = sess.runtime.capture()
+            if self.confirmed_at is None:
+                if lines == self.before or sess.agent.input_pending(lines, self.text):
+                    if now < confirm_deadline or quiet_for < window:
+                        continue
+                    if self.press_enter_again(lines):
+                        confirm_deadline = now + CONFIRM_WAIT * self.enters
+                        continue
+                    self.check_alive()
+                    if lines == self.before:
+                        raise AgentLost("the message did not arrive", delivered=False)
+                    continue
+                self.confirm()
+            if quiet_for < window:
+                continue
+            if sess.agent.screen_state(lines) is ScreenState.BUSY:
+                continue
+            self.check_alive()
+            if lines == self.before and quiet_for < cfg.idle_timeout:
+                continue
+            reply = sess.agent.reply_from_screen(new_lines(self.before, lines), self.text)
+            if not reply.strip() and quiet_for < EMPTY_GRACE:
+                continue
+            if quiet_for >= cfg.idle_timeout and not reply.strip():
+                self.ended_by = "idle-timeout"
+            else:
+                self.ended_by = "screen"
+            self.ended_at = time.time() - quiet_for
+            return

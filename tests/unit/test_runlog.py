@@ -1,0 +1,282 @@
+"""The run log: schema migrations, file safety, run and turn lifecycle, lookup, formatting."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_orchestrator import runlog
+from claude_orchestrator.runlog import (
+    RunLog,
+    RunLogError,
+    RunNotFound,
+    default_runlog_path,
+    format_run_detail,
+    format_run_line,
+)
+
+SRC = str(Path(runlog.__file__).resolve().parents[1])
+
+
+def _start(log: RunLog, task: str = "Fix the tests", **kw: Any) -> runlog.RunRecord:
+    args: dict[str, Any] = dict(mode="autonomous", task=task, workdir="/w", model="m/x",
+                                session="s", socket="sock", settings={})
+    args.update(kw)
+    return log.start_run(**args)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Any:
+    with RunLog(tmp_path / "data" / "runs.sqlite3") as opened:
+        yield opened
+
+
+def test_default_path_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLAUDE_ORCHESTRATOR_DATA_DIR", str(tmp_path / "d"))
+    assert default_runlog_path() == tmp_path / "d" / "runs.sqlite3"
+    monkeypatch.delenv("CLAUDE_ORCHESTRATOR_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "x"))
+    assert default_runlog_path() == tmp_path / "x" / "claude-orchestrator" / "runs.sqlite3"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_runlog_path().parent.name == "claude-orchestrator"
+    assert str(default_runlog_path()).startswith(str(tmp_path))
+
+
+def test_migrations_applied_once_and_idempotent(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "runs.sqlite3"
+    RunLog(path).close()
+    first = sqlite3.connect(path).execute("SELECT * FROM _migrations").fetchall()
+    assert [name for name, _ in first] == [m.__name__ for m in runlog.MIGRATIONS]
+    with RunLog(path) as log:
+        _start(log)
+    assert sqlite3.connect(path).execute("SELECT * FROM _migrations").fetchall() == first
+
+    calls: list[int] = []
+
+    def m004_add_note(db: sqlite3.Connection) -> None:
+        calls.append(1)
+        db.execute("ALTER TABLE runs ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(runlog, "MIGRATIONS", [*runlog.MIGRATIONS, m004_add_note])
+    RunLog(path).close()
+    RunLog(path).close()
+    assert calls == [1]
+    with RunLog(path) as log:
+        assert len(log.list_runs()) == 1
+
+
+def test_file_mode_dir_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "runs.sqlite3"
+    with RunLog(path) as log:
+        _start(log)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists()
+        assert stat.S_IMODE(wal.stat().st_mode) & 0o077 == 0
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_existing_file_with_wide_mode_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    RunLog(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_run_and_turn_lifecycle_with_totals(log: RunLog) -> None:
+    run = _start(log)
+    assert run.status == "running" and run.turns == 0 and run.ended_at is None
+    assert len(run.id) == len("20261125-174512-3fa9")
+    log.set_agent_session(run.id, "abc-123")
+
+    log.record_supervisor_call(run.id, reply="do X", prompt_tokens=100, completion_tokens=10,
+                               cost_usd=0.01, attempts=2, message_count=2)
+    turn = log.begin_turn(run.id, "do X\nand Y")
+    assert (turn.seq, turn.status, turn.delivered_at) == (1, "sent", None)
+    assert log.in_flight_turn(run.id) == turn
+    sent = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    log.mark_delivered(run.id, 1, sent)
+    log.finish_turn(run.id, 1, reply="done X", ended_by="hook", ended_at=sent + timedelta(2),
+                    recovery="restarted once", timings={"confirmed": 0.1, "ended": 2.5})
+    log.finish_turn(run.id, 1, reply="done X", ended_by="hook")  # twice counts once
+    assert log.in_flight_turn(run.id) is None
+
+    log.record_supervisor_call(run.id, reply="TASK_COMPLETE", prompt_tokens=50,
+                               completion_tokens=5, cost_usd=None, attempts=1, message_count=4)
+    t2 = log.begin_turn(run.id, "second")
+    log.fail_turn(run.id, t2.seq, "pane died")
+    log.finish_run(run.id, status="complete", exit_code=0, message="all good")
+
+    done = log.get_run(run.id)
+    assert (done.status, done.exit_code, done.message) == ("complete", 0, "all good")
+    assert done.agent_session_id == "abc-123" and done.ended_at is not None
+    assert (done.turns, done.prompt_tokens, done.completion_tokens) == (1, 150, 15)
+    assert done.cost_usd == pytest.approx(0.01)
+    first, second = log.turns(run.id)
+    assert first.status == "done" and first.reply == "done X" and first.message == "do X\nand Y"
+    assert first.delivered_at == sent and first.recovery == "restarted once"
+    assert first.timings == {"confirmed": 0.1, "ended": 2.5}
+    assert (second.status, second.error, second.ended_by) == ("failed", "pane died", "error")
+    calls = log.supervisor_calls(run.id)
+    assert [(c.seq, c.attempts, c.message_count, c.cost_usd) for c in calls] == [
+        (1, 2, 2, 0.01), (2, 1, 4, None)]
+
+
+def test_bad_values_and_unknown_ids(log: RunLog) -> None:
+    run = _start(log)
+    with pytest.raises(ValueError):
+        _start(log, mode="batch")
+    with pytest.raises(ValueError):
+        log.finish_run(run.id, status="great", exit_code=0, message=None)
+    with pytest.raises(RunNotFound):
+        log.begin_turn("nope", "x")
+    with pytest.raises(RunNotFound):
+        log.set_agent_session("nope", "x")
+    with pytest.raises(RunLogError):
+        log.finish_turn(run.id, 9, reply="x", ended_by="hook")
+
+
+def test_in_flight_turn_is_the_last_sent(log: RunLog) -> None:
+    run = _start(log)
+    for text in ("a", "b", "c"):
+        log.begin_turn(run.id, text)
+    log.finish_turn(run.id, 3, reply="r", ended_by="screen")
+    in_flight = log.in_flight_turn(run.id)
+    assert in_flight is not None and in_flight.message == "b"
+
+
+def test_prefix_lookup_and_ambiguity(log: RunLog) -> None:
+    a, b = _start(log), _start(log)
+    assert log.get_run(a.id).id == a.id
+    assert log.get_run(b.id[:-1]).id == b.id or a.id[:-1] == b.id[:-1]
+    common = a.id[:8]  # same day
+    with pytest.raises(RunNotFound, match="ambiguous") as err:
+        log.get_run(common)
+    assert "\n" not in str(err.value)
+    with pytest.raises(RunNotFound, match="no run matches"):
+        log.get_run("1999")
+    with pytest.raises(RunNotFound):
+        log.get_run("")
+    with pytest.raises(RunNotFound):
+        log.get_run("%")
+
+
+def test_dead_pid_shows_as_interrupted(log: RunLog) -> None:
+    run = _start(log)
+    alive = _start(log)
+    finished = _start(log)
+    log.finish_run(finished.id, status="quit", exit_code=0, message=None)
+    pid = _dead_pid()
+    with sqlite3.connect(log.path) as db:
+        db.execute("UPDATE runs SET pid = ? WHERE id IN (?, ?)", (pid, run.id, finished.id))
+    assert log.get_run(run.id).status == "interrupted"
+    assert log.get_run(alive.id).status == "running"
+    assert log.get_run(finished.id).status == "quit"
+    statuses = {r.id: r.status for r in log.list_runs()}
+    assert statuses[run.id] == "interrupted"
+    raw = sqlite3.connect(log.path).execute("SELECT status FROM runs WHERE id = ?", (run.id,))
+    assert raw.fetchone()[0] == "running"  # reads do not rewrite
+
+    assert log.mark_interrupted_if_dead() == [run.id]
+    raw = sqlite3.connect(log.path).execute("SELECT status FROM runs WHERE id = ?", (run.id,))
+    assert raw.fetchone()[0] == "interrupted"
+    resumed = log.resume_run(run.id)
+    assert resumed.status == "running" and resumed.ended_at is None
+
+
+def test_secret_like_settings_dropped(log: RunLog) -> None:
+    settings = {"OPENROUTER_API_KEY": "sk-or-v1-abc", "auth_token": "t", "client_secret": "s",
+                "Password": "p", "max_tokens": 4096, "model": "m", "base": "sk-or-raw",
+                "nested": {"apikey": "k", "keep": 1}, "workdir": Path("/w")}
+    run = _start(log, settings=settings)
+    assert run.settings == {"max_tokens": 4096, "model": "m", "nested": {"keep": 1},
+                            "workdir": "/w"}
+    raw = log.path.read_bytes() + log.path.with_name("runs.sqlite3-wal").read_bytes()
+    assert b"sk-or" not in raw and b"Password" not in raw
+
+
+def test_list_newest_first_and_line_format(log: RunLog) -> None:
+    old = _start(log, task="first task")
+    new = _start(log, mode="chat", task="\n  second task\nmore lines", model=None)
+    long = _start(log, task="x" * 200)
+    runs = log.list_runs()
+    assert [r.id for r in runs] == [long.id, new.id, old.id]
+    assert [r.id for r in log.list_runs(limit=2)] == [long.id, new.id]
+
+    log.record_supervisor_call(old.id, reply="r", prompt_tokens=1, completion_tokens=1,
+                               cost_usd=0.0123, attempts=1, message_count=1)
+    line = format_run_line(log.get_run(old.id))
+    assert line.startswith(old.id + "  running")
+    local = old.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    assert local in line and "autonomous" in line and "$  0.0123" in line
+    assert line.endswith("first task") and "\n" not in line
+    chat_line = format_run_line(log.get_run(new.id))
+    assert chat_line.endswith("second task") and " chat " in chat_line
+    long_line = format_run_line(log.get_run(long.id))
+    assert long_line.endswith("x" * 57 + "...")
+
+
+def test_detail_format(log: RunLog) -> None:
+    run = _start(log, task="Build it\nwell", settings={"max_iterations": 5})
+    log.record_supervisor_call(run.id, reply="step one", prompt_tokens=10, completion_tokens=2,
+                               cost_usd=0.5, attempts=1, message_count=2)
+    t = log.begin_turn(run.id, "step one\n  indented")
+    log.finish_turn(run.id, t.seq, reply="did step one", ended_by="hook")
+    log.begin_turn(run.id, "step two")
+    log.finish_run(run.id, status="budget", exit_code=3, message="cost budget $0.50 reached")
+    text = format_run_detail(log.get_run(run.id), log.turns(run.id), log.supervisor_calls(run.id))
+    assert text.splitlines()[0] == f"Run {run.id}"
+    for expected in ("budget (exit 3)", "cost budget $0.50 reached", "m/x", "session s",
+                     "$0.5000 over 1 supervisor calls", '"max_iterations": 5', "  Build it",
+                     "=== turn 1  done by hook", "  | step one", "  |   indented",
+                     "    did step one", "=== turn 2  sent", "no reply recorded (in flight)"):
+        assert expected in text, expected
+    assert text.index("step one\n") < text.index("did step one") < text.index("turn 2")
+
+
+def test_second_process_writes_while_first_reads(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    with RunLog(path) as log:
+        run = _start(log)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 0  # snapshot held
+        script = textwrap.dedent(f"""
+            import sys
+            sys.path.insert(0, {SRC!r})
+            from claude_orchestrator.runlog import RunLog
+            with RunLog({str(path)!r}, busy_timeout=1.0) as log:
+                for i in range(20):
+                    t = log.begin_turn({run.id!r}, f"m{{i}}")
+                    log.finish_turn({run.id!r}, t.seq, reply=f"r{{i}}", ended_by="hook")
+        """)
+        writer = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+        seen = 0
+        while writer.poll() is None:
+            seen = max(seen, len(log.turns(run.id)))
+            assert log.get_run(run.id).turns <= 20
+        _, err = writer.communicate(timeout=30)
+        assert writer.returncode == 0, err.decode()
+        assert reader.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 0  # still snapshot
+        reader.execute("COMMIT")
+        reader.close()
+        assert len(log.turns(run.id)) == 20 and log.get_run(run.id).turns == 20
+        assert [t.reply for t in log.turns(run.id)][-1] == "r19"
