@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import IO
 
 from claude_orchestrator.agents import UnknownDialog

@@ -1,7 +1,8 @@
 """Settings: environment, `.env` file and command-line flags, validated into one frozen `Config`.
 
 Every setting has a flag and an environment variable; flags beat the environment, the environment
-beats `.env`, and `.env` beats the defaults. The seed's eight variables keep their names and defaults.
+beats `.env`, and `.env` beats the defaults. The seed's eight variables keep their names and
+defaults.
 """
 
 from __future__ import annotations
@@ -342,5 +343,6 @@ def find_executable(argv: Sequence[str], environ: Mapping[str, str]) -> str:
 def find_tmux(environ: Mapping[str, str]) -> str:
     found = shutil.which("tmux", path=environ.get("PATH", os.defpath))
     if not found:
-        raise ConfigError("tmux not found on PATH: install it (apt install tmux, brew install tmux)")
+        raise ConfigError("tmux not found on PATH: install it "
+                          "(apt install tmux, brew install tmux)")
     return found

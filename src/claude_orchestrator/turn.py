@@ -121,6 +121,45 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     )
 
 
+def await_reply(sess: AgentSession, message: str) -> TurnResult | None:
+    """The reply to a message a previous orchestrator sent and then died waiting on.
+
+    Claude's hook record says whether the message was submitted and whether the turn ended; a
+    turn still running is waited for. None when the message never reached Claude (so it can be
+    delivered now, once).
+    """
+    if sess.channel is None:
+        return None
+    text = sess.agent.prepare(message, literal=True)
+    events = sess.channel.read_all(time.monotonic())
+    submitted = max((i for i, ev in enumerate(events) if ev.name == "UserPromptSubmit"
+                     and prompts_match(str(ev.payload.get("prompt", "")), text)), default=None)
+    if submitted is None:
+        return None
+    now = time.time()
+    prompt_id = events[submitted].payload.get("prompt_id") or None
+    for ev in events[submitted + 1:]:
+        pid = ev.payload.get("prompt_id")
+        if ev.name in ("Stop", "StopFailure") and not (prompt_id and pid and pid != prompt_id):
+            reply = str(ev.payload.get("last_assistant_message") or "")
+            return TurnResult(message, text, reply, "hook" if ev.name == "Stop" else "api-error",
+                              now, now, now, now, recovery=("reply taken from the hook record",))
+    if sess.starts:
+        reply = ("[orchestrator: Claude was restarted while working on this message; the "
+                 "reply was lost; the message was not sent again.]")
+        return TurnResult(message, text, reply, "agent-died", now, now, None, now)
+    waiter = _HookTurn(sess, text)
+    waiter.prompt_id = prompt_id
+    waiter.confirmed_at = now
+    sess.reporter.waiting(f"waiting for {sess.agent.name} to finish the message in flight")
+    try:
+        waiter.run()
+    finally:
+        sess.reporter.idle()
+    return TurnResult(message, text, waiter.reply or "", waiter.ended_by, now, now,
+                      waiter.ended_at, time.time(), recovery=("waited for the turn in flight",))
+
+
 class _Waiting:
     """Shared state of the two ways to wait for a turn."""
 
@@ -163,10 +202,11 @@ class _HookTurn(_Waiting):
     """Claude's hooks say when the prompt was submitted and when the turn ended; the screen is
     the watchdog (an interrupted turn fires no hook)."""
 
+    prompt_id: str | None = None
+
     def run(self) -> None:
         sess = self.sess
         agent = sess.agent
-        prompt_id: str | None = None
         confirm_deadline = time.monotonic() + CONFIRM_WAIT
         quiet_checked = 0.0
         mismatched = False
@@ -191,11 +231,11 @@ class _HookTurn(_Waiting):
                         mismatched = True
                         continue  # a queued message of someone else, or a mangled paste
                     self.received = got
-                    prompt_id = ev.payload.get("prompt_id") or None
+                    self.prompt_id = ev.payload.get("prompt_id") or None
                     self.confirm()
                 elif ev.name in ("Stop", "StopFailure") and self.confirmed_at is not None:
                     pid = ev.payload.get("prompt_id")
-                    if prompt_id and pid and pid != prompt_id:
+                    if self.prompt_id and pid and pid != self.prompt_id:
                         continue
                     self.ended_at = ev.read_at - time.monotonic() + time.time()
                     message = ev.payload.get("last_assistant_message")

@@ -31,6 +31,7 @@ class Pane:
         self.socket = f"fa-test-{uuid.uuid4().hex[:12]}"
         self.log = tmp_path / "agent-log.jsonl"
         self.events = tmp_path / "events.jsonl"
+        self.status_file = tmp_path / "exit-status"
         self.conf = tmp_path / "tmux.conf"
         self.conf.write_text("set -g remain-on-exit on\n")
 
@@ -45,9 +46,13 @@ class Pane:
         return proc.stdout.decode()
 
     def start(self, *args: str) -> None:
-        cmd = shlex.join(
+        agent = shlex.join(
             ["env", f"FAKE_AGENT_LOG={self.log}", sys.executable, str(FAKE_AGENT), *args]
         )
+        # a shell wrapper records the exit status: tmux 3.3a sometimes never fills in
+        # #{pane_dead_status} (a race between the pty's EOF and SIGCHLD)
+        status_file = shlex.quote(str(self.status_file))
+        cmd = shlex.join(["sh", "-c", f"{agent}; s=$?; echo $s > {status_file}; exit $s"])
         self.tmux(
             "-f", str(self.conf), "new-session", "-d", "-s", "fa", "-x", "200", "-y", "50",
             "-c", str(self.tmp), cmd,
@@ -66,10 +71,21 @@ class Pane:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", TARGET, *keys)
 
-    def dead_status(self) -> int | None:
-        out = self.tmux("display-message", "-p", "-t", TARGET, "#{pane_dead} #{pane_dead_status}")
-        dead, _, status = out.strip().partition(" ")
-        return int(status) if dead == "1" and status else None
+    def pane_dead(self) -> bool:
+        return self.tmux("display-message", "-p", "-t", TARGET, "#{pane_dead}").strip() == "1"
+
+    def wait_exit(self, timeout: float = 5.0) -> int:
+        """Wait for the pane to die; return the agent's exit status."""
+        wait_for(
+            lambda: self.pane_dead() and self.status_file.exists() and self.status_file.read_text(),
+            timeout,
+            "pane death",
+        )
+        code = int(self.status_file.read_text())
+        time.sleep(0.05)
+        tmux_status = self.tmux("display-message", "-p", "-t", TARGET, "#{pane_dead_status}")
+        assert tmux_status.strip() in ("", str(code))  # empty: the tmux 3.3a race
+        return code
 
     def logged(self) -> list[str]:
         if not self.log.exists():
@@ -259,8 +275,7 @@ def test_exit_status(pane: Pane) -> None:
     pane.start()
     wait_for(lambda: is_idle(pane.screen()), what="idle prompt")
     submit(pane, "exit 3")
-    assert wait_for(lambda: pane.dead_status() is not None, what="pane death")
-    assert pane.dead_status() == 3
+    assert pane.wait_exit() == 3
     assert pane.logged() == ["exit 3"]
 
 
@@ -268,14 +283,12 @@ def test_crash_after(pane: Pane) -> None:
     pane.start()
     wait_for(lambda: is_idle(pane.screen()), what="idle prompt")
     submit(pane, "crash-after 0.3")
-    wait_for(lambda: pane.dead_status() is not None, what="pane death")
-    assert pane.dead_status() == 1
+    assert pane.wait_exit() == 1
 
 
 def test_die_at_start(pane: Pane) -> None:
     pane.start("--die-at-start", "7")
-    wait_for(lambda: pane.dead_status() is not None, what="pane death")
-    assert pane.dead_status() == 7
+    assert pane.wait_exit() == 7
     assert "fatal: simulated start failure" in pane.tmux(
         "capture-pane", "-p", "-S", "-", "-t", TARGET
     )
@@ -316,5 +329,4 @@ def test_bypass_dialog(pane: Pane, keys: list[str], status: int | None) -> None:
     if status is None:
         wait_for(lambda: is_idle(pane.screen()), what="prompt after the dialog")
     else:
-        wait_for(lambda: pane.dead_status() is not None, what="pane death")
-        assert pane.dead_status() == status
+        assert pane.wait_exit() == status
