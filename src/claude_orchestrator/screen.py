@@ -54,9 +54,9 @@ def sanitize_message(text: str) -> str:
     in the agent's TUI); CRLF and CR become LF.
 
     >>> sanitize_message('a\\tb\\r\\nc\\x1b[31md\\x07\\x00')
-    'a\\tb\\nc[31md'
+    'a\\tb\\ncd'
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_ansi(text.replace("\r\n", "\n").replace("\r", "\n"))
     return _CONTROL_RE.sub("", text)
 
 

@@ -12,6 +12,7 @@ from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select
 from claude_orchestrator.config import Config, find_tmux
 from claude_orchestrator.hooks import HookChannel, HookEvent, channel_dir, split_user_settings
 from claude_orchestrator.progress import Reporter
+from claude_orchestrator.screen import clean
 from claude_orchestrator.tmux import PaneStatus, TmuxRuntime, pane_environment
 from claude_orchestrator.watch import Watcher
 
@@ -146,6 +147,8 @@ class AgentSession:
                     lines = self.runtime.capture() if status.session else []
                     screen = "\n".join(lines).strip()
                     if not status.alive:
+                        if status.session:  # the last words may have scrolled into history
+                            screen = clean("\n".join(self.runtime.capture(history=200)))
                         raise StartFailed(_died_message(self.agent.name, status), screen,
                                           status.exit_status)
                     state = self.agent.screen_state(lines)

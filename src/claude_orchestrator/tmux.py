@@ -72,7 +72,8 @@ class TmuxRuntime:
         self.server = libtmux.Server(socket_name=socket, config_file="/dev/null",
                                      tmux_bin=tmux_bin)
         self.target = f"={session}:"
-        self._scratch = Path(tempfile.mkdtemp(prefix="claude-orch-paste-"))
+        self._scratch = Path(tempfile.mkdtemp(prefix="claude-orch-"))
+        self._status_file = self._scratch / "exit-status"
 
     # ----------------------------------------------------------------- low level
     def _run(self, *args: str) -> tuple[int, list[str], list[str]]:
@@ -101,6 +102,9 @@ class TmuxRuntime:
                 return PaneStatus(server=False, session=False)
             return PaneStatus(server=True, session=False)
         dead, status, pid, hist, mode = ([*out[0].split("|"), "", "", "", "", ""])[:5]
+        if dead == "1" and not status.lstrip("-").isdigit():
+            with contextlib.suppress(OSError):
+                status = self._status_file.read_text().strip()
         return PaneStatus(
             server=True, session=True, dead=dead == "1",
             exit_status=int(status) if status.lstrip("-").isdigit() else None,
@@ -122,7 +126,7 @@ class TmuxRuntime:
         """
         if self.status().session:
             self.kill_session()
-        command = "exec " + shlex.join(argv)
+        command = self._wrap(argv)
         unset_args: list[str] = []
         for name in unset:
             unset_args += ["set-environment", "-g", "-u", name, ";"]
@@ -133,15 +137,26 @@ class TmuxRuntime:
             "set-option", "-g", "focus-events", "on", ";",
             "set-option", "-g", "exit-empty", "on", ";",
             "new-session", "-d", "-s", self.session, "-c", str(workdir),
-            "-x", str(self.width), "-y", str(self.height), *_env_args(env), command, ";",
+            "-x", str(self.width), "-y", str(self.height), *_env_args(env), *command, ";",
             "set-option", "-t", self.target, "remain-on-exit", "on",
         )
 
     def respawn(self, argv: Sequence[str], workdir: Path, env: Mapping[str, str]) -> None:
         """Run `argv` again in the existing pane (after the agent died), history kept."""
-        command = "exec " + shlex.join(argv)
         self._check("respawn-pane", "respawn-pane", "-k", "-t", self.target,
-                    "-c", str(workdir), *_env_args(env), command)
+                    "-c", str(workdir), *_env_args(env), *self._wrap(argv))
+
+    def _wrap(self, argv: Sequence[str]) -> list[str]:
+        """The pane's command: `argv` under a tiny `sh` that writes the exit status to a file.
+
+        tmux 3.3a sometimes leaves `#{pane_dead_status}` empty for a process that died fast;
+        the file keeps the status. Several arguments make tmux exec directly (no user shell, so
+        no quoting issues and no dependence on $SHELL's syntax).
+        """
+        with contextlib.suppress(OSError):
+            self._status_file.unlink()
+        script = '"$@"; s=$?; printf "%s" "$s" > "$0"; exit "$s"'
+        return ["/bin/sh", "-c", script, str(self._status_file), *argv]
 
     def kill_session(self) -> None:
         self._run("kill-session", "-t", f"={self.session}")

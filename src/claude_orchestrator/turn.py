@@ -14,6 +14,7 @@ from claude_orchestrator.agents import ScreenState
 from claude_orchestrator.agents.claude import prompts_match
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
+from claude_orchestrator.tmux import TmuxError
 
 CONFIRM_WAIT = 1.0  # UserPromptSubmit comes ~0.09 s after Enter; this is the first patience
 MAX_ENTERS = 4
@@ -99,10 +100,16 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     hooks = agent.uses_hooks if use_hooks is None else use_hooks
     if history is None:
         history = runtime.status().history_size
-    before = runtime.capture()
-    sess.read_events()
     sent_at = time.time()
-    runtime.paste(text, then_enter=True)
+    try:
+        before = runtime.capture()
+        sess.read_events()
+        runtime.paste(text, then_enter=True)
+    except TmuxError:
+        status = runtime.status()
+        if status.alive:
+            raise
+        raise AgentLost(status.describe(), delivered=False) from None
     sess.reporter.waiting(f"delivering to {agent.name}")
     waiter = _HookTurn(sess, text) if hooks else _ScreenTurn(sess, text, before)
     try:
@@ -110,8 +117,11 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     finally:
         sess.reporter.idle()
     if waiter.reply is None:
-        h1 = runtime.status().history_size
-        after = runtime.capture(history=max(0, h1 - history))
+        try:
+            h1 = runtime.status().history_size
+            after = runtime.capture(history=max(0, h1 - history))
+        except TmuxError:  # gone right after the turn: the next turn restarts it
+            after = before
         waiter.reply = agent.reply_from_screen(new_lines(before, after), text)
     return TurnResult(
         message=message, sent_text=text, reply=waiter.reply, ended_by=waiter.ended_by,
@@ -163,6 +173,8 @@ def await_reply(sess: AgentSession, message: str) -> TurnResult | None:
 class _Waiting:
     """Shared state of the two ways to wait for a turn."""
 
+    knows_submission = False  # True when the agent reports each submit (hooks)
+
     def __init__(self, sess: AgentSession, text: str) -> None:
         self.sess = sess
         self.text = text
@@ -175,14 +187,27 @@ class _Waiting:
         self.seen: list[str] = []
         self.started = time.monotonic()
 
-    def lost(self, reason: str | None = None) -> AgentLost:
-        status = self.sess.runtime.status()
-        return AgentLost(reason or status.describe(), delivered=self.confirmed_at is not None)
-
     def check_alive(self) -> None:
         status = self.sess.runtime.status()
         if not status.alive:
-            raise AgentLost(status.describe(), delivered=self.confirmed_at is not None)
+            raise AgentLost(status.describe(), delivered=self._maybe_delivered())
+
+    def _maybe_delivered(self) -> bool:
+        """Whether the message may have been submitted before the agent died.
+
+        The hook path knows (UserPromptSubmit fires on submit, before any work). The screen
+        cannot tell a submitted message from one still in the input box of a frozen dead
+        screen, so there it counts as delivered: asking again is better than submitting twice.
+        """
+        return self.confirmed_at is not None or not self.knows_submission
+
+    def capture(self) -> list[str]:
+        """The screen; a failure because tmux went away becomes AgentLost."""
+        try:
+            return self.sess.runtime.capture()
+        except TmuxError:
+            self.check_alive()
+            raise
 
     def confirm(self) -> None:
         if self.confirmed_at is None:
@@ -203,6 +228,7 @@ class _HookTurn(_Waiting):
     the watchdog (an interrupted turn fires no hook)."""
 
     prompt_id: str | None = None
+    knows_submission = True
 
     def run(self) -> None:
         sess = self.sess
@@ -249,7 +275,7 @@ class _HookTurn(_Waiting):
                     return
             now = time.monotonic()
             if self.confirmed_at is None and now >= confirm_deadline:
-                lines = sess.runtime.capture()
+                lines = self.capture()
                 self.check_alive()
                 if self.press_enter_again(lines):
                     confirm_deadline = now + CONFIRM_WAIT * self.enters
@@ -265,7 +291,7 @@ class _HookTurn(_Waiting):
                     and now - sess.watcher.last_output >= QUIET_CHECK
                     and sess.watcher.last_output > quiet_checked):
                 quiet_checked = sess.watcher.last_output
-                lines = sess.runtime.capture()
+                lines = self.capture()
                 self.check_alive()
                 if agent.screen_state(lines) is ScreenState.IDLE:
                     # Idle without a Stop: interrupted (Escape) or a turn no hook reports.
@@ -308,7 +334,7 @@ class _ScreenTurn(_Waiting):
             quiet_for = now - max(sess.watcher.last_output, last_change)
             if quiet_for < min(window, 0.05) and now < confirm_deadline:
                 continue
-            lines = sess.runtime.capture()
+            lines = self.capture()
             if self.confirmed_at is None:
                 if lines == self.before or sess.agent.input_pending(lines, self.text):
                     if now < confirm_deadline or quiet_for < window:

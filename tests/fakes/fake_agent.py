@@ -18,6 +18,20 @@ Scripted replies, chosen by the first word of the submitted message:
     stream N         busy N seconds, one new reply line on screen per second
     api-error        the turn fails: ``● API Error: 400 simulated``, StopFailure hook, no Stop
 
+Options (unknown options are ignored, so claude-like command lines work):
+
+    --start-delay S       sleep S seconds before the dialogs / idle prompt
+    --die-at-start N      print ``fatal: simulated start failure`` and exit with status N
+    --swallow-enters N    ignore the first N Enter keys that would submit
+    --dialog trust|bypass show a start-up dialog first (repeatable, or comma separated)
+    --settings FILE       Claude-style settings; its ``hooks`` run for SessionStart,
+                          UserPromptSubmit, Stop and StopFailure (``sh -c``, JSON on stdin)
+    --resume ID           reuse session id ID; SessionStart source ``resume``
+    --transcript-dir DIR  (fake only) write a JSONL transcript to DIR/<session_id>.jsonl; with
+                          --resume and no such file: ``No conversation found ...``, exit 1
+    --collapse-pastes     (fake only) show big pastes as ``[Pasted text #N +M lines]``
+    --session-file PATH   ignored
+
 Environment: ``FAKE_AGENT_LOG`` names a file that receives one JSON line per submitted message:
 ``{"text": <exact text>, "t": <time.time()>}``.
 """
@@ -815,14 +829,6 @@ class FakeAgent:
         self.redraw(history)
         elapsed = turn.elapsed()
         reply = turn.reply or ""
-        self.transcript_append(
-            [
-                {
-                    "type": "assistant",
-                    "message": {"role": "assistant", "content": [{"type": "text", "text": reply}]},
-                }
-            ]
-        )
         if turn.api_error:
             self.run_hooks(
                 "StopFailure",
@@ -841,6 +847,15 @@ class FakeAgent:
             )
             self.turn = None
             self.redraw(["", f"✻ Worked for {format_duration(elapsed)}"])
+        # like Claude: the transcript is written after the Stop hook
+        self.transcript_append(
+            [
+                {
+                    "type": "assistant",
+                    "message": {"role": "assistant", "content": [{"type": "text", "text": reply}]},
+                }
+            ]
+        )
         self.take_queue()
 
     def take_queue(self) -> None:

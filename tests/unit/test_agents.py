@@ -1,0 +1,412 @@
+"""agents/: Claude's input rules, its command line, its dialogs and its screen, judged on real
+captures from Claude Code 2.1.197 (tests/fixtures/screens) where we have them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claude_orchestrator.agents import Agent, ClaudeAgent, ScreenState, select_agent
+from claude_orchestrator.agents.base import input_box, input_text, is_rule, strip_furniture
+from claude_orchestrator.agents.claude import claude_normalise, prompts_match
+from claude_orchestrator.screen import new_lines
+
+SCREENS = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
+RULE = "─" * 120
+FOOTER = "  ⏵⏵ bypass permissions on (shift+tab to cycle) · ← for agents"
+HEADER = ["╭─── Claude Code v2.1.197 ───────────╮", "│ Welcome back!                     │",
+          "╰───────────────────────────────────╯", "", ""]
+
+# Stand-ins built from claude-code-facts.md, used only when a capture is missing.
+FALLBACK = {
+    "claude_trust_dialog.txt": ["", RULE, " Accessing workspace:", "", " /tmp/work", "",
+                                " Quick safety check: Is this a project you created or one you "
+                                "trust?", "", " ❯ 1. Yes, I trust this folder",
+                                "   2. No, exit", "", " Enter to confirm · Esc to cancel"],
+    "claude_bypass_dialog.txt": ["", RULE,
+                                 "  WARNING: Claude Code running in Bypass Permissions mode", "",
+                                 "  ❯ 1. No, exit", "    2. Yes, I accept", "",
+                                 "  Enter to confirm · Esc to cancel"],
+    "claude_api_key_dialog.txt": ["", RULE, "  Detected a custom API key in your environment", "",
+                                  "  ANTHROPIC_API_KEY: sk-ant-...abcdefghij", "",
+                                  "  Do you want to use this API key?", "", "    1. Yes",
+                                  "  ❯ 2. No (recommended)", "",
+                                  "  Enter to confirm · Esc to cancel"],
+    "claude_idle.txt": [*HEADER, RULE, "❯\xa0", RULE, FOOTER],
+    "claude_busy.txt": [*HEADER, "❯ tell me a long story", "", "●", "",
+                        "✢ Flambéing… (1s · ↓ 2 tokens)", "", RULE, "❯\xa0", RULE,
+                        "  ⏵⏵ bypass permissions on (shift+tab to cycle) · esc to interrupt"],
+    "claude_after_reply.txt": [*HEADER, "❯ what is the answer?", "", "● The answer is 42.", "",
+                               "  It has code and bold text.", "", "✻ Crunched for 2s", "", RULE,
+                               "❯\xa0", RULE, FOOTER],
+    "claude_queued.txt": [*HEADER, "❯ tell me a long story", "", "●", "",
+                          "✽ Germinating… (3s · ↓ 18 tokens)", "", "",
+                          "  ❯ and then summarise it", RULE,
+                          "❯\xa0Press up to edit queued messages", RULE, FOOTER],
+    "claude_api_retry.txt": [*HEADER, "❯ this will be retried", "",
+                             "✻ API error · Retrying in 7s · attempt 7/10", "", RULE, "❯\xa0",
+                             RULE, "  ⏵⏵ bypass permissions on · esc to interrupt"],
+    "claude_input_typed.txt": [*HEADER, RULE, "❯\xa0Please refactor the parser module", RULE,
+                               FOOTER],
+    "claude_input_typed_multiline.txt": [*HEADER, RULE, "❯\xa0first line of the message",
+                                         "  second line of the message", RULE, FOOTER],
+    "claude_large_paste.txt": [*HEADER, RULE, "❯\xa0[Pasted text #1 +49 lines]", RULE,
+                               "  paste again to expand"],
+}
+
+
+def screen(name: str) -> list[str]:
+    """A capture as tmux gives it: one string per line, trailing spaces gone."""
+    path = SCREENS / name
+    if path.exists():
+        return [line.rstrip() for line in path.read_text(encoding="utf-8").split("\n")]
+    return list(FALLBACK[name])
+
+
+def fixture_names() -> list[str]:
+    found = {p.name for p in SCREENS.glob("claude_*.txt")} if SCREENS.is_dir() else set()
+    return sorted(found | set(FALLBACK))
+
+
+claude = ClaudeAgent()
+
+
+# ----------------------------------------------------------------------------- prepare
+@pytest.mark.parametrize("text", ["/explain the code", "!ls -la", "#remember this",
+                                  "/", "!", "#"])
+def test_prepare_literal_adds_a_leading_space(text: str) -> None:
+    assert claude.prepare(text, literal=True) == " " + text
+
+
+@pytest.mark.parametrize("text", ["/explain the code", "!ls -la", "#remember this"])
+def test_prepare_not_literal_keeps_commands(text: str) -> None:
+    assert claude.prepare(text, literal=False) == text
+
+
+@pytest.mark.parametrize("text", ["plain text", " /already spaced", "a /b", "\n/x", "-x",
+                                  "@file", "? help", "x\n/not first"])
+def test_prepare_leaves_other_text_alone(text: str) -> None:
+    assert claude.prepare(text, literal=True) == text
+
+
+def test_prepare_sanitises() -> None:
+    assert claude.prepare("a\x00b\r\nc\td", literal=True) == "ab\nc\td"
+    assert claude.prepare("\x07/cmd", literal=True) == " /cmd"
+
+
+def test_generic_prepare_never_adds_a_space() -> None:
+    assert Agent().prepare("/x", literal=True) == "/x"
+    assert Agent().normalise("a\tb  ") == "a\tb  "
+
+
+# ----------------------------------------------------------------------------- normalise
+def test_claude_normalise() -> None:
+    assert claude_normalise("a\tb  \n\n") == "a    b"
+    assert claude_normalise("\tindent") == "    indent"
+    assert claude_normalise("  lead kept") == "  lead kept"
+    assert claude.normalise("x\t") == "x"
+
+
+@pytest.mark.parametrize(("reported", "sent"), [
+    ("same", "same"),
+    ("a    b", "a\tb"),
+    ("def f():\n    return 1", "def f():\n\treturn 1"),
+    ("trailing", "trailing   "),
+    ("trailing", "trailing\n\n"),
+    ("trailing", "trailing \t \n"),
+    (" /explain", " /explain"),
+    ("multi\nline", "multi  \nline"),
+])
+def test_prompts_match(reported: str, sent: str) -> None:
+    assert prompts_match(reported, sent)
+
+
+@pytest.mark.parametrize(("reported", "sent"), [
+    ("hello", "hello world"),
+    ("Hello", "hello"),
+    ("/explain", " /explain"),
+    ("a b", "a  b"),
+    ("a\n\nb", "a\nb"),
+    ("a\tb", "a  b"),
+    ("line1 line2", "line1\nline2"),
+    ("", "x"),
+])
+def test_prompts_do_not_match(reported: str, sent: str) -> None:
+    assert not prompts_match(reported, sent)
+
+
+# ----------------------------------------------------------------------------- command
+BASE = ["claude", "--dangerously-skip-permissions", "--setting-sources", "user"]
+
+
+def test_command_plain() -> None:
+    assert claude.command(BASE, settings_path=None, resume_id=None) == BASE
+
+
+def test_command_adds_settings_and_resume() -> None:
+    cmd = claude.command(BASE, settings_path=Path("/run/x/settings.json"), resume_id="abc-123")
+    assert cmd == [*BASE, "--settings", "/run/x/settings.json", "--resume", "abc-123"]
+
+
+def test_command_settings_only() -> None:
+    cmd = claude.command(BASE, settings_path=Path("/s.json"), resume_id=None)
+    assert cmd == [*BASE, "--settings", "/s.json"]
+
+
+@pytest.mark.parametrize("extra", [["--continue"], ["-c"], ["--resume", "old-id"],
+                                   ["-r", "old-id"]])
+def test_command_drops_users_continue_or_resume_when_resuming(extra: list[str]) -> None:
+    argv = ["claude", *extra, "--model", "opus"]
+    cmd = claude.command(argv, settings_path=None, resume_id="new-id")
+    assert cmd == ["claude", "--model", "opus", "--resume", "new-id"]
+
+
+def test_command_drops_resume_with_equals_when_resuming() -> None:
+    cmd = claude.command(["claude", "--resume=old-id", "-p"], settings_path=None,
+                         resume_id="new-id")
+    assert cmd == ["claude", "-p", "--resume", "new-id"]
+
+
+def test_command_keeps_users_continue_without_resume() -> None:
+    argv = ["claude", "--continue", "--resume", "x"]
+    assert claude.command(argv, settings_path=None, resume_id=None) == argv
+
+
+def test_command_does_not_mutate_argv() -> None:
+    argv = ["claude", "--continue"]
+    claude.command(argv, settings_path=Path("/s"), resume_id="id")
+    assert argv == ["claude", "--continue"]
+
+
+def test_generic_command_is_argv() -> None:
+    assert Agent().command(["aider", "--x"], settings_path=Path("/s"), resume_id="i") == [
+        "aider", "--x"]
+
+
+# ----------------------------------------------------------------------------- select_agent
+def test_select_agent() -> None:
+    assert isinstance(select_agent("auto", ["claude"]), ClaudeAgent)
+    assert isinstance(select_agent("auto", ["/opt/bin/claude", "-x"]), ClaudeAgent)
+    assert not isinstance(select_agent("auto", ["aider"]), ClaudeAgent)
+    assert not isinstance(select_agent("generic", ["claude"]), ClaudeAgent)
+    assert isinstance(select_agent("claude", ["wrapper.sh"]), ClaudeAgent)
+
+
+# ----------------------------------------------------------------------------- dialogs
+def test_bypass_dialog_keys_are_down_enter() -> None:
+    d = claude.dialog(screen("claude_bypass_dialog.txt"), accept_api_key=False)
+    assert d is not None
+    assert d.name == "bypass"
+    assert d.keys == ("Down", "Enter")
+    assert d.keys != ("Enter",)
+
+
+@pytest.mark.parametrize("space", [" ", "\xa0"])
+def test_bypass_dialog_keys_with_either_space_after_selector(space: str) -> None:
+    lines = [line.replace("❯ ", "❯" + space) for line in screen("claude_bypass_dialog.txt")]
+    d = claude.dialog(lines, accept_api_key=True)
+    assert d is not None and d.keys == ("Down", "Enter")
+
+
+def test_bypass_dialog_without_visible_selector_still_moves_down() -> None:
+    lines = [ln.replace("❯", " ") for ln in screen("claude_bypass_dialog.txt")]
+    d = claude.dialog(lines, accept_api_key=False)
+    assert d is not None and d.keys == ("Down", "Enter")
+
+
+def test_trust_dialog_keys_are_enter() -> None:
+    d = claude.dialog(screen("claude_trust_dialog.txt"), accept_api_key=False)
+    assert d is not None
+    assert d.name == "trust"
+    assert d.keys == ("Enter",)
+
+
+def test_api_key_dialog_refused_unless_asked() -> None:
+    lines = screen("claude_api_key_dialog.txt")
+    assert claude.dialog(lines, accept_api_key=False) is None
+    d = claude.dialog(lines, accept_api_key=True)
+    assert d is not None
+    assert d.name == "api-key"
+    assert d.keys == ("Up", "Enter")  # "2. No (recommended)" is pre-selected
+
+
+@pytest.mark.parametrize("name", ["claude_idle.txt", "claude_busy.txt",
+                                  "claude_after_reply.txt", "claude_queued.txt",
+                                  "claude_api_retry.txt", "claude_input_typed.txt"])
+def test_no_dialog_on_ordinary_screens(name: str) -> None:
+    assert claude.dialog(screen(name), accept_api_key=True) is None
+
+
+def test_generic_agent_knows_no_dialog() -> None:
+    assert Agent().dialog(screen("claude_bypass_dialog.txt"), accept_api_key=True) is None
+
+
+# ----------------------------------------------------------------------------- screen state
+EXPECTED_STATE = {
+    "claude_idle.txt": ScreenState.IDLE,
+    "claude_after_reply.txt": ScreenState.IDLE,
+    "claude_after_queue.txt": ScreenState.IDLE,
+    "claude_input_typed.txt": ScreenState.IDLE,
+    "claude_input_typed_multiline.txt": ScreenState.IDLE,
+    "claude_large_paste.txt": ScreenState.IDLE,
+    "claude_interrupted.txt": ScreenState.IDLE,
+    "claude_api_error.txt": ScreenState.IDLE,
+    "claude_api_errors_misc.txt": ScreenState.IDLE,
+    "claude_api_error_prompt_too_long.txt": ScreenState.IDLE,
+    "claude_api_retry_recovered.txt": ScreenState.IDLE,
+    "claude_busy.txt": ScreenState.BUSY,
+    "claude_queued.txt": ScreenState.BUSY,
+    "claude_api_retry.txt": ScreenState.BUSY,
+    "claude_trust_dialog.txt": ScreenState.DIALOG,
+    "claude_bypass_dialog.txt": ScreenState.DIALOG,
+    "claude_api_key_dialog.txt": ScreenState.DIALOG,
+}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED_STATE
+                                        if (SCREENS / n).exists() or n in FALLBACK))
+def test_screen_state_on_captures(name: str) -> None:
+    assert claude.screen_state(screen(name)) is EXPECTED_STATE[name]
+
+
+def test_screen_state_spinner_without_esc_hint_is_busy() -> None:
+    # the footer does not always say `esc to interrupt` (a paste hint can replace it)
+    lines = [*HEADER, "❯ do it", "", "✢ Flambéing… (1s · ↓ 2 tokens)", "", RULE, "❯\xa0", RULE,
+             "  paste again to expand"]
+    assert claude.screen_state(lines) is ScreenState.BUSY
+
+
+def test_screen_state_busy_with_blank_rows_below() -> None:
+    # `tmux capture-pane` prints every row of the pane: below Claude's footer come empty rows
+    lines = [*HEADER, "❯ do it", "", "✢ Flambéing… (1s · ↓ 2 tokens)", "", RULE, "❯\xa0", RULE,
+             "  ⏵⏵ bypass permissions on (shift+tab to cycle) · esc to interrupt", *[""] * 30]
+    assert claude.screen_state(lines) is ScreenState.BUSY
+    assert Agent().screen_state(lines) is ScreenState.BUSY
+
+
+def test_screen_state_api_retry_with_blank_rows_below() -> None:
+    lines = [*HEADER, "❯ go", "", "✻ API error · Retrying in 7s · attempt 7/10", "", RULE,
+             "❯\xa0", RULE, FOOTER, *[""] * 30]
+    assert claude.screen_state(lines) is ScreenState.BUSY
+
+
+def test_screen_state_esc_to_interrupt_is_busy() -> None:
+    lines = [*HEADER, "❯ do it", "", RULE, "❯\xa0", RULE,
+             "  ⏵⏵ bypass permissions on (shift+tab to cycle) · esc to interrupt"]
+    assert claude.screen_state(lines) is ScreenState.BUSY
+
+
+def test_screen_state_starting_and_unknown_dialog() -> None:
+    assert claude.screen_state([]) is ScreenState.STARTING
+    assert claude.screen_state(["", "", "   "]) is ScreenState.STARTING
+    unknown = ["", RULE, "  Choose a theme", "", "  ❯ 1. Dark mode", "    2. Light mode", "",
+               "  Enter to confirm"]
+    assert claude.screen_state(unknown) is ScreenState.UNKNOWN_DIALOG
+    assert claude.dialog(unknown, accept_api_key=True) is None
+
+
+def test_generic_screen_state() -> None:
+    g = Agent()
+    assert g.screen_state([]) is ScreenState.STARTING
+    assert g.screen_state(["$ ", ""]) is ScreenState.IDLE
+    assert g.screen_state(["working", "esc to interrupt"]) is ScreenState.BUSY
+
+
+# ----------------------------------------------------------------------------- input box
+def test_input_box_and_text() -> None:
+    idle = screen("claude_idle.txt")
+    box = input_box(idle)
+    assert box is not None
+    assert is_rule(idle[box[0]]) and is_rule(idle[box[1]])
+    assert input_text(idle) == ""
+    assert input_text(screen("claude_input_typed.txt")) == "Please refactor the parser module"
+    assert input_text(screen("claude_input_typed_multiline.txt")) == (
+        "first line of the message\nsecond line of the message")
+    assert input_text(screen("claude_trust_dialog.txt")) is None
+
+
+def test_input_pending_true_when_box_holds_the_text() -> None:
+    typed = screen("claude_input_typed.txt")
+    assert claude.input_pending(typed, "Please refactor the parser module")
+    assert claude.input_pending(typed, "Please refactor the parser module\n\nThen run tests.")
+
+
+def test_input_pending_multiline() -> None:
+    lines = screen("claude_input_typed_multiline.txt")
+    assert claude.input_pending(lines, "first line of the message\nsecond line of the message")
+
+
+def test_input_pending_false_for_empty_box() -> None:
+    for name in ("claude_idle.txt", "claude_after_reply.txt", "claude_busy.txt"):
+        assert not claude.input_pending(screen(name), "what is the answer?"), name
+
+
+def test_input_pending_false_for_other_text_or_no_box() -> None:
+    assert not claude.input_pending(screen("claude_input_typed.txt"), "Write the docs")
+    assert not claude.input_pending(screen("claude_trust_dialog.txt"), "anything")
+    assert not claude.input_pending(screen("claude_input_typed.txt"), "")
+
+
+def test_input_pending_false_when_message_is_queued() -> None:
+    # queued: the box says "Press up to edit queued messages"; Enter was taken
+    assert not claude.input_pending(screen("claude_queued.txt"), "and then summarise it")
+
+
+def test_input_pending_large_paste_placeholder() -> None:
+    # a long paste shows as `[Pasted text #1 +49 lines]` in the box: Enter was not taken yet
+    text = "\n".join(f"line {i} of a long task description" for i in range(50))
+    assert claude.input_pending(screen("claude_large_paste.txt"), text)
+
+
+# ----------------------------------------------------------------------------- furniture
+def test_strip_furniture_on_real_reply() -> None:
+    new = new_lines(screen("claude_idle.txt"), screen("claude_after_reply.txt"))
+    assert claude.reply_from_screen(new, "what is the answer?") == (
+        "The answer is 42.\n\nIt has code and bold text.")
+
+
+def test_strip_furniture_after_queue_keeps_only_the_last_reply() -> None:
+    lines = screen("claude_after_queue.txt")
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("❯ tell me"))
+    assert strip_furniture(lines[start:], "and then summarise it") == (
+        "ECHO: and then summarise it")
+
+
+def test_strip_furniture_api_error() -> None:
+    lines = screen("claude_api_error.txt")
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("❯ this will"))
+    assert strip_furniture(lines[start:], "this will fail with 400") == (
+        "API Error: 400 messages.0.content: bad things happened")
+
+
+def test_strip_furniture_keeps_code_indentation() -> None:
+    new = ["❯ write f", "", "● Here is the code:", "", "  def f(x):", "      if x:",
+           "          return 1", "", "      return 0", "", "  Done.", "",
+           "✻ Baked for 3s", "", RULE, "❯\xa0", RULE, FOOTER]
+    assert strip_furniture(new, "write f") == (
+        "Here is the code:\n\ndef f(x):\n    if x:\n        return 1\n\n    return 0\n\nDone.")
+
+
+def test_strip_furniture_removes_spinner_and_status_lines() -> None:
+    new = ["❯ go", "", "✢ Flambéing… (1s · ↓ 2 tokens)", "✳ Crunching… (3s)", "● ok",
+           "✻ Crunched for 6s", "* Worked for 12s", "", RULE, "❯\xa0", RULE,
+           "  ⏵⏵ bypass permissions on (shift+tab to cycle) · esc to interrupt"]
+    assert strip_furniture(new, "go") == "ok"
+
+
+def test_strip_furniture_removes_multiline_echo() -> None:
+    new = ["❯ line one", "  line two", "  line three", "", "● answer", "  second line", "",
+           RULE, "❯\xa0", RULE, FOOTER]
+    assert strip_furniture(new, "line one\nline two\nline three") == "answer\nsecond line"
+
+
+def test_strip_furniture_without_box_or_echo() -> None:
+    assert strip_furniture(["● just text", "  more"], "unrelated") == "just text\nmore"
+    assert strip_furniture([], "x") == ""
+
+
+def test_every_capture_loads() -> None:
+    for name in fixture_names():
+        lines = screen(name)
+        assert isinstance(claude.screen_state(lines), ScreenState)
