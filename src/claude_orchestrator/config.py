@@ -199,12 +199,13 @@ def parse_dotenv(text: str) -> dict[str, str]:
         if not sep or not _ENV_NAME_RE.match(key):
             continue
         value = value.strip()
-        if value[:1] in ("'", '"'):
-            quote = value[0]
-            end = value.find(quote, 1)
+        if value[:1] == "'":
+            end = value.find("'", 1)
             value = value[1:end] if end > 0 else value[1:]
-            if quote == '"':
-                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif value[:1] == '"':
+            m = re.match(r'"((?:[^"\\]|\\.)*)"', value)
+            body = m.group(1) if m else value[1:]
+            value = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), body)
         else:
             value = re.sub(r"\s+#.*$", "", value)
         out[key] = value
@@ -249,7 +250,7 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
             if isinstance(value, bool):
                 return s.flag, "true" if value else "false"
             return s.flag, str(value)
-        if s.env in environ:
+        if environ.get(s.env, "").strip():
             return s.env, environ[s.env]
         return s.env, s.default
 

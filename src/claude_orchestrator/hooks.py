@@ -159,9 +159,10 @@ class HookChannel:
             return []
         if not data:
             return []
-        text = data.decode("utf-8", errors="replace")
+        # surrogateescape: odd bytes round-trip exactly, so the byte offset stays right.
+        text = data.decode("utf-8", errors="surrogateescape")
         events, used = parse_events(text, now)
-        self._offset += len(text[:used].encode("utf-8"))
+        self._offset += len(text[:used].encode("utf-8", errors="surrogateescape"))
         return events
 
     def read_all(self, now: float) -> list[HookEvent]:

@@ -13,6 +13,8 @@ _ANSI_RE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
     r"|\x1b[PX^_][^\x1b]*\x1b\\"
+    r"|\x1b[()*+#%]."
+    r"|\x1b[0-9=<>]"
     r"|\x1b[@-Z\\-_]"
 )
 # C0 controls but tab and newline, DEL, and C1 controls.
@@ -63,32 +65,29 @@ def sanitize_message(text: str) -> str:
 def new_lines(before: Sequence[str], after: Sequence[str]) -> list[str]:
     """The lines of `after` that were not in `before`.
 
-    A full-screen agent redraws its bottom block (input box, footer), so the two captures share a
-    prefix (the scrollback and the stable top) and differ below it. When history scrolled out of
-    tmux's limit the shared part starts later in `before`: we look for the longest suffix of
-    `before`'s stable part that `after` starts with.
+    A full-screen agent redraws its bottom block (input box, footer), so `after` starts with a
+    run of `before`'s lines and differs below it. That run usually starts at `before`'s top, but
+    starts later when the scrollback was trimmed: we take the start in `before` that gives the
+    longest run (the earliest on a tie).
 
     >>> new_lines(['a', 'b', '> '], ['a', 'b', '> hi', 'reply', '> '])
     ['> hi', 'reply', '> ']
+    >>> new_lines(['', 'old', '', 'kept', '> '], ['', 'kept', '> hi', 'new', '> '])
+    ['> hi', 'new', '> ']
     """
-    n = 0
-    limit = min(len(before), len(after))
-    while n < limit and before[n] == after[n]:
-        n += 1
-    if n == 0 and before and after:
-        # The scrollback was trimmed at the top: find where `after` begins inside `before`.
-        first = after[0]
-        for start in range(1, len(before)):
-            if before[start] != first:
-                continue
-            k = 0
-            while start + k < len(before) and k < len(after) and before[start + k] == after[k]:
-                k += 1
-            if k > n:
-                n = k
-            if start + k >= len(before):
-                break
-    return list(after[n:])
+    if not after:
+        return []
+    best = 0
+    for start in range(len(before)):
+        if before[start] != after[0]:
+            continue
+        k = 0
+        while (start + k < len(before) and k < len(after)
+               and before[start + k] == after[k]):
+            k += 1
+        if k > best:
+            best = k
+    return list(after[best:])
 
 
 def trim_middle(text: str, limit: int) -> str:

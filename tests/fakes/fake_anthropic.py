@@ -8,8 +8,9 @@ Claude Code talks to it when started with ``ANTHROPIC_BASE_URL=http://127.0.0.1:
   with ``stop_reason: end_turn``, ``message_stop``), or a plain JSON message when the request's
   ``stream`` is false.
 * Every other path (GET or POST) answers 200 ``{}``.
-* The session-title request (its user text starts with ``<session>``) gets a short title and is
-  not counted as a conversation turn (see :attr:`FakeAnthropic.title_requests`).
+* The session-title request (its user text starts with ``<session>``; Claude Code asks for JSON
+  with a ``title`` field) gets ``{"title": <title>}`` and is not counted as a conversation turn
+  (see :attr:`FakeAnthropic.title_requests`).
 * Every conversation request is recorded as a :class:`RequestRecord`: the user texts of its
   ``messages`` (``<system-reminder>`` blocks and system-role entries skipped), the last of which is
   what the user just said, when it arrived, and when the last SSE event was written and flushed.
@@ -242,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model") or DEFAULT_MODEL)
         if texts and texts[-1].lstrip().startswith(TITLE_PREFIX):
             fake._note_title(body)
-            self._answer(body, Reply(text=fake.title), model, None)
+            # Claude Code asks for JSON ({"title": ...}, output_config json_schema).
+            self._answer(body, Reply(text=json.dumps({"title": fake.title})), model, None)
             return
         rec, reply = fake._begin(self.path, body, texts)
         self._answer(body, reply, model, rec)

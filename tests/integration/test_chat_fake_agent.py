@@ -217,7 +217,7 @@ def test_signal_at_the_prompt_exits_with_its_status(sig: signal.Signals, status:
                                        "=gt-claude-loop").returncode == 0, 15)
     time.sleep(1.0)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == status, err
     assert "Traceback" not in err
     assert wait_until(lambda: tmux_cmd(socket_name, "list-sessions").returncode != 0, 5)

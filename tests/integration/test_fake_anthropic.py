@@ -76,7 +76,7 @@ def test_non_streaming_title_and_other_paths() -> None:
             api.base_url, "/v1/messages", _conv("<session>x</session>", stream=False)
         )
         assert status == 200
-        assert json.loads(raw)["content"][0]["text"] == "My title"
+        assert json.loads(json.loads(raw)["content"][0]["text"]) == {"title": "My title"}
         assert api.requests == [] and len(api.title_requests) == 1
         status, raw = _post(api.base_url, "/v1/messages", _conv("hi", stream=False))
         assert json.loads(raw)["content"][0]["text"] == "ECHO: hi"

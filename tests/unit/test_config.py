@@ -155,7 +155,7 @@ def test_negative_max_iterations_is_an_error(tmp_path: Path, value: str) -> None
     assert "MAX_ITERATIONS" in _error(tmp_path, env={"MAX_ITERATIONS": value})
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", "", "10x", "1e3"])
+@pytest.mark.parametrize("value", ["abc", "1.5", "10x", "1e3"])
 def test_non_integer_max_iterations_is_an_error(tmp_path: Path, value: str) -> None:
     assert "MAX_ITERATIONS" in _error(tmp_path, env={"MAX_ITERATIONS": value})
 
@@ -172,7 +172,7 @@ def test_parse_int_minimum() -> None:
 
 
 # ----------------------------------------------------------------------------- names
-@pytest.mark.parametrize("socket", ["a/b", "a b", "", "x;y", "../up", "$(id)", "a" * 65])
+@pytest.mark.parametrize("socket", ["a/b", "a b", "x;y", "../up", "$(id)", "a" * 65])
 def test_bad_socket_names(tmp_path: Path, socket: str) -> None:
     message = _error(tmp_path, env={"CLAUDE_TMUX_SOCKET": socket})
     assert "CLAUDE_TMUX_SOCKET" in message
@@ -183,7 +183,7 @@ def test_good_socket_names(tmp_path: Path, socket: str) -> None:
     assert _resolve(tmp_path, env={"CLAUDE_TMUX_SOCKET": socket}).socket == socket
 
 
-@pytest.mark.parametrize("session", ["a:b", "a.b", "", "x y", "=x"])
+@pytest.mark.parametrize("session", ["a:b", "a.b", "x y", "=x"])
 def test_bad_session_names(tmp_path: Path, session: str) -> None:
     assert "CLAUDE_TMUX_SESSION" in _error(tmp_path, env={"CLAUDE_TMUX_SESSION": session})
 
@@ -240,8 +240,15 @@ def test_claude_cmd_unbalanced_quote(tmp_path: Path, cmd: str) -> None:
 
 
 @pytest.mark.parametrize("cmd", ["", "   "])
-def test_claude_cmd_empty(tmp_path: Path, cmd: str) -> None:
-    assert "CLAUDE_CMD" in _error(tmp_path, env={"CLAUDE_CMD": cmd})
+def test_claude_cmd_empty_flag_is_an_error(tmp_path: Path, cmd: str) -> None:
+    assert "--claude-cmd" in _error(tmp_path, {"claude_cmd": cmd})
+
+
+@pytest.mark.parametrize("name", ["CLAUDE_CMD", "CLAUDE_TMUX_SOCKET", "CLAUDE_TMUX_SESSION",
+                                  "AUTONOMOUS_MODE", "MAX_ITERATIONS", "TERMINATE_WHEN_QUIT"])
+def test_empty_env_value_means_default_like_the_seed(tmp_path: Path, name: str) -> None:
+    """The Go seed read variables with os.Getenv, where empty and unset are the same."""
+    assert _resolve(tmp_path, env={name: ""}) == _resolve(tmp_path, env={})
 
 
 # ----------------------------------------------------------------------------- durations

@@ -47,6 +47,14 @@ _PROMPT_RE = re.compile(r"^\s*[❯>] ?(.*)$")
 _SPINNER_RE = re.compile(r"^\s*[✢✳✶✻✽·*✺◐◓◑◒⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ?\S.*…")
 
 
+def visible_tail(lines: Sequence[str], n: int) -> list[str]:
+    """The last `n` lines that matter: blank rows under a TUI's footer are dropped first."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return list(lines[max(0, end - n):end])
+
+
 def is_rule(line: str) -> bool:
     """A horizontal rule of the input box."""
     return bool(_RULE_RE.match(line))
@@ -101,7 +109,7 @@ class Agent:
 
     def screen_state(self, lines: Sequence[str]) -> ScreenState:
         """Idle, busy, or a dialog, judged from the visible screen."""
-        if any("esc to interrupt" in line for line in lines[-6:]):
+        if any("esc to interrupt" in line for line in visible_tail(lines, 6)):
             return ScreenState.BUSY
         if any(line.strip() for line in lines):
             return ScreenState.IDLE
@@ -116,6 +124,8 @@ class Agent:
         held = input_text(lines)
         if not held:
             return False
+        if held.startswith("[Pasted text #"):  # Claude folds a long paste into a placeholder
+            return True
         first = text.strip().split("\n", 1)[0].strip()
         return bool(first) and held.split("\n", 1)[0].strip().startswith(first[:40].strip())
 

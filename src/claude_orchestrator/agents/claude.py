@@ -14,11 +14,14 @@ from claude_orchestrator.agents.base import (
     Dialog,
     ScreenState,
     input_box,
+    visible_tail,
 )
 from claude_orchestrator.screen import sanitize_message
 
 _COMMAND_START = re.compile(r"^[/!#]")
 _BUSY_MARKERS = ("esc to interrupt", "Retrying in")
+# `✢ Flambéing… (1s · ↓ 2 tokens)`: a glyph, a verb with an ellipsis, the elapsed time.
+_SPINNER_RE = re.compile(r"^\s*\S\s+\S+…\s+\(\d+[sm]")
 
 
 def claude_normalise(text: str) -> str:
@@ -57,7 +60,7 @@ class ClaudeAgent(Agent):
             if skip:
                 skip = False
                 continue
-            if resume_id and a in ("--continue", "-c"):
+            if resume_id and (a in ("--continue", "-c") or a.startswith("--resume=")):
                 continue
             if resume_id and a in ("--resume", "-r"):
                 skip = True
@@ -81,10 +84,11 @@ class ClaudeAgent(Agent):
         return claude_normalise(text)
 
     def screen_state(self, lines: Sequence[str]) -> ScreenState:
-        tail = lines[-12:]
+        tail = visible_tail(lines, 12)
         if self.dialog(lines, accept_api_key=True) is not None:
             return ScreenState.DIALOG
-        if any(marker in line for line in tail for marker in _BUSY_MARKERS):
+        if any(marker in line for line in tail for marker in _BUSY_MARKERS) or any(
+                _SPINNER_RE.match(line) for line in tail):
             return ScreenState.BUSY
         if input_box(lines) is not None:
             return ScreenState.IDLE
