@@ -157,10 +157,12 @@ class AgentSession:
                                                    accept_api_key=self.config.accept_api_key)
                         if dialog is None or not dialog.keys:
                             state = ScreenState.UNKNOWN_DIALOG
-                        elif answered.get(dialog.name, 0) < 3:
+                        elif answered.get(dialog.name, 0) < 6:
+                            # One key at a time, looking again after each: a TUI can take a
+                            # burst of keys as one event and act on the pre-selected answer.
                             answered[dialog.name] = answered.get(dialog.name, 0) + 1
-                            self.runtime.press(*dialog.keys)
-                            if answered[dialog.name] == 1:
+                            self.runtime.press(dialog.keys[0])
+                            if dialog.keys[0] == "Enter":
                                 self.reporter.note(dialog.note)
                             check_at = time.monotonic() + 0.3
                             continue

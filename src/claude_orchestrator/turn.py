@@ -16,7 +16,8 @@ from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.tmux import TmuxError
 
-CONFIRM_WAIT = 1.0  # UserPromptSubmit comes ~0.09 s after Enter; this is the first patience
+FIRST_LOOK = 0.3  # UserPromptSubmit comes ~0.09 s after Enter: look at the screen after this
+CONFIRM_WAIT = 1.0  # then look again this often
 MAX_ENTERS = 4
 QUIET_CHECK = 2.0  # hook path: look at the screen after this long without drawing
 EMPTY_GRACE = 3.0  # screen path: an agent that says nothing yet may still be thinking
@@ -100,6 +101,8 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     hooks = agent.uses_hooks if use_hooks is None else use_hooks
     if history is None:
         history = runtime.status().history_size
+    if not hooks:
+        _settle(sess)
     sent_at = time.time()
     try:
         before = runtime.capture()
@@ -129,6 +132,22 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
         reply_at=time.time(), enters=waiter.enters, recovery=tuple(recovery),
         received_text=waiter.received, events=tuple(waiter.seen),
     )
+
+
+def _settle(sess: AgentSession, limit: float = 5.0) -> None:
+    """Before a screen-path turn: let the agent finish drawing the last one (Claude's Stop
+    hook fires while its spinner is still on screen), so `before` is the settled screen."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        quiet = time.monotonic() - sess.watcher.last_output
+        if quiet >= 0.15:
+            try:
+                lines = sess.runtime.capture()
+            except TmuxError:
+                return
+            if sess.agent.screen_state(lines) is not ScreenState.BUSY:
+                return
+        sess.watcher.wait(max(0.02, 0.15 - quiet))
 
 
 def await_reply(sess: AgentSession, message: str) -> TurnResult | None:
@@ -233,7 +252,7 @@ class _HookTurn(_Waiting):
     def run(self) -> None:
         sess = self.sess
         agent = sess.agent
-        confirm_deadline = time.monotonic() + CONFIRM_WAIT
+        confirm_deadline = time.monotonic() + FIRST_LOOK
         quiet_checked = 0.0
         mismatched = False
         while True:
