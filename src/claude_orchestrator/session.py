@@ -13,7 +13,7 @@ from claude_orchestrator.config import Config, find_tmux
 from claude_orchestrator.hooks import HookChannel, HookEvent, channel_dir, split_user_settings
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.screen import clean
-from claude_orchestrator.tmux import PaneStatus, TmuxRuntime, pane_environment
+from claude_orchestrator.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
 from claude_orchestrator.watch import Watcher
 
 START_ATTEMPTS = 3
@@ -94,17 +94,19 @@ class AgentSession:
             attempt += 1
             argv = self.agent.command(self.base_argv, settings_path=self.settings_path,
                                       resume_id=resume_id)
-            status = self.runtime.status()
-            if status.session and status.dead:
-                self.runtime.respawn(argv, self.config.workdir, self.env)
-            else:
-                self.runtime.start(argv, self.config.workdir, self.env,
-                                   unset=self.config.withhold_env)
-            self.starts += 1
-            self.watcher.attach()
             try:
+                status = self.runtime.status()
+                if status.session and status.dead:
+                    self.runtime.respawn(argv, self.config.workdir, self.env)
+                else:
+                    # A server killed a moment ago can still hold the socket.
+                    self.runtime.start(argv, self.config.workdir, self.env,
+                                       unset=self.config.withhold_env)
+                self.starts += 1
+                self.watcher.attach()
                 self.wait_ready()
-            except StartFailed as e:
+            except (StartFailed, TmuxError) as err:
+                e = err if isinstance(err, StartFailed) else StartFailed(str(err))
                 if resume_id and NO_CONVERSATION in e.screen:
                     self.reporter.note(
                         f"the conversation {resume_id} could not be resumed (Claude had not "
@@ -113,7 +115,7 @@ class AgentSession:
                     self.session_id = None
                     continue
                 if attempt >= START_ATTEMPTS:
-                    raise
+                    raise e from None
                 delay = START_BACKOFF[min(attempt - 1, len(START_BACKOFF) - 1)]
                 self.reporter.note(f"{e}; trying again in {delay:g}s "
                                    f"(attempt {attempt + 1}/{START_ATTEMPTS})")

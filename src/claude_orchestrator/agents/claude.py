@@ -20,8 +20,10 @@ from claude_orchestrator.screen import sanitize_message
 
 _COMMAND_START = re.compile(r"^[/!#]")
 _BUSY_MARKERS = ("esc to interrupt", "Retrying in")
-# `✢ Flambéing… (1s · ↓ 2 tokens)`: a glyph, a verb with an ellipsis, the elapsed time.
-_SPINNER_RE = re.compile(r"^\s*\S\s+\S+…\s+\(\d+[sm]")
+# `✽ Frosting…`, later `✢ Flambéing… (1s · ↓ 2 tokens)`: a spinner glyph at column 0 and a
+# verb with an ellipsis. (`✻ Crunched for 2s`, the end of a turn, has no ellipsis.) The footer's
+# `esc to interrupt` is not enough alone: a paste hint can stand in its place while busy.
+_SPINNER_RE = re.compile(r"^[·✢✳✶✻✽*] \S+…")
 
 
 def claude_normalise(text: str) -> str:
