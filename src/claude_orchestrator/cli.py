@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                "./.env, then defaults.",
     )
     parser.add_argument("workdir", nargs="?", help="folder Claude works in (default: here)")
+    parser.add_argument("--workdir", dest="workdir_flag", metavar="WORKDIR",
+                        help="the same as the argument (for a folder named runs/show/resume)")
     parser.add_argument("--task", help="the task for the supervisor (autonomous mode)")
     parser.add_argument("--task-file", help="read the task from this file")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -87,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] in SUBCOMMANDS:
             return _subcommand(args[0], args[1:])
         ns = build_parser().parse_args(args)
-        config = resolve(vars(ns), os.environ, workdir=ns.workdir, task=ns.task,
+        config = resolve(vars(ns), os.environ, workdir=ns.workdir_flag or ns.workdir,
+                         task=ns.task,
                          task_file=ns.task_file, json_output=ns.json)
         return _run(config)
     except ConfigError as e:

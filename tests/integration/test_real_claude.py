@@ -1,0 +1,444 @@
+"""The orchestrator against the real Claude Code CLI (the pinned version, installed by
+scripts/install-claude-code) and the fake Anthropic API on 127.0.0.1.
+
+Each test has its own tmux server (unique socket, killed afterwards), a private HOME, a private
+XDG_RUNTIME_DIR and run log. What Claude received is checked where it ends up: at the fake API.
+These tests never skip: without the CLI they fail and say how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from claude_orchestrator.agents.claude import claude_normalise, prompts_match
+from claude_orchestrator.config import resolve
+from claude_orchestrator.progress import QuietReporter
+from claude_orchestrator.session import AgentSession
+from claude_orchestrator.turn import TurnResult, run_turn
+from tests.fakes.claude_env import claude_bin, claude_env, prepare_home
+from tests.fakes.fake_anthropic import FakeAnthropic, Reply
+from tests.integration.conftest import run_cli, tmux_cmd, wait_until
+
+pytestmark = pytest.mark.realcli
+
+API_KEY = "sk-ant-fake-0123456789abcdefghijklmnop"
+SESSION = "gt-claude-loop"
+_STRIPPED_PREFIXES = ("OPENROUTER_", "CLAUDE_", "ANTHROPIC_", "TMUX")
+
+
+@pytest.fixture(autouse=True)
+def _require_claude_cli() -> None:
+    if claude_bin() is None:
+        pytest.fail("the Claude Code CLI is not installed: run scripts/install-claude-code "
+                    "(it installs the version pinned in tests/claude-code-version.txt into "
+                    ".cache/claude-code; CI does this before the tests)", pytrace=False)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+def base_environ(tmp_path: Path) -> dict[str, str]:
+    """The test process's environment without anything that would configure the orchestrator
+    or Claude behind the test's back, plus the private runtime dir and run log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_PREFIXES)}
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700, exist_ok=True)
+    env["XDG_RUNTIME_DIR"] = str(run)
+    env["CLAUDE_ORCHESTRATOR_RUNLOG"] = str(tmp_path / "runs.sqlite3")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Real:
+    """One test's world: a prepared HOME, a working directory, the fake API, and sessions."""
+
+    api: FakeAnthropic
+    socket: str
+    home: Path
+    work: Path
+    env: dict[str, str]
+    sessions: list[AgentSession] = field(default_factory=list)
+
+    def session(self, **flags: object) -> AgentSession:
+        config = resolve({"socket": self.socket, "session": SESSION, **flags}, self.env,
+                         workdir=str(self.work))
+        sess = AgentSession(config, QuietReporter(), environ=self.env)
+        self.sessions.append(sess)
+        return sess
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return tmux_cmd(self.socket, *args)
+
+    def conversation(self) -> list[str]:
+        """The last user text of each conversation request, in order."""
+        return [r.last_user_text for r in self.api.requests]
+
+
+@pytest.fixture
+def real(tmp_path: Path, socket_name: str, api: FakeAnthropic,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[Real]:
+    """An in-process setup: HOME with the folder trusted and bypass mode accepted.
+
+    The tmux server inherits os.environ, so Claude's variables go there too (monkeypatch undoes
+    it after the test) and nothing from the outer environment configures the orchestrator.
+    """
+    home = prepare_home(tmp_path / "home", API_KEY, trusted_dirs=[tmp_path / "work"])
+    work = tmp_path / "work"
+    work.mkdir()
+    env = claude_env(home, api.base_url, API_KEY, base=base_environ(tmp_path))
+    for name in list(os.environ):
+        if name.startswith(_STRIPPED_PREFIXES):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    world = Real(api, socket_name, home, work, env)
+    yield world
+    for sess in world.sessions:
+        sess.close(terminate=True)
+
+
+def notes(sess: AgentSession) -> list[str]:
+    rep = sess.reporter
+    assert isinstance(rep, QuietReporter)
+    return rep.notes
+
+
+def claude_pids(real: Real) -> list[int]:
+    """The children of the pane's process (a small /bin/sh wrapper whose child is claude)."""
+    out = real.tmux("display-message", "-p", "-t", f"={SESSION}:", "#{pane_pid}")
+    assert out.returncode == 0, out.stderr
+    shell = int(out.stdout.strip())
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(shell)],
+                              capture_output=True, text=True).stdout.split()
+    return [int(p) for p in children]
+
+
+def in_thread(fn: Callable[[], TurnResult]) -> tuple[threading.Thread, dict[str, object]]:
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # reported by the test
+            box["error"] = e
+        box["done_at"] = time.monotonic()
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, box
+
+
+def joined(t: threading.Thread, box: dict[str, object], timeout: float) -> TurnResult:
+    t.join(timeout)
+    assert not t.is_alive(), f"the turn did not end within {timeout:g}s"
+    if "error" in box:
+        raise AssertionError(f"the turn raised {box['error']!r}") from box["error"]  # type: ignore[arg-type]
+    result = box["result"]
+    assert isinstance(result, TurnResult)
+    return result
+
+
+def submits(sess: AgentSession) -> list[str]:
+    """Every prompt Claude reported as submitted (UserPromptSubmit), from the hook record."""
+    assert sess.channel is not None
+    return [str(ev.payload.get("prompt", "")) for ev in sess.channel.read_all(0.0)
+            if ev.name == "UserPromptSubmit"]
+
+
+# ----------------------------------------------------------------------------- 1. fresh HOME
+
+
+def test_fresh_home_passes_trust_and_bypass_dialogs_unattended(
+        tmp_path: Path, socket_name: str, api: FakeAnthropic) -> None:
+    home = prepare_home(tmp_path / "home", API_KEY, fresh=True)
+    work = tmp_path / "new-project"
+    work.mkdir()
+    env = claude_env(home, api.base_url, API_KEY, base=base_environ(tmp_path))
+    proc = run_cli(["--chat", "--socket", socket_name, "--terminate-when-quit", str(work)], env,
+                   input="hello from a fresh home\n", timeout=120)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "ECHO: hello from a fresh home" in proc.stdout, proc.stdout
+    err_lines = proc.stderr.splitlines()
+    trust = [ln for ln in err_lines if "folder-trust" in ln]
+    bypass = [ln for ln in err_lines if "bypass-permissions" in ln]
+    assert len(trust) == 1 and trust[0].startswith("[orchestrator] accepted"), proc.stderr
+    assert len(bypass) == 1 and bypass[0].startswith("[orchestrator] accepted"), proc.stderr
+    assert err_lines.index(trust[0]) < err_lines.index(bypass[0])
+    # Claude itself recorded both answers, and the message reached the API once.
+    cfg = json.loads((home / ".claude.json").read_text())
+    assert cfg["projects"][str(work.resolve())]["hasTrustDialogAccepted"] is True
+    settings = json.loads((home / ".claude" / "settings.json").read_text())
+    assert settings.get("skipDangerousModePermissionPrompt") is True
+    assert [r.last_user_text for r in api.requests] == ["hello from a fresh home"]
+
+
+# ----------------------------------------------------------------------------- 2. delivery
+
+_FIFTY = "\n".join(f"line {i:02d}: value = {i * 7} ; `x{i}` $(y{i})" for i in range(50))
+_TEN_KB = "\n".join(f"{i:04d} " + "abcdefghij" * 9 for i in range(110))
+DELIVERY_TEXTS = [
+    "it's \"double\" and 'single' quotes",
+    "$(echo pwned) `uname -a` ; rm -rf /nothing && echo no || true",
+    "unicode: naïve café – Ωmega ✓ 日本語 Ünïcödé",
+    "emoji with ZWJ: 👩‍💻 👨‍👩‍👧‍👦 🏳️‍🌈 and plain 🚀",
+    "tab\tseparated\tcolumns\there",
+    "    four leading spaces and a trailing word",
+    "first line\nsecond line with `code`\n\nafter a blank line\n\n\n  indented after two blanks",
+    "def f(x):\n\treturn x  # tab-indented\n\n    spaces = 'kept'",
+    _FIFTY,
+    _TEN_KB,
+]
+
+
+def test_delivery_is_byte_exact_and_submitted_once(real: Real) -> None:
+    assert len(_TEN_KB) > 10_000
+    sess = real.session()
+    results = []
+    for i, text in enumerate(DELIVERY_TEXTS):
+        before = len(real.api.requests)
+        r = run_turn(sess, text)
+        results.append(r)
+        after = real.api.requests
+        assert len(after) == before + 1, f"text #{i} made {len(after) - before} requests"
+        got = after[-1].last_user_text
+        assert got == claude_normalise(text), f"text #{i} arrived as {got!r}"
+        assert r.ended_by == "hook", (i, r)
+        assert r.received_text is not None and prompts_match(r.received_text, r.sent_text)
+        assert r.received_text == got, (i, r.received_text, got)
+        assert r.reply == f"ECHO: {got}", i
+    time.sleep(1.0)  # a late second submit would show up by now
+    assert real.conversation() == [claude_normalise(t) for t in DELIVERY_TEXTS]
+    assert [claude_normalise(p) for p in submits(sess)] == [
+        claude_normalise(t) for t in DELIVERY_TEXTS]
+    assert all(r.sent_text == r.message for r in results)
+
+
+# ----------------------------------------------------------------------------- 3. replies
+
+MARKDOWN_REPLY = (
+    "# Heading\n\nUse `run_turn(sess, msg)` with **bold** and _italic_ text.\n\n"
+    "```python\ndef f(x):\n    return x * 2  # `not rendered`\n```\n\n"
+    "- item one\n- item `two`\n  - nested\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "> quoted line\n\n1. first\n2. second\n\nA [link](http://example.invalid) and \\*stars\\*."
+)
+
+
+def test_reply_is_the_api_text_exactly(real: Real) -> None:
+    sess = real.session()
+    replies = [MARKDOWN_REPLY, "`single backticks` only", "line one\n\n\n    indented code?"]
+    real.api.push(*replies)
+    for i, expected in enumerate(replies):
+        r = run_turn(sess, f"reply number {i}")
+        assert r.ended_by == "hook", r
+        assert r.reply == expected
+    screen = "\n".join(sess.runtime.capture(history=200))
+    assert "```" not in screen  # the screen renders markdown: only the hook has the text
+
+
+# ----------------------------------------------------------------------------- 4. a long turn
+
+
+def test_thirty_second_turn_is_waited_for(real: Real) -> None:
+    sess = real.session()
+    text = " ".join(f"word{i}" for i in range(60))
+    real.api.push(Reply(text, duration=30))
+    r = run_turn(sess, "take your time")
+    assert r.ended_by == "hook", r
+    assert r.reply == text
+    assert r.reply_at - r.sent_at >= 29.0
+    rec = real.api.requests[-1]
+    assert rec.finished_wall is not None and r.reply_at >= rec.finished_wall
+
+
+# ----------------------------------------------------------------------------- 5. resume
+
+
+def _resumed_note(sess: AgentSession, session_id: str) -> None:
+    said = notes(sess)
+    assert any("conversation resumed" in n and session_id in n for n in said), said
+
+
+def test_killed_claude_mid_turn_is_resumed(real: Real) -> None:
+    sess = real.session()
+    first = run_turn(sess, "remember the word PINEAPPLE")
+    assert first.ended_by == "hook"
+    sid = sess.session_id
+    assert sid
+    time.sleep(1.0)  # Claude saves the finished turn to its transcript shortly after Stop
+    real.api.push(Reply("a slow answer " * 20, duration=20))
+    t, box = in_thread(lambda: run_turn(sess, "now something slow"))
+    real.api.wait_for_requests(2, timeout=30, finished=False)
+    time.sleep(0.5)
+    pids = claude_pids(real)
+    assert pids, "no claude process under the pane's shell"
+    killed_at = time.time()
+    for pid in pids:
+        os.kill(pid, 9)
+    lost = joined(t, box, 60)
+    slow = real.api.requests[1]
+    assert slow.finished_wall is None or slow.finished_wall > killed_at  # killed mid-turn
+    assert lost.ended_by == "agent-died", lost
+    assert "not sent again" in lost.reply
+    after = run_turn(sess, "what was the word?")
+    assert after.ended_by == "hook", after
+    assert after.reply == "ECHO: what was the word?"
+    rec = real.api.requests[-1]
+    assert "remember the word PINEAPPLE" in rec.texts, rec.texts
+    assert rec.last_user_text == "what was the word?"
+    assert sess.session_id == sid
+    _resumed_note(sess, sid)
+    # The interrupted message was not delivered a second time.
+    assert real.conversation().count("now something slow") == 1
+
+
+def test_killed_tmux_server_between_turns_is_resumed(real: Real) -> None:
+    sess = real.session()
+    first = run_turn(sess, "remember the number 4711")
+    assert first.ended_by == "hook"
+    sid = sess.session_id
+    assert sid
+    time.sleep(1.0)  # let Claude write its transcript
+    assert real.tmux("kill-server").returncode == 0
+    assert wait_until(lambda: not sess.runtime.status().server, 5)
+    second = run_turn(sess, "which number?")
+    assert second.ended_by == "hook", second
+    assert second.reply == "ECHO: which number?"
+    rec = real.api.requests[-1]
+    assert rec.texts[-1] == "which number?"
+    assert "remember the number 4711" in rec.texts, rec.texts
+    assert sess.session_id == sid
+    _resumed_note(sess, sid)
+    assert real.conversation().count("which number?") == 1
+
+
+# ----------------------------------------------------------------------------- 6. slash text
+
+
+def test_command_like_text_is_a_prompt_in_autonomous_mode_and_a_command_in_chat(
+        real: Real) -> None:
+    sess = real.session()
+    for text in ("/explain this", "!ls", "#note to self"):
+        r = run_turn(sess, text, literal=True)
+        assert r.ended_by == "hook", r
+        assert r.sent_text == " " + text
+        assert real.api.requests[-1].last_user_text == " " + text
+        assert r.received_text == " " + text
+        assert r.reply == f"ECHO:  {text}"
+    count = len(real.api.requests)
+    # Chat mode: a person's slash command passes through to Claude as a command.
+    r = run_turn(sess, "/explain", literal=False, use_hooks=False)
+    assert r.sent_text == "/explain"
+    assert "Unknown command" in r.reply, r
+    screen = "\n".join(sess.runtime.capture(history=100))
+    assert "Unknown command: /explain" in screen
+    time.sleep(0.5)
+    assert len(real.api.requests) == count
+    assert "/explain" not in real.conversation()
+
+
+# ----------------------------------------------------------------------------- 7-8. API errors
+
+
+def test_api_error_400_ends_the_turn_by_stop_failure(real: Real) -> None:
+    sess = real.session()
+    real.api.fail_next(1, status=400, message="this request is bad")
+    r = run_turn(sess, "this will fail")
+    assert r.ended_by == "api-error", r
+    assert "API Error: 400" in r.reply, r.reply
+    assert r.reply_at - r.sent_at < 15
+
+
+def test_overloaded_529_is_retried_by_claude_and_submitted_once(real: Real) -> None:
+    sess = real.session()
+    real.api.fail_next(2, status=529)
+    r = run_turn(sess, "survive the overload")
+    assert r.ended_by == "hook", r
+    assert r.reply == "ECHO: survive the overload"
+    recs = [x for x in real.api.requests if x.last_user_text == "survive the overload"]
+    assert [x.status for x in recs] == [529, 529, 200]
+    assert submits(sess).count("survive the overload") == 1
+    assert r.enters == 1
+
+
+# ----------------------------------------------------------------------------- 9. Escape
+
+
+def test_interrupted_turn_ends_by_the_screen_watchdog(real: Real) -> None:
+    sess = real.session()
+    real.api.push(Reply("streaming for a long time " * 30, duration=40))
+    t, box = in_thread(lambda: run_turn(sess, "a long answer please"))
+    real.api.wait_for_requests(1, timeout=30, finished=False)
+    time.sleep(1.5)
+    assert real.tmux("send-keys", "-t", f"={SESSION}:", "Escape").returncode == 0
+    pressed = time.monotonic()
+    r = joined(t, box, 20)
+    took = float(box["done_at"]) - pressed  # type: ignore[arg-type]
+    assert r.ended_by == "screen", r
+    assert took < 8.0, f"the interrupted turn took {took:.1f}s to end"
+    print(f"interrupted turn ended {took:.2f}s after Escape")
+    # Claude is usable afterwards.
+    again = run_turn(sess, "after the interruption")
+    assert again.ended_by == "hook" and again.reply == "ECHO: after the interruption"
+
+
+# ----------------------------------------------------------------------------- 10. --settings
+
+
+def test_users_own_settings_file_keeps_working(real: Real, tmp_path: Path) -> None:
+    marker = tmp_path / "user-stop-hook.txt"
+    user_settings = tmp_path / "my settings.json"
+    user_settings.write_text(json.dumps({
+        "env": {"FOO": "bar"},
+        "hooks": {"Stop": [{"hooks": [{
+            "type": "command",
+            "command": f"printf 'stop FOO=%s\\n' \"$FOO\" >> '{marker}'",
+        }]}]},
+    }))
+    cmd = ("claude --dangerously-skip-permissions --setting-sources user "
+           f"--settings '{user_settings}'")
+    sess = real.session(claude_cmd=cmd)
+    r = run_turn(sess, "hello with my settings")
+    assert r.ended_by == "hook", r
+    assert r.reply == "ECHO: hello with my settings"
+    assert wait_until(marker.exists, 5), "the user's own Stop hook did not run"
+    assert marker.read_text().splitlines() == ["stop FOO=bar"]
+    # The user's file is left as it was.
+    assert "claude-orchestrator" not in user_settings.read_text()
+
+
+# ----------------------------------------------------------------------------- 11. queued
+
+
+def test_message_sent_while_claude_is_busy_is_submitted_once(real: Real) -> None:
+    sess = real.session()
+    sess.ensure_ready()
+    real.api.push(Reply("the first, slow reply", duration=3))
+    # A person types a message into the pane; while its reply streams, the orchestrator sends.
+    real.tmux("send-keys", "-t", f"={SESSION}:", "-l", "typed by a person")
+    time.sleep(0.3)
+    real.tmux("send-keys", "-t", f"={SESSION}:", "Enter")
+    real.api.wait_for_requests(1, timeout=30, finished=False)
+    time.sleep(0.3)
+    r = run_turn(sess, "sent while busy")
+    assert r.ended_by == "hook", r
+    busy = real.api.requests[0]
+    assert busy.finished_wall is not None and busy.finished_wall > r.sent_at  # it was busy
+    assert r.confirmed_at is not None and r.confirmed_at >= busy.finished_wall  # queued
+    assert r.reply == "ECHO: sent while busy"
+    time.sleep(1.0)
+    assert real.conversation() == ["typed by a person", "sent while busy"]
+    assert submits(sess).count("sent while busy") == 1
+    assert r.enters == 1
