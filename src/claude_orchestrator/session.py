@@ -54,21 +54,28 @@ class AgentSession:
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
                                self.channel.wake_fd if self.channel else None)
         self.session_id: str | None = None
+        self._stash: list[HookEvent] = []
         self.on_session_id: Callable[[str], None] | None = None
         self.starts = 0
 
     # ----------------------------------------------------------------- events
     def read_events(self) -> list[HookEvent]:
-        """New hook events; a SessionStart updates the conversation id we resume."""
+        """New hook events (with any set aside by `stash_events`); a SessionStart updates the
+        conversation id we resume."""
         if self.channel is None:
             return []
-        events = self.channel.read_new(time.monotonic())
+        events = self._stash + self.channel.read_new(time.monotonic())
+        self._stash = []
         for ev in events:
             if ev.name == "SessionStart" and ev.session_id and ev.session_id != self.session_id:
                 self.session_id = ev.session_id
                 if self.on_session_id:
                     self.on_session_id(ev.session_id)
         return events
+
+    def stash_events(self) -> None:
+        """Read what the hooks wrote (the FIFO is drained) but keep it for `read_events`."""
+        self._stash = self.read_events()
 
     # ----------------------------------------------------------------- lifecycle
     def ensure_ready(self) -> PaneStatus | None:

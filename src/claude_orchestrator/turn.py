@@ -6,11 +6,13 @@ profile can); deliver the message again only if it had not been submitted, and n
 
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_orchestrator.agents import ScreenState
+from claude_orchestrator.agents import Agent, ScreenState
+from claude_orchestrator.agents.base import input_text
 from claude_orchestrator.agents.claude import prompts_match
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
@@ -107,6 +109,8 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     try:
         before = runtime.capture()
         sess.read_events()
+        if _leftover_input(before, agent):
+            runtime.press("C-u")
         runtime.paste(text)
         _wait_for_echo(sess, text)
         runtime.press("Enter")
@@ -153,6 +157,8 @@ def _wait_for_echo(sess: AgentSession, text: str) -> None:
         if remaining <= 0:
             return
         activity = sess.watcher.wait(remaining if not saw_output else min(remaining, 0.03))
+        if activity.hook:
+            sess.stash_events()
         if activity.gone or activity.pane_died:
             return
         if activity.output:
@@ -165,6 +171,20 @@ def _wait_for_echo(sess: AgentSession, text: str) -> None:
                 return
         elif saw_output and not sess.agent.uses_hooks:
             return  # echo drawn and quiet: an unknown input area
+
+
+def _leftover_input(lines: list[str], agent: Agent) -> bool:
+    """Text in Claude's input box before we paste (a person typed in the attached pane): it
+    would be submitted together with our message."""
+    held = input_text(lines)
+    return held is not None and held != "" and agent.uses_hooks and not held.startswith(
+        "Press up to edit")
+
+
+def _resembles(got: str, sent: str) -> bool:
+    """A garbled copy of our text (not someone else's message)."""
+    a, b = got.strip()[:2000], sent.strip()[:2000]
+    return bool(a) and difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
 
 
 def _settle(sess: AgentSession, limit: float = 5.0) -> None:
@@ -180,7 +200,8 @@ def _settle(sess: AgentSession, limit: float = 5.0) -> None:
                 return
             if sess.agent.screen_state(lines) is not ScreenState.BUSY:
                 return
-        sess.watcher.wait(max(0.02, 0.15 - quiet))
+        if sess.watcher.wait(max(0.02, 0.15 - quiet)).hook:
+            sess.stash_events()
 
 
 def await_reply(sess: AgentSession, message: str) -> TurnResult | None:
@@ -287,7 +308,8 @@ class _HookTurn(_Waiting):
         agent = sess.agent
         confirm_deadline = time.monotonic() + FIRST_LOOK
         quiet_checked = 0.0
-        mismatched = False
+        garbled: str | None = None  # prompt_id of a garbled copy of our text
+        redelivered = False
         while True:
             now = time.monotonic()
             if self.confirmed_at is None:
@@ -302,15 +324,29 @@ class _HookTurn(_Waiting):
                 if ev.name == "UserPromptSubmit" and self.confirmed_at is None:
                     got = str(ev.payload.get("prompt", ""))
                     if not prompts_match(got, self.text):
-                        if mismatched:
+                        if not _resembles(got, self.text):
+                            continue  # someone else's message (typed in tmux): ours is queued
+                        if redelivered:
                             raise DeliveryError(
                                 "Claude received a different text twice.\n--- sent:\n"
                                 f"{self.text}\n--- received:\n{got}")
-                        mismatched = True
-                        continue  # a queued message of someone else, or a mangled paste
+                        garbled = str(ev.payload.get("prompt_id") or "?")
+                        sess.reporter.note("Claude received a garbled copy of the message; "
+                                           "it is delivered once more when that turn ends")
+                        continue
                     self.received = got
                     self.prompt_id = ev.payload.get("prompt_id") or None
                     self.confirm()
+                elif (ev.name in ("Stop", "StopFailure") and garbled and not redelivered
+                      and self.confirmed_at is None
+                      and str(ev.payload.get("prompt_id") or "?") in (garbled, "?")):
+                    redelivered = True
+                    sess.runtime.press("C-u")
+                    sess.runtime.paste(self.text)
+                    _wait_for_echo(sess, self.text)
+                    sess.runtime.press("Enter")
+                    self.enters += 1
+                    confirm_deadline = time.monotonic() + FIRST_LOOK
                 elif ev.name in ("Stop", "StopFailure") and self.confirmed_at is not None:
                     pid = ev.payload.get("prompt_id")
                     if self.prompt_id and pid and pid != self.prompt_id:
