@@ -15,6 +15,7 @@ from typing import IO
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.config import Config, ConfigError
 from claude_orchestrator.conversation import Conversation, first_message, split_completion
+from claude_orchestrator.lock import SessionBusy
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog, RunNotFound
 from claude_orchestrator.session import AgentSession, StartFailed
@@ -111,7 +112,11 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     assert config.api_key
     client = SupervisorClient(base_url=config.base_url, api_key=config.api_key,
                               model=config.model, on_retry=on_retry)
-    sess = AgentSession(config, reporter)
+    try:
+        sess = AgentSession(config, reporter)
+    except SessionBusy as e:
+        log.finish_run(run_id, status="failed", exit_code=EXIT_USAGE, message=str(e))
+        raise
     sess.session_id = session_id
     sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
     started = time.monotonic()

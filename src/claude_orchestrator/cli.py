@@ -28,6 +28,7 @@ from claude_orchestrator.config import (
     load_dotenv,
     resolve,
 )
+from claude_orchestrator.lock import SessionBusy
 
 if TYPE_CHECKING:
     from claude_orchestrator.progress import Reporter
@@ -95,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(config)
     except ConfigError as e:
         return error(str(e), EXIT_USAGE)
+    except SessionBusy as e:
+        return error(str(e), EXIT_USAGE)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return EXIT_SIGINT
@@ -152,11 +155,11 @@ def _run_chat(config: Config, rep: Reporter) -> int:
     from claude_orchestrator.session import AgentSession, StartFailed
 
     out = sys.stdout
+    sess = AgentSession(config, rep)
     runlog = RunLog(_runlog_path(config.runlog))
     run = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
                            model=None, session=config.session, socket=config.socket,
                            settings=config.public_settings())
-    sess = AgentSession(config, rep)
     sess.on_session_id = lambda sid: runlog.set_agent_session(run.id, sid)
     status, message = EXIT_OK, "ended"
     try:

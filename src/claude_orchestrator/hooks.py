@@ -177,7 +177,8 @@ class HookChannel:
         with contextlib.suppress(OSError):
             os.close(self.wake_fd)
         if remove:
-            for p in (self.events_path, self.wake_path, self.settings_path):
+            for p in (self.events_path, self.wake_path, self.settings_path,
+                      self.folder / "lock"):
                 with contextlib.suppress(OSError):
                     p.unlink()
             with contextlib.suppress(OSError):

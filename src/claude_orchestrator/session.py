@@ -3,6 +3,7 @@ bring it back after a crash with the conversation resumed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -11,6 +12,7 @@ from pathlib import Path
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
 from claude_orchestrator.config import Config, find_tmux
 from claude_orchestrator.hooks import HookChannel, HookEvent, channel_dir, split_user_settings
+from claude_orchestrator.lock import lock_session
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.screen import clean
 from claude_orchestrator.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
@@ -44,11 +46,13 @@ class AgentSession:
         self.runtime = TmuxRuntime(config.socket, config.session, tmux_bin=self.tmux_bin)
         self.agent: Agent = select_agent(config.agent, config.claude_argv)
         self.env = pane_environment(env, config.withhold_env)
+        folder = channel_dir(config.socket, config.session)
+        self._lock_fd = lock_session(folder)
         self.channel: HookChannel | None = None
         self.settings_path: Path | None = None
         self.base_argv = list(config.claude_argv)
         if self.agent.uses_hooks:
-            self.channel = HookChannel(channel_dir(config.socket, config.session))
+            self.channel = HookChannel(folder)
             self.base_argv, user_settings = split_user_settings(config.claude_argv)
             self.settings_path = self.channel.write_settings(user_settings)
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
@@ -208,6 +212,8 @@ class AgentSession:
         self.runtime.close(terminate=terminate)
         if self.channel is not None:
             self.channel.close(remove=terminate)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
 
 
 def _died_message(name: str, status: PaneStatus) -> str:

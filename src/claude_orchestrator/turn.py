@@ -31,6 +31,11 @@ class AgentLost(Exception):
     def __init__(self, reason: str, *, delivered: bool) -> None:
         super().__init__(reason)
         self.delivered = delivered
+        # What the attempt had done when the agent was lost (for the turn's record).
+        self.sent_text: str | None = None
+        self.sent_at: float | None = None
+        self.confirmed_at: float | None = None
+        self.received: str | None = None
 
 
 class DeliveryError(Exception):
@@ -87,8 +92,9 @@ def run_turn(sess: AgentSession, message: str, *, literal: bool = True,
                          "restarted" + (" with the conversation resumed" if sess.session_id
                                         and sess.agent.resumable else "") +
                          ". The reply was lost; the message was not sent again.]")
-                return TurnResult(message, message, reply, "agent-died", now, None, None, now,
-                                  recovery=tuple(recovery))
+                return TurnResult(message, lost.sent_text or message, reply, "agent-died",
+                                  lost.sent_at or now, lost.confirmed_at, None, now,
+                                  recovery=tuple(recovery), received_text=lost.received)
             if redelivered:
                 raise
             redelivered = True
@@ -123,6 +129,10 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     waiter = _HookTurn(sess, text) if hooks else _ScreenTurn(sess, text, before)
     try:
         waiter.run()
+    except AgentLost as lost:
+        lost.sent_text, lost.sent_at = text, sent_at
+        lost.confirmed_at, lost.received = waiter.confirmed_at, waiter.received
+        raise
     finally:
         sess.reporter.idle()
     if waiter.reply is None:

@@ -221,3 +221,22 @@ def test_signal_at_the_prompt_exits_with_its_status(sig: signal.Signals, status:
     assert proc.returncode == status, err
     assert "Traceback" not in err
     assert wait_until(lambda: tmux_cmd(socket_name, "list-sessions").returncode != 0, 5)
+
+
+def test_a_second_orchestrator_on_the_same_session_is_refused(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str], agent_log: Path) -> None:
+    first = subprocess.Popen(
+        [sys.executable, "-m", "claude_orchestrator", *chat_args(socket_name, tmp_path)],
+        env=cli_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    assert first.stdin is not None
+    first.stdin.write("hello\n")
+    first.stdin.flush()
+    assert wait_until(lambda: logged_texts(agent_log) == ["hello"], 15)
+    second = run_cli(chat_args(socket_name, tmp_path), cli_env, input="intruder\n")
+    assert second.returncode == 2
+    assert "another claude-orchestrator" in second.stderr
+    assert "Traceback" not in second.stderr
+    out, err = first.communicate("", timeout=30)
+    assert first.returncode == 0, err
+    assert logged_texts(agent_log) == ["hello"]
