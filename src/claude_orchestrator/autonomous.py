@@ -145,8 +145,9 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
                                   f"cost budget reached (${usage.cost_usd:.4f} of "
                                   f"${config.max_cost:g})")
                 break
-            reporter.waiting(f"supervisor writing message {iterations + 1} "
-                             f"(${usage.cost_usd:.4f} so far)")
+            reporter.context(f"turn {iterations + 1} · {usage.total_tokens} tokens · "
+                             f"${usage.cost_usd:.4f} · {_clock(time.monotonic() - started)}")
+            reporter.waiting("supervisor writing the next message")
             messages = conv.messages()
             reply = client.complete(messages)
             reporter.idle()
@@ -206,6 +207,12 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
                        message=outcome.message.split("\n", 1)[0])
     _print_summary(config, log, run_id, outcome, time.monotonic() - started)
     return outcome.exit_code
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _finish_inflight(sess: AgentSession, message: str) -> TurnResult:

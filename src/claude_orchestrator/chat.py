@@ -77,7 +77,7 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
                 runlog.fail_turn(run_id, seq, "wait cancelled by the user")
             continue
         except UnknownDialog as dialog:
-            out.write("Claude shows a question the orchestrator does not know:\n")
+            out.write(f"{dialog}:\n")
             out.write(dialog.screen + "\n")
             out.write(f"Answer it in tmux: {sess.runtime.attach_command}\n")
             sess.wait_ready(allow_unknown=True)

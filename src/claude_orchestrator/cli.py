@@ -167,8 +167,8 @@ def _run_chat(config: Config, rep: Reporter) -> int:
         try:
             sess.ensure_ready()
         except UnknownDialog as dialog:
-            out.write("Claude shows a question the orchestrator does not know:\n"
-                      f"{dialog.screen}\nAnswer it in tmux: {sess.runtime.attach_command}\n")
+            out.write(f"{dialog}:\n{dialog.screen}\n"
+                      f"Answer it in tmux: {sess.runtime.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
         status = chat_loop(sess, stdin_lines(out), out, runlog=runlog, run_id=run.id)
         message = "quit"

@@ -19,6 +19,9 @@ class Reporter(Protocol):
     def idle(self) -> None:
         """Stop the live status."""
 
+    def context(self, text: str) -> None:
+        """What the driver adds in front of every status (e.g. turn, tokens, cost)."""
+
 
 class QuietReporter:
     """Records notes; shows nothing (tests, `--json`)."""
@@ -35,6 +38,9 @@ class QuietReporter:
     def idle(self) -> None:
         pass
 
+    def context(self, text: str) -> None:
+        pass
+
 
 class ConsoleReporter:
     """Notes on stderr; on a terminal a transient status line (spinner, what we wait for, time
@@ -48,11 +54,17 @@ class ConsoleReporter:
         self._progress: Any = None
         self._task: Any = None
         self._what: str | None = None
+        self._context = ""
+
+    def context(self, text: str) -> None:
+        self._context = text
 
     def note(self, message: str) -> None:
         self.console.print(f"[orchestrator] {message}", markup=False)
 
     def waiting(self, what: str) -> None:
+        if self._context:
+            what = f"{self._context} · {what}"
         if not self.live or what == self._what:
             return
         if self._progress is None:

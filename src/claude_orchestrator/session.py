@@ -52,6 +52,8 @@ class AgentSession:
         self.settings_path: Path | None = None
         self.base_argv = list(config.claude_argv)
         if self.agent.uses_hooks:
+            # Claude's "How is Claude doing?" survey has been seen to swallow typed messages.
+            self.env.setdefault("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1")
             self.channel = HookChannel(folder)
             self.base_argv, user_settings = split_user_settings(config.claude_argv)
             self.settings_path = self.channel.write_settings(user_settings)
@@ -182,7 +184,7 @@ class AgentSession:
                     if state is ScreenState.UNKNOWN_DIALOG:
                         unknown_since = unknown_since or now
                         if not allow_unknown and now - unknown_since > 1.0:
-                            raise UnknownDialog(screen)
+                            raise UnknownDialog(screen, self.agent.dialog_hint(lines))
                     else:
                         unknown_since = None
                     if state is ScreenState.IDLE and self._quiet_enough():

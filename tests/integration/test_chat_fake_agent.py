@@ -237,6 +237,6 @@ def test_a_second_orchestrator_on_the_same_session_is_refused(
     assert second.returncode == 2
     assert "another claude-orchestrator" in second.stderr
     assert "Traceback" not in second.stderr
-    out, err = first.communicate("", timeout=30)
+    _, err = first.communicate("", timeout=30)
     assert first.returncode == 0, err
     assert logged_texts(agent_log) == ["hello"]

@@ -37,8 +37,8 @@ class Dialog:
 class UnknownDialog(Exception):
     """The agent asks something we have no answer for; the screen text goes with it."""
 
-    def __init__(self, screen: str) -> None:
-        super().__init__("the agent shows a question the orchestrator does not know")
+    def __init__(self, screen: str, message: str | None = None) -> None:
+        super().__init__(message or "the agent shows a question the orchestrator does not know")
         self.screen = screen
 
 
@@ -117,6 +117,10 @@ class Agent:
 
     def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
         """The answer to a start-up question on the screen, if any."""
+        return None
+
+    def dialog_hint(self, lines: Sequence[str]) -> str | None:
+        """What to tell the person about a question we will not answer ourselves."""
         return None
 
     def input_pending(self, lines: Sequence[str], text: str) -> bool:

@@ -98,6 +98,9 @@ class ClaudeAgent(Agent):
             return ScreenState.UNKNOWN_DIALOG
         return ScreenState.STARTING
 
+    def dialog_hint(self, lines: Sequence[str]) -> str | None:
+        return _api_key_hint(lines)
+
     def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
         text = "\n".join(lines)
         if "trust this folder" in text or "Do you trust the files" in text:
@@ -114,6 +117,13 @@ class ClaudeAgent(Agent):
             return Dialog("api-key", keys,
                           "told Claude to use ANTHROPIC_API_KEY (--accept-api-key)")
         return None
+
+
+def _api_key_hint(lines: Sequence[str]) -> str | None:
+    if "Do you want to use this API key" in "\n".join(lines):
+        return ("Claude asks whether to use ANTHROPIC_API_KEY from the environment; answer yes "
+                "with --accept-api-key (CLAUDE_ORCHESTRATOR_ACCEPT_API_KEY=true)")
+    return None
 
 
 def _select_option(lines: Sequence[str], label: str) -> tuple[str, ...]:

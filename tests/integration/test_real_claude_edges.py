@@ -1,0 +1,90 @@
+"""Edges of start-up and recovery against the real Claude Code CLI: the custom API key question,
+a crash before Claude saved the conversation, a dead pane at start."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from claude_orchestrator.agents import UnknownDialog
+from claude_orchestrator.turn import run_turn
+from tests.integration.test_real_claude import (  # noqa: F401 - fixtures
+    API_KEY,
+    Real,
+    _require_claude_cli,
+    api,
+    notes,
+    real,
+)
+
+pytestmark = pytest.mark.realcli
+
+
+def _forget_api_key(home: Path) -> None:
+    """A HOME where Claude has not been told yet whether to use ANTHROPIC_API_KEY."""
+    path = home / ".claude.json"
+    data = json.loads(path.read_text())
+    data.pop("customApiKeyResponses", None)
+    path.write_text(json.dumps(data))
+
+
+def test_api_key_question_is_not_answered_without_the_setting(real: Real) -> None:
+    _forget_api_key(real.home)
+    sess = real.session(startup_timeout="20")
+    with pytest.raises(UnknownDialog) as info:
+        sess.ensure_ready()
+    assert "--accept-api-key" in str(info.value)
+    assert "Do you want to use this API key" in info.value.screen
+    assert real.api.requests == []
+
+
+def test_api_key_question_is_answered_yes_with_the_setting(real: Real) -> None:
+    _forget_api_key(real.home)
+    sess = real.session(accept_api_key=True)
+    sess.ensure_ready()
+    result = run_turn(sess, "hello with the key")
+    assert result.reply == "ECHO: hello with the key"
+    assert any("ANTHROPIC_API_KEY" in n for n in notes(sess))
+    data = json.loads((real.home / ".claude.json").read_text())
+    assert API_KEY[-20:] in data["customApiKeyResponses"]["approved"]
+
+
+def test_crash_before_claude_saved_the_conversation_starts_fresh_and_says_so(
+        real: Real) -> None:
+    """Claude writes a finished turn to its transcript ~90 ms after Stop; killed before that,
+    `--resume` answers `No conversation found`: the orchestrator starts a new conversation,
+    says so plainly, and goes on (no restart loop)."""
+    sess = real.session()
+    sess.ensure_ready()
+    first = run_turn(sess, "the very first message")
+    assert first.ended_by == "hook"
+    real.tmux("kill-server")  # within milliseconds of the Stop hook
+    t0 = time.monotonic()
+    second = run_turn(sess, "after the early crash")
+    assert time.monotonic() - t0 < 15
+    assert second.reply == "ECHO: after the early crash"
+    said = " ".join(notes(sess))
+    if "could not be resumed" in said:
+        assert real.api.requests[-1].texts[-1] == "after the early crash"
+    else:  # Claude was fast enough this time: the conversation was resumed
+        assert "the very first message" in real.api.requests[-1].texts
+
+
+def test_claude_restarted_after_it_exits_by_itself(real: Real) -> None:
+    """A person's /exit ends Claude (status 0) during the turn: it is restarted at once with
+    the conversation resumed, the turn says so, and /exit is not sent again."""
+    sess = real.session()
+    sess.ensure_ready()
+    run_turn(sess, "remember pelican")
+    time.sleep(0.3)  # let Claude save the turn
+    exited = run_turn(sess, "/exit", literal=False, use_hooks=False)
+    assert exited.ended_by == "agent-died"
+    assert "status 0" in exited.reply and "not sent again" in exited.reply
+    assert sess.runtime.status().alive
+    result = run_turn(sess, "still there?")
+    assert result.reply == "ECHO: still there?"
+    assert "remember pelican" in real.api.requests[-1].texts
+    assert any("resumed" in n for n in notes(sess))
