@@ -79,9 +79,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
         log.resume_run(run.id)
         from dataclasses import replace
 
-        config = replace(config, session=run.session or config.session,
-                         socket=run.socket or config.socket,
-                         workdir=Path(run.workdir), model=run.model or config.model)
+        config = replace(config, workdir=Path(run.workdir))
         conv = Conversation(first_message(run.task, run.workdir), config.context_tokens,
                             config.reply_limit)
         inflight = None

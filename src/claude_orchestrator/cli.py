@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 
 from claude_orchestrator import __version__
 from claude_orchestrator.config import (
+    BY_DEST,
     SECRET_ENV,
     Config,
     ConfigError,
@@ -72,8 +73,9 @@ def _subparser(name: str) -> argparse.ArgumentParser:
         p.add_argument("run", help="run id (or a unique prefix), as `runs` prints it")
     if name == "resume":
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
-        add_setting_flags(p)
-    p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
+        add_setting_flags(p)  # includes --runlog; the run's own settings are the defaults
+    else:
+        p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
     return p
 
 
@@ -202,10 +204,23 @@ def _subcommand(name: str, args: list[str]) -> int:
     ns = _subparser(name).parse_args(args)
     path = Path(ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG") or "") if (
         ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")) else None
-    if name == "resume":
-        config = resolve(vars(ns), os.environ, workdir=None, json_output=ns.json)
-        return _resume(ns.run, config)
     with RunLog(_runlog_path(path)) as log:
+        if name == "resume":
+            try:
+                run = log.get_run(ns.run)
+            except RunNotFound as e:
+                return error(str(e), EXIT_USAGE)
+            # The run's recorded settings (its command, agent, budgets, tmux session) are the
+            # defaults; flags still override them.
+            environ = dict(os.environ)
+            for key, value in run.settings.items():
+                setting = BY_DEST.get(key)
+                if setting is not None:
+                    environ[setting.env] = (("true" if value else "false")
+                                            if isinstance(value, bool) else str(value))
+            config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json)
+            log.close()
+            return _resume(run.id, config)
         try:
             if name == "runs":
                 runs = log.list_runs(limit=ns.limit)

@@ -3,6 +3,7 @@ kept under a token budget. Pure functions and data, no I/O."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -55,8 +56,9 @@ def split_completion(text: str) -> tuple[bool, str]:
 
 
 def estimate_tokens(text: str) -> int:
-    """A cheap, conservative token estimate (about 3.5 characters per token, rounded up)."""
-    return len(text) * 2 // 7 + 4
+    """A cheap, conservative token estimate of a message: its JSON form (quotes, escapes and
+    framing count too) at about 3.5 characters per token, rounded up."""
+    return (len(json.dumps(text)) + 40) * 2 // 7 + 1
 
 
 def first_message(task: str, workdir: str) -> str:

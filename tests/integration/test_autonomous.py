@@ -385,6 +385,9 @@ def test_run_log_lists_shows_and_keeps_no_secret(socket_name: str, workdir: Path
     # mid-run, while the WAL is in use
     assert wait_until(lambda: "sleep 2" in logged_texts(agent_log), 30)
     live = {p.name: p.read_bytes() for p in _log_files(db)}
+    pane_pid = tmux_cmd(socket_name, "list-panes", "-t", "=gt-claude-loop",
+                        "-F", "#{pane_pid}").stdout.strip()
+    pane_env = Path(f"/proc/{pane_pid}/environ").read_bytes()
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in _log_files(db)}
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -409,6 +412,7 @@ def test_run_log_lists_shows_and_keeps_no_secret(socket_name: str, workdir: Path
         assert secret not in data, f"key in {name} during the run"
     for p in _log_files(db):
         assert secret not in p.read_bytes(), f"key in {p.name}"
+    assert b"FAKE_AGENT_LOG=" in pane_env and secret not in pane_env  # the agent never has it
     for text in (out, err, runs.stdout, runs.stderr, show.stdout, show.stderr):
         assert KEY not in text
     with sqlite3.connect(db) as conn:
@@ -560,6 +564,7 @@ def test_real_claude_code_end_to_end(socket_name: str, workdir: Path, tmp_path: 
     assert received == [multi.replace("\t", "    "), " " + slash]
     assert "Summary: hello.py written and checked." in proc.stdout
     assert lines_with(proc.stderr, "429", "retry") and lines_with(proc.stderr, "500", "retry")
+    assert len(lines_with(proc.stderr, "── Claude (hook")) == 2  # the claude profile, auto
     assert KEY not in proc.stdout + proc.stderr
 
     # 5 requests: the 429 and the 500 were each retried with the same messages
