@@ -75,3 +75,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
             return True
         time.sleep(interval)
     return predicate()
+
+
+# Fixtures for the real Claude Code CLI tests (defined beside their helpers).
+from tests.integration.realcli import api, real, require_claude_cli  # noqa: E402, F401

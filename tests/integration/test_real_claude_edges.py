@@ -11,14 +11,7 @@ import pytest
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.turn import run_turn
-from tests.integration.test_real_claude import (  # noqa: F401 - fixtures
-    API_KEY,
-    Real,
-    _require_claude_cli,
-    api,
-    notes,
-    real,
-)
+from tests.integration.realcli import API_KEY, Real, notes
 
 pytestmark = pytest.mark.realcli
 
