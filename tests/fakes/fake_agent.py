@@ -23,6 +23,8 @@ Options (unknown options are ignored, so claude-like command lines work):
     --start-delay S       sleep S seconds before the dialogs / idle prompt
     --die-at-start N      print ``fatal: simulated start failure`` and exit with status N
     --swallow-enters N    ignore the first N Enter keys that would submit
+    --garble-submits N    the first N submitted messages lose their last character (a mangled
+                          paste: the log, the hooks and the reply all see the garbled text)
     --dialog trust|bypass show a start-up dialog first (repeatable, or comma separated)
     --settings FILE       Claude-style settings; its ``hooks`` run for SessionStart,
                           UserPromptSubmit, Stop and StopFailure (``sh -c``, JSON on stdin)
@@ -118,6 +120,7 @@ class Options:
         self.start_delay = 0.0
         self.die_at_start: int | None = None
         self.swallow_enters = 0
+        self.garble_submits = 0
         self.dialogs: list[str] = []
         self.settings: str | None = None
         self.resume: str | None = None
@@ -129,6 +132,7 @@ VALUE_OPTIONS = (
     "--start-delay",
     "--die-at-start",
     "--swallow-enters",
+    "--garble-submits",
     "--dialog",
     "--settings",
     "--resume",
@@ -165,6 +169,8 @@ def parse_args(argv: list[str]) -> Options:
                 opts.die_at_start = int(value)
             elif name == "--swallow-enters":
                 opts.swallow_enters = int(value)
+            elif name == "--garble-submits":
+                opts.garble_submits = int(value)
             elif name == "--dialog":
                 opts.dialogs.extend(d for d in value.split(",") if d in ("trust", "bypass"))
             elif name == "--settings":
@@ -361,6 +367,7 @@ class FakeAgent:
             )
         self.hooks = self._load_hooks(opts.settings)
         self.swallow = opts.swallow_enters
+        self.garble = opts.garble_submits
         self.dialogs = [Dialog(k) for k in opts.dialogs]
         self.ready = False  # the prompt is showing (start-up done)
         self.input = ""
@@ -758,6 +765,9 @@ class FakeAgent:
             return
         self.input = ""
         self.pastes = {}
+        if self.garble > 0:
+            self.garble -= 1
+            text = text[:-1] if len(text) > 1 else text + "?"
         self.log(text)
         if self.turn is not None:
             self.queue.append(text)

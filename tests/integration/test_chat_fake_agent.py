@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from claude_orchestrator.config import resolve
+from claude_orchestrator.progress import QuietReporter
+from claude_orchestrator.session import AgentSession
 from tests.integration.conftest import (
     fake_agent_cmd,
     logged_texts,
@@ -51,9 +54,6 @@ def test_multiline_and_10kb_arrive_exactly(socket_name: str, tmp_path: Path,
                                            cli_env: dict[str, str], agent_log: Path) -> None:
     """Multi-line messages need the session API (a chat line is one line): one paste, one
     submit, newlines and tabs intact."""
-    from claude_orchestrator.config import resolve
-    from claude_orchestrator.progress import QuietReporter
-    from claude_orchestrator.session import AgentSession
     from claude_orchestrator.turn import run_turn
 
     config = resolve({"socket": socket_name, "agent": "generic",
@@ -240,3 +240,46 @@ def test_a_second_orchestrator_on_the_same_session_is_refused(
     _, err = first.communicate("", timeout=30)
     assert first.returncode == 0, err
     assert logged_texts(agent_log) == ["hello"]
+
+
+def _hook_session(socket: str, workdir: Path, env: dict[str, str],
+                  *agent_opts: str) -> AgentSession:
+    """An in-process session on the hook path (the simulated agent runs Claude-style hooks)."""
+    config = resolve({"socket": socket, "agent": "claude",
+                      "claude_cmd": fake_agent_cmd(*agent_opts)}, env, workdir=str(workdir))
+    return AgentSession(config, QuietReporter(), environ=env)
+
+
+def test_garbled_delivery_is_redelivered_once_after_its_turn(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str], agent_log: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from claude_orchestrator.turn import run_turn
+
+    monkeypatch.setenv("FAKE_AGENT_LOG", str(agent_log))
+    sess = _hook_session(socket_name, tmp_path, cli_env, "--garble-submits", "1")
+    try:
+        result = run_turn(sess, "please run the test suite")
+    finally:
+        sess.close(terminate=True)
+    assert logged_texts(agent_log) == ["please run the test suit", "please run the test suite"]
+    assert result.reply == "ECHO: please run the test suite"
+    assert result.received_text == "please run the test suite"
+    assert isinstance(sess.reporter, QuietReporter)
+    assert any("garbled" in n for n in sess.reporter.notes)
+
+
+def test_garbled_twice_stops_with_both_texts(socket_name: str, tmp_path: Path,
+                                            cli_env: dict[str, str], agent_log: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from claude_orchestrator.turn import DeliveryError, run_turn
+
+    monkeypatch.setenv("FAKE_AGENT_LOG", str(agent_log))
+    sess = _hook_session(socket_name, tmp_path, cli_env, "--garble-submits", "2")
+    try:
+        with pytest.raises(DeliveryError) as info:
+            run_turn(sess, "please run the test suite")
+    finally:
+        sess.close(terminate=True)
+    assert "--- sent:\nplease run the test suite" in str(info.value)
+    assert "--- received:\nplease run the test suit" in str(info.value)
+    assert len(logged_texts(agent_log)) == 2
