@@ -1,0 +1,305 @@
+"""Waiting for one turn: that the message was submitted, then that the turn ended.
+
+Two ways, one interface: Claude's hooks (exact, with the screen as watchdog) and the screen alone
+(any agent). Both sleep in the watcher's `select()` and wake on events, not on a timer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+
+from claude_orchestrator.agents import ScreenState
+from claude_orchestrator.agents.claude import prompts_match
+from claude_orchestrator.screen import new_lines
+from claude_orchestrator.session import AgentSession
+from claude_orchestrator.tmux import TmuxError
+
+FIRST_LOOK = 0.3  # UserPromptSubmit comes ~0.09 s after Enter: look at the screen after this
+CONFIRM_WAIT = 1.0  # then look again this often
+MAX_ENTERS = 4
+QUIET_CHECK = 2.0  # hook path: look at the screen after this long without drawing
+EMPTY_GRACE = 3.0  # screen path: an agent that says nothing yet may still be thinking
+
+
+class AgentLost(Exception):
+    """The pane died or tmux went away during a turn."""
+
+    def __init__(self, reason: str, *, delivered: bool) -> None:
+        super().__init__(reason)
+        self.delivered = delivered
+        # What the attempt had done when the agent was lost (for the turn's record).
+        self.sent_text: str | None = None
+        self.sent_at: float | None = None
+        self.confirmed_at: float | None = None
+        self.received: str | None = None
+
+
+class DeliveryError(Exception):
+    """The agent received something other than what we sent, twice (exit status 1)."""
+
+
+ECHO_WAIT = 0.5
+
+
+def wait_for_echo(sess: AgentSession, text: str) -> None:
+    """Press Enter only once the pasted text shows in the input box.
+
+    Claude drops an Enter that arrives before its input has taken the paste (measured: 12 of
+    12 lost right at start-up; none once the text showed). For an agent without a known input
+    box this waits until the paste's echo has stopped drawing, at most ECHO_WAIT.
+    """
+    deadline = time.monotonic() + ECHO_WAIT
+    saw_output = False
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        activity = sess.watcher.wait(remaining if not saw_output else min(remaining, 0.03))
+        if activity.hook:
+            sess.stash_events()
+        if activity.gone or activity.pane_died:
+            return
+        if activity.output:
+            saw_output = True
+            try:
+                lines = sess.runtime.capture()
+            except TmuxError:
+                return
+            if sess.agent.input_pending(lines, text):
+                return
+        elif saw_output and not sess.agent.uses_hooks:
+            return  # echo drawn and quiet: an unknown input area
+
+
+def _resembles(got: str, sent: str) -> bool:
+    """A garbled copy of our text (not someone else's message)."""
+    a, b = got.strip()[:2000], sent.strip()[:2000]
+    return bool(a) and difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
+
+
+def settle(sess: AgentSession, limit: float = 5.0) -> None:
+    """Before a screen-path turn: let the agent finish drawing the last one (Claude's Stop
+    hook fires while its spinner is still on screen), so `before` is the settled screen."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        quiet = time.monotonic() - sess.watcher.last_output
+        if quiet >= 0.15:
+            try:
+                lines = sess.runtime.capture()
+            except TmuxError:
+                return
+            if sess.agent.screen_state(lines) is not ScreenState.BUSY:
+                return
+        if sess.watcher.wait(max(0.02, 0.15 - quiet)).hook:
+            sess.stash_events()
+
+
+class Waiting:
+    """Shared state of the two ways to wait for a turn."""
+
+    knows_submission = False  # True when the agent reports each submit (hooks)
+
+    def __init__(self, sess: AgentSession, text: str) -> None:
+        self.sess = sess
+        self.text = text
+        self.reply: str | None = None
+        self.ended_by = ""
+        self.confirmed_at: float | None = None
+        self.ended_at: float | None = None
+        self.enters = 1
+        self.received: str | None = None
+        self.seen: list[str] = []
+        self.started = time.monotonic()
+
+    def check_alive(self) -> None:
+        status = self.sess.runtime.status()
+        if not status.alive:
+            raise AgentLost(status.describe(), delivered=self._maybe_delivered())
+
+    def _maybe_delivered(self) -> bool:
+        """Whether the message may have been submitted before the agent died.
+
+        The hook path knows (UserPromptSubmit fires on submit, before any work). The screen
+        cannot tell a submitted message from one still in the input box of a frozen dead
+        screen, so there it counts as delivered: asking again is better than submitting twice.
+        """
+        return self.confirmed_at is not None or not self.knows_submission
+
+    def capture(self) -> list[str]:
+        """The screen; a failure because tmux went away becomes AgentLost."""
+        try:
+            return self.sess.runtime.capture()
+        except TmuxError:
+            self.check_alive()
+            raise
+
+    def confirm(self) -> None:
+        if self.confirmed_at is None:
+            self.confirmed_at = time.time()
+            self.sess.reporter.waiting(f"waiting for {self.sess.agent.name} to finish")
+
+    def press_enter_again(self, lines: list[str]) -> bool:
+        """Re-send Enter when the input box still holds our text (a swallowed Enter)."""
+        if self.enters < MAX_ENTERS and self.sess.agent.input_pending(lines, self.text):
+            self.sess.runtime.press("Enter")
+            self.enters += 1
+            return True
+        return False
+
+
+class HookWait(Waiting):
+    """Claude's hooks say when the prompt was submitted and when the turn ended; the screen is
+    the watchdog (an interrupted turn fires no hook)."""
+
+    prompt_id: str | None = None
+    knows_submission = True
+
+    def run(self) -> None:
+        sess = self.sess
+        agent = sess.agent
+        confirm_deadline = time.monotonic() + FIRST_LOOK
+        quiet_checked = 0.0
+        garbled: str | None = None  # prompt_id of a garbled copy of our text
+        redelivered = False
+        while True:
+            now = time.monotonic()
+            if self.confirmed_at is None:
+                timeout = confirm_deadline - now
+            else:
+                timeout = sess.watcher.last_output + QUIET_CHECK - now
+            activity = sess.watcher.wait(max(0.02, timeout))
+            if activity.gone or activity.pane_died:
+                self.check_alive()
+            for ev in sess.read_events() if activity.hook else []:
+                self.seen.append(ev.name)
+                if ev.name == "UserPromptSubmit" and self.confirmed_at is None:
+                    got = str(ev.payload.get("prompt", ""))
+                    if not prompts_match(got, self.text):
+                        if not _resembles(got, self.text):
+                            continue  # someone else's message (typed in tmux): ours is queued
+                        if redelivered:
+                            raise DeliveryError(
+                                "Claude received a different text twice.\n--- sent:\n"
+                                f"{self.text}\n--- received:\n{got}")
+                        garbled = str(ev.payload.get("prompt_id") or "?")
+                        sess.reporter.note("Claude received a garbled copy of the message; "
+                                           "it is delivered once more when that turn ends")
+                        continue
+                    self.received = got
+                    self.prompt_id = ev.payload.get("prompt_id") or None
+                    self.confirm()
+                elif (ev.name in ("Stop", "StopFailure") and garbled and not redelivered
+                      and self.confirmed_at is None
+                      and str(ev.payload.get("prompt_id") or "?") in (garbled, "?")):
+                    redelivered = True
+                    sess.runtime.press("C-u")
+                    sess.runtime.paste(self.text)
+                    wait_for_echo(sess, self.text)
+                    sess.runtime.press("Enter")
+                    self.enters += 1
+                    confirm_deadline = time.monotonic() + FIRST_LOOK
+                elif ev.name in ("Stop", "StopFailure") and self.confirmed_at is not None:
+                    pid = ev.payload.get("prompt_id")
+                    if self.prompt_id and pid and pid != self.prompt_id:
+                        continue
+                    self.ended_at = ev.read_at - time.monotonic() + time.time()
+                    message = ev.payload.get("last_assistant_message")
+                    if ev.name == "Stop":
+                        self.reply = str(message or "")
+                        self.ended_by = "hook"
+                    else:
+                        error = ev.payload.get("error") or ""
+                        self.reply = str(message or f"API Error: {error}")
+                        self.ended_by = "api-error"
+                    return
+            now = time.monotonic()
+            if self.confirmed_at is None and now >= confirm_deadline:
+                lines = self.capture()
+                self.check_alive()
+                if self.press_enter_again(lines):
+                    confirm_deadline = now + CONFIRM_WAIT * self.enters
+                    continue
+                state = agent.screen_state(lines)
+                if state is ScreenState.BUSY or now - self.started < 10 * CONFIRM_WAIT:
+                    # Working, or queued behind a turn: submitted but not yet taken up.
+                    confirm_deadline = now + CONFIRM_WAIT
+                    continue
+                # Idle with an empty input and no submit: the text never arrived.
+                raise AgentLost("the message did not arrive", delivered=False)
+            if (self.confirmed_at is not None
+                    and now - sess.watcher.last_output >= QUIET_CHECK
+                    and sess.watcher.last_output > quiet_checked):
+                quiet_checked = sess.watcher.last_output
+                lines = self.capture()
+                self.check_alive()
+                if agent.screen_state(lines) is ScreenState.IDLE:
+                    # Idle without a Stop: interrupted (Escape) or a turn no hook reports.
+                    self.ended_at = time.time()
+                    self.ended_by = "screen"
+                    return
+            if (self.confirmed_at is not None
+                    and now - sess.watcher.last_output >= sess.config.idle_timeout):
+                self.ended_at = time.time()
+                self.ended_by = "idle-timeout"
+                return
+
+
+class ScreenWait(Waiting):
+    """Any agent: submitted when the screen moved on from our text; ended when the screen
+    changed and then stayed still for the stability window (and does not say it is busy)."""
+
+    def __init__(self, sess: AgentSession, text: str, before: list[str]) -> None:
+        super().__init__(sess, text)
+        self.before = before
+
+    def run(self) -> None:
+        sess = self.sess
+        cfg = sess.config
+        last_change = time.monotonic()
+        confirm_deadline = last_change + CONFIRM_WAIT
+        window = cfg.stable_window
+        while True:
+            now = time.monotonic()
+            quiet_for = now - max(sess.watcher.last_output, last_change)
+            timeout = window - quiet_for if quiet_for < window else window
+            if self.confirmed_at is None:
+                timeout = min(timeout, confirm_deadline - now)
+            activity = sess.watcher.wait(max(0.01, timeout))
+            if activity.hook:
+                sess.read_events()
+            if activity.gone or activity.pane_died:
+                self.check_alive()
+            now = time.monotonic()
+            quiet_for = now - max(sess.watcher.last_output, last_change)
+            if quiet_for < min(window, 0.05) and now < confirm_deadline:
+                continue
+            lines = self.capture()
+            if self.confirmed_at is None:
+                if lines == self.before or sess.agent.input_pending(lines, self.text):
+                    if now < confirm_deadline or quiet_for < window:
+                        continue
+                    if self.press_enter_again(lines):
+                        confirm_deadline = now + CONFIRM_WAIT * self.enters
+                        continue
+                    self.check_alive()
+                    if lines == self.before:
+                        raise AgentLost("the message did not arrive", delivered=False)
+                    continue
+                self.confirm()
+            if quiet_for < window:
+                continue
+            if sess.agent.screen_state(lines) is ScreenState.BUSY:
+                continue
+            self.check_alive()
+            if lines == self.before and quiet_for < cfg.idle_timeout:
+                continue
+            reply = sess.agent.reply_from_screen(new_lines(self.before, lines), self.text)
+            if not reply.strip() and quiet_for < EMPTY_GRACE:
+                continue
+            if quiet_for >= cfg.idle_timeout and not reply.strip():
+                self.ended_by = "idle-timeout"
+            else:
+                self.ended_by = "screen"
+            self.ended_at = time.time() - quiet_for
+            return
