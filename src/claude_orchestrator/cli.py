@@ -199,7 +199,8 @@ def _run_chat(config: Config, rep: Reporter) -> int:
 
 
 def _subcommand(name: str, args: list[str]) -> int:
-    from claude_orchestrator.runlog import RunLog, RunNotFound, format_run_detail, format_run_line
+    from claude_orchestrator.run_format import format_run_detail, format_run_line
+    from claude_orchestrator.runlog import RunLog, RunNotFound
 
     ns = _subparser(name).parse_args(args)
     path = Path(ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG") or "") if (

@@ -28,13 +28,15 @@ import socket as _socket
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from claude_orchestrator.migrations import MIGRATIONS
 
 MODES = ("autonomous", "chat")
 RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit")
@@ -66,50 +68,6 @@ def default_runlog_path() -> Path:
     else:
         base = Path.home() / ".local" / "share"
     return base / "claude-orchestrator" / "runs.sqlite3"
-
-
-# --- schema: small named migrations, each applied once and recorded in _migrations -----------
-
-
-def m001_create_runs(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE runs (
-            id TEXT PRIMARY KEY, mode TEXT NOT NULL, task TEXT NOT NULL, workdir TEXT NOT NULL,
-            model TEXT, tmux_session TEXT, tmux_socket TEXT, agent_session_id TEXT,
-            settings TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL DEFAULT 'running',
-            exit_code INTEGER, message TEXT, started_at TEXT NOT NULL, ended_at TEXT,
-            pid INTEGER NOT NULL, host TEXT NOT NULL,
-            turns INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
-            completion_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0)"""
-    )
-    db.execute("CREATE INDEX runs_started_at ON runs (started_at)")
-
-
-def m002_create_turns(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE turns (
-            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
-            message TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'sent', sent_at TEXT NOT NULL,
-            delivered_at TEXT, ended_at TEXT, reply TEXT, ended_by TEXT, recovery TEXT,
-            error TEXT, timings TEXT, PRIMARY KEY (run_id, seq))"""
-    )
-
-
-def m003_create_supervisor_calls(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE supervisor_calls (
-            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
-            at TEXT NOT NULL, message_count INTEGER NOT NULL, prompt_tokens INTEGER,
-            completion_tokens INTEGER, cost_usd REAL, reply TEXT, attempts INTEGER NOT NULL,
-            PRIMARY KEY (run_id, seq))"""
-    )
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    m001_create_runs,
-    m002_create_turns,
-    m003_create_supervisor_calls,
-]
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -466,59 +424,3 @@ class RunLog:
                           (run_id,))
         return [SupervisorCall(**{**dict(r), "at": datetime.fromisoformat(r["at"])})
                 for r in rows]
-
-
-# --- formatting ------------------------------------------------------------------------------
-
-
-def _local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    return "-" if dt is None else dt.astimezone().strftime(fmt)
-
-
-def _first_line(text: str, width: int = 60) -> str:
-    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def format_run_line(run: RunRecord) -> str:
-    """One line for ``runs``: id, status, start (local), mode, turns, cost, task."""
-    return (f"{run.id}  {run.status:<11}  {_local(run.started_at, '%Y-%m-%d %H:%M')}  "
-            f"{run.mode:<10}  {run.turns:>4} turns  ${run.cost_usd:>8.4f}  "
-            f"{_first_line(run.task)}")
-
-
-def _indent(text: str, prefix: str) -> str:
-    return "\n".join(prefix + line for line in (text.splitlines() or [""]))
-
-
-def format_run_detail(run: RunRecord, turns: list[TurnRecord],
-                      calls: list[SupervisorCall]) -> str:
-    """The whole run for ``show``: its fields, then every turn's message and reply."""
-    fields = [
-        ("status", run.status + (f" (exit {run.exit_code})" if run.exit_code is not None else "")),
-        ("outcome", run.message or "-"), ("mode", run.mode), ("workdir", run.workdir),
-        ("model", run.model or "-"), ("started", _local(run.started_at)),
-        ("ended", _local(run.ended_at)),
-        ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}"),
-        ("agent session", run.agent_session_id or "-"), ("pid", f"{run.pid} on {run.host}"),
-        ("turns", str(run.turns)),
-        ("tokens", f"{run.prompt_tokens} prompt + {run.completion_tokens} completion"),
-        ("cost", f"${run.cost_usd:.4f} over {len(calls)} supervisor calls"),
-        ("settings", json.dumps(run.settings, sort_keys=True)),
-    ]
-    out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields),
-           "", "Task:", _indent(run.task, "  ")]
-    for t in turns:
-        took = f" in {(t.ended_at - t.sent_at).total_seconds():.1f}s" if t.ended_at else ""
-        how = f" by {t.ended_by}" if t.ended_by else ""
-        out += ["", f"=== turn {t.seq}  {t.status}{how}{took}  sent {_local(t.sent_at)} ===",
-                "--> sent to the agent:", _indent(t.message, "  | ")]
-        if t.recovery:
-            out.append(f"  (recovery: {t.recovery})")
-        if t.error:
-            out.append(f"  (error: {t.error})")
-        if t.reply is not None:
-            out += ["<-- reply:", _indent(t.reply, "    ")]
-        elif t.status == "sent":
-            out.append("<-- no reply recorded (in flight)")
-    return "\n".join(out)

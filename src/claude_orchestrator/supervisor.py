@@ -18,17 +18,25 @@ Examples:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import random
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timezone
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from claude_orchestrator.api_errors import (
+    CONTEXT_HINTS,
+    error_code,
+    mentions_bad_model,
+    one_line,
+    parse_retry_after,
+    redact,
+    server_message,
+    status_label,
+    status_phrase,
+)
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -46,8 +54,6 @@ __all__ = [
 
 RefusalReason = Literal["auth", "credits", "model", "context", "forbidden"]
 
-_REDACTED = "[REDACTED]"
-_MESSAGE_LIMIT = 200
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
@@ -113,153 +119,6 @@ class SupervisorRefused(SupervisorError):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-_TOKEN_PATTERNS = (
-    re.compile(r"(?i)\bBearer\s+[^\s\"',;]+"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
-)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and anything shaped like a bearer token or ``sk-`` key) in ``text``.
-
-    Secrets shorter than 4 characters are ignored (they would blank out ordinary words).
-
-    Examples:
-        >>> redact("Authorization: Bearer abc.def", [])
-        'Authorization: [REDACTED]'
-        >>> redact("no secrets here", ["sekrit"])
-        'no secrets here'
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
-    for pattern in _TOKEN_PATTERNS:
-        text = pattern.sub(_REDACTED, text)
-    return text
-
-
-def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
-    """Collapse whitespace to one line and cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def _status_label(status: int) -> str:
-    phrase = _phrase(status)
-    return f"HTTP {status} {phrase}" if phrase else f"HTTP {status}"
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
-
-    Examples:
-        >>> parse_retry_after({"retry-after": "3"})
-        3.0
-        >>> parse_retry_after({"retry-after-ms": "250", "retry-after": "9"})
-        0.25
-        >>> parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
-        10.0
-        >>> parse_retry_after({"retry-after": "soon"}) is None
-        True
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = lowered.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value.strip()) / divisor
-        except ValueError:
-            continue
-        if math.isfinite(seconds):
-            return max(seconds, 0.0)
-    value = lowered.get("retry-after")
-    if value:
-        try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        current = time.time() if now is None else now
-        return max(when.timestamp() - current, 0.0)
-    return None
-
-
-def _server_message(body: object) -> str:
-    """The human message inside an error body (OpenAI / OpenRouter shapes), else the text."""
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        if isinstance(error, Mapping):
-            message = error.get("message")
-            if isinstance(message, str) and message.strip():
-                metadata = error.get("metadata")
-                raw = metadata.get("raw") if isinstance(metadata, Mapping) else None
-                if isinstance(raw, str) and raw.strip() and raw.strip() not in message:
-                    return f"{message} ({raw})"
-                return message
-        elif isinstance(error, str) and error.strip():
-            return error
-        return json.dumps(body, default=str)
-    if isinstance(body, str):
-        return body
-    return "" if body is None else str(body)
-
-
-def _error_code(body: object) -> str:
-    """The ``code`` / ``type`` of an error body (e.g. ``context_length_exceeded``), else ''."""
-    if not isinstance(body, Mapping):
-        return ""
-    error = body.get("error", body)
-    if not isinstance(error, Mapping):
-        return ""
-    return " ".join(str(error[k]) for k in ("code", "type") if error.get(k) is not None)
-
-
-_CONTEXT_HINTS = (
-    "context length",
-    "context_length",
-    "context window",
-    "maximum context",
-    "too long",
-    "too many tokens",
-    "context_length_exceeded",
-    "reduce the length",
-)
-_MODEL_HINTS = (
-    "not a valid model",
-    "invalid model",
-    "unknown model",
-    "model not found",
-    "model_not_found",
-    "no endpoints found",
-    "no such model",
-)
-_MODEL_VAGUE_HINTS = ("does not exist", "not found", "invalid", "unknown", "not supported")
-
-
-def _mentions_bad_model(lowered: str) -> bool:
-    """Does an error message say the model is unknown?
-
-    Examples:
-        >>> _mentions_bad_model("foo/bar is not a valid model id")
-        True
-        >>> _mentions_bad_model("the model `x` does not exist")
-        True
-        >>> _mentions_bad_model("messages: field required")
-        False
-    """
-    if any(hint in lowered for hint in _MODEL_HINTS):
-        return True
-    return "model" in lowered and any(hint in lowered for hint in _MODEL_VAGUE_HINTS)
-
 
 class _Transient(Exception):
     """A failure worth another try; ``reason`` is one line, already redacted."""
@@ -417,7 +276,7 @@ class SupervisorClient:
             raise _Transient(f"no answer within {self.timeout:g} s (timeout)") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc.__context__
-            detail = _one_line(self._redact(str(cause) or type(cause).__name__)) if cause else ""
+            detail = one_line(self._redact(str(cause) or type(cause).__name__)) if cause else ""
             reason = f"cannot reach the supervisor API at {self.base_url}"
             if detail:
                 reason += f": {detail}"
@@ -426,19 +285,20 @@ class SupervisorClient:
             headers = dict(exc.response.headers.items())
             self._raise_for_status(exc.status_code, exc.body, headers)
         except openai.APIError as exc:  # e.g. a response validation error
-            raise _Transient(f"bad answer: {_one_line(self._redact(exc.message))}") from None
+            raise _Transient(f"bad answer: {one_line(self._redact(exc.message))}") from None
         except openai.OpenAIError as exc:  # the SDK refused to send (not an HTTP failure)
-            detail = _one_line(self._redact(str(exc)))
+            detail = one_line(self._redact(str(exc)))
             raise SupervisorError(f"cannot call the supervisor API: {detail}") from None
         return self._parse(body_text)
 
     def _raise_for_status(self, status: int, body: object, headers: Mapping[str, str]) -> NoReturn:
-        message = _one_line(self._redact(_server_message(body)))
-        lowered = f"{message} {_error_code(body)}".lower()
-        label = _status_label(status)
+        message = one_line(self._redact(server_message(body)))
+        lowered = f"{message} {error_code(body)}".lower()
+        label = status_label(status)
         if status in _RETRYABLE_STATUS or status >= 500:
-            reason = f"{label}: {message}" if message and message != _phrase(status) else label
-            raise _Transient(_one_line(reason), parse_retry_after(headers))
+            said_more = message and message != status_phrase(status)
+            reason = f"{label}: {message}" if said_more else label
+            raise _Transient(one_line(reason), parse_retry_after(headers))
         said = f": {message}" if message else ""
         if status == 401:
             raise SupervisorRefused(
@@ -450,13 +310,13 @@ class SupervisorClient:
             raise SupervisorRefused(
                 f"the supervisor API account has no credits left (402){said}", "credits", status
             ) from None
-        if status == 413 or (status == 400 and any(h in lowered for h in _CONTEXT_HINTS)):
+        if status == 413 or (status == 400 and any(h in lowered for h in CONTEXT_HINTS)):
             raise SupervisorRefused(
                 f"the conversation is too long for model '{self.model}' ({status}){said}",
                 "context",
                 status,
             ) from None
-        if status in (400, 404) and _mentions_bad_model(lowered):
+        if status in (400, 404) and mentions_bad_model(lowered):
             raise SupervisorRefused(
                 f"unknown model '{self.model}' ({status}): check OPENROUTER_MODEL{said}",
                 "model",
@@ -473,7 +333,7 @@ class SupervisorClient:
         try:
             data: Any = json.loads(body_text)
         except ValueError:
-            snippet = _one_line(self._redact(body_text), 60)
+            snippet = one_line(self._redact(body_text), 60)
             raise _Transient(f"the answer was not JSON: {snippet!r}") from None
         if not isinstance(data, dict):
             raise _Transient("the answer was not a JSON object")

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from claude_orchestrator import runlog
+from claude_orchestrator.run_format import format_run_detail, format_run_line
 from claude_orchestrator.runlog import (
     RunLog,
     RunLogError,
     RunNotFound,
     default_runlog_path,
-    format_run_detail,
-    format_run_line,
 )
 
 SRC = str(Path(runlog.__file__).resolve().parents[1])

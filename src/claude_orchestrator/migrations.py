@@ -1,0 +1,48 @@
+"""The run log's schema, as a list of small named migrations applied once each, in order, and
+recorded in the `_migrations` table. A new column or table is a new function at the end."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def m001_create_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY, mode TEXT NOT NULL, task TEXT NOT NULL, workdir TEXT NOT NULL,
+            model TEXT, tmux_session TEXT, tmux_socket TEXT, agent_session_id TEXT,
+            settings TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL DEFAULT 'running',
+            exit_code INTEGER, message TEXT, started_at TEXT NOT NULL, ended_at TEXT,
+            pid INTEGER NOT NULL, host TEXT NOT NULL,
+            turns INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0)"""
+    )
+    db.execute("CREATE INDEX runs_started_at ON runs (started_at)")
+
+
+def m002_create_turns(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE turns (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+            message TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'sent', sent_at TEXT NOT NULL,
+            delivered_at TEXT, ended_at TEXT, reply TEXT, ended_by TEXT, recovery TEXT,
+            error TEXT, timings TEXT, PRIMARY KEY (run_id, seq))"""
+    )
+
+
+def m003_create_supervisor_calls(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE supervisor_calls (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+            at TEXT NOT NULL, message_count INTEGER NOT NULL, prompt_tokens INTEGER,
+            completion_tokens INTEGER, cost_usd REAL, reply TEXT, attempts INTEGER NOT NULL,
+            PRIMARY KEY (run_id, seq))"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_create_runs,
+    m002_create_turns,
+    m003_create_supervisor_calls,
+]

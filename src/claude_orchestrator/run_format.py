@@ -1,0 +1,61 @@
+"""How runs read in a terminal: one line per run for `runs`, the whole run for `show`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from claude_orchestrator.runlog import RunRecord, SupervisorCall, TurnRecord
+
+
+def _local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return "-" if dt is None else dt.astimezone().strftime(fmt)
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def format_run_line(run: RunRecord) -> str:
+    """One line for ``runs``: id, status, start (local), mode, turns, cost, task."""
+    return (f"{run.id}  {run.status:<11}  {_local(run.started_at, '%Y-%m-%d %H:%M')}  "
+            f"{run.mode:<10}  {run.turns:>4} turns  ${run.cost_usd:>8.4f}  "
+            f"{_first_line(run.task)}")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in (text.splitlines() or [""]))
+
+
+def format_run_detail(run: RunRecord, turns: list[TurnRecord],
+                      calls: list[SupervisorCall]) -> str:
+    """The whole run for ``show``: its fields, then every turn's message and reply."""
+    fields = [
+        ("status", run.status + (f" (exit {run.exit_code})" if run.exit_code is not None else "")),
+        ("outcome", run.message or "-"), ("mode", run.mode), ("workdir", run.workdir),
+        ("model", run.model or "-"), ("started", _local(run.started_at)),
+        ("ended", _local(run.ended_at)),
+        ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}"),
+        ("agent session", run.agent_session_id or "-"), ("pid", f"{run.pid} on {run.host}"),
+        ("turns", str(run.turns)),
+        ("tokens", f"{run.prompt_tokens} prompt + {run.completion_tokens} completion"),
+        ("cost", f"${run.cost_usd:.4f} over {len(calls)} supervisor calls"),
+        ("settings", json.dumps(run.settings, sort_keys=True)),
+    ]
+    out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields),
+           "", "Task:", _indent(run.task, "  ")]
+    for t in turns:
+        took = f" in {(t.ended_at - t.sent_at).total_seconds():.1f}s" if t.ended_at else ""
+        how = f" by {t.ended_by}" if t.ended_by else ""
+        out += ["", f"=== turn {t.seq}  {t.status}{how}{took}  sent {_local(t.sent_at)} ===",
+                "--> sent to the agent:", _indent(t.message, "  | ")]
+        if t.recovery:
+            out.append(f"  (recovery: {t.recovery})")
+        if t.error:
+            out.append(f"  (error: {t.error})")
+        if t.reply is not None:
+            out += ["<-- reply:", _indent(t.reply, "    ")]
+        elif t.status == "sent":
+            out.append("<-- no reply recorded (in flight)")
+    return "\n".join(out)
