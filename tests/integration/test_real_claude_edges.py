@@ -81,3 +81,23 @@ def test_claude_restarted_after_it_exits_by_itself(real: Real) -> None:
     assert result.reply == "ECHO: still there?"
     assert "remember pelican" in real.api.requests[-1].texts
     assert any("resumed" in n for n in notes(sess))
+
+
+@pytest.mark.parametrize(("text", "at_api"), [
+    ("ends with a backslash \\", "ends with a backslash \\"),
+    ("multi\nline ending in backslash \\\n", "multi\nline ending in backslash \\"),
+    ("\\", "\\"),
+    ("trailing spaces   ", "trailing spaces"),
+    ("  leading spaces kept", "  leading spaces kept"),
+    ("@file mention stays text", "@file mention stays text"),
+    ("& ampersand first", "& ampersand first"),
+    ("?", "?"),
+])
+def test_edge_texts_arrive_as_written(real: Real, text: str, at_api: str) -> None:
+    """A final backslash would turn Enter into a new line (and vanish): it must arrive."""
+    sess = real.session()
+    sess.ensure_ready()
+    result = run_turn(sess, text)
+    assert result.ended_by == "hook"
+    assert result.enters == 1
+    assert [r.last_user_text for r in real.api.requests] == [at_api]

@@ -76,10 +76,21 @@ class ClaudeAgent(Agent):
 
     def prepare(self, text: str, *, literal: bool) -> str:
         """Text starting with `/`, `!` or `#` would be run as a command or switch modes: in
-        autonomous mode (literal) one leading space makes it a plain prompt."""
+        autonomous mode (literal) one leading space makes it a plain prompt.
+
+        >>> ClaudeAgent().prepare('/explain', literal=True)
+        ' /explain'
+        >>> ClaudeAgent().prepare('C:\\\\dir\\\\', literal=False)
+        'C:\\\\dir\\\\ '
+        """
         text = sanitize_message(text)
         if literal and _COMMAND_START.match(text):
-            return " " + text
+            text = " " + text
+        stripped = text.rstrip(" \t\n")
+        if stripped.endswith("\\"):
+            # Enter after a final backslash makes a new line instead of submitting (and the
+            # backslash is lost); a trailing space, which Claude trims, keeps it.
+            text = stripped + " "
         return text
 
     def normalise(self, text: str) -> str:
