@@ -126,6 +126,13 @@ class Waiting:
         """
         return self.confirmed_at is not None or not self.knows_submission
 
+    def notify(self, message: str) -> None:
+        """Claude asks for something mid-turn (e.g. a permission): tell the person where to
+        answer it. The idle reminder ("waiting for your input") is not news during a turn."""
+        if message and "waiting for your input" not in message:
+            self.sess.reporter.note(f"Claude: {message} (answer it in tmux: "
+                                    f"{self.sess.runtime.attach_command})")
+
     def capture(self) -> list[str]:
         """The screen; a failure because tmux went away becomes AgentLost."""
         try:
@@ -173,6 +180,8 @@ class HookWait(Waiting):
                 self.check_alive()
             for ev in sess.read_events() if activity.hook else []:
                 self.seen.append(ev.name)
+                if ev.name == "Notification":
+                    self.notify(str(ev.payload.get("message") or ""))
                 if ev.name == "UserPromptSubmit" and self.confirmed_at is None:
                     got = str(ev.payload.get("prompt", ""))
                     if not prompts_match(got, self.text):
