@@ -46,8 +46,11 @@ class Figure:
     baseline: list[float] | None
     unit: str
     target: str
+    text: str | None = None  # a cell that is not a median (e.g. a series)
 
     def cell(self, values: list[float] | None) -> str:
+        if self.text is not None and values is self.ours:
+            return self.text
         if not values:
             return "-"
         med = statistics.median(values)
@@ -162,9 +165,10 @@ class Bench:
             self.api.push(Reply("done waiting", duration=duration))
             with self.session() as sess:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                code = ("import sys; sys.path.insert(0, %r); from bench.baseline import "
-                        "baseline_turn; baseline_turn(%r, %r, 'wait for me')"
-                        % (str(ROOT), sess.config.socket, sess.config.session))
+                code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                        "from bench.baseline import baseline_turn; "
+                        f"baseline_turn({sess.config.socket!r}, {sess.config.session!r}, "
+                        "'wait for me')")
                 subprocess.run([sys.executable, "-c", code], check=True, timeout=duration + 120)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
             return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -235,6 +239,46 @@ class Bench:
             "recovery: `tmux kill-server` -> next message delivered "
             f"(conversation kept: {sum(kept)}/{len(kept)})", ours, base, "s", "<= 2.5 s"))
 
+    def supervisor_feed(self) -> None:
+        """What the supervisor is fed per turn, against the length of Claude's reply, over a
+        20-turn conversation; the Go tool sent the pane with 2,000 lines of scrollback."""
+        from claude_orchestrator.conversation import Conversation, first_message
+
+        def reply_for(text: str) -> Reply:
+            step = text.rsplit(" ", 1)[-1]
+            lines = [f"Step {step} is done. I changed three files:"]
+            lines += [f"- src/module_{step}_{i}.py: updated the handler and its tests"
+                      for i in range(8)]
+            return Reply("\n".join([*lines, "All tests pass."]))
+
+        saved = self.api.reply_for
+        self.api.reply_for = reply_for
+        conv = Conversation(first_message("Refactor the handlers", str(self.work)), 60000,
+                            12000)
+        ours, go, sizes = [], [], []
+        try:
+            with self.session() as sess:
+                for i in range(20):
+                    message = f"Please do step {i}"
+                    result = run_turn(sess, message)
+                    before = sum(len(m["content"]) for m in conv.messages())
+                    conv.add_turn(message, result.reply)
+                    after = sum(len(m["content"]) for m in conv.messages())
+                    pane = "\n".join(sess.runtime.capture(history=2000)).strip()
+                    reply = max(1, len(result.reply))
+                    ours.append((after - before - len(message)) / reply)
+                    go.append(len(pane) / reply)
+                    sizes.append(after)
+        finally:
+            self.api.reply_for = saved
+        self.figures.append(Figure(
+            "text fed to the supervisor per turn, x Claude's reply (20 turns)", ours, go, "x",
+            "<= 1.5x"))
+        self.figures.append(Figure(
+            "whole supervisor request at turns 1 / 10 / 20 (characters, incl. system prompt)",
+            sizes, None, "chars", "<= --context-tokens",
+            text=f"{sizes[0]} / {sizes[9]} / {sizes[19]}"))
+
     def table(self) -> str:
         lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
                  f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
@@ -262,14 +306,16 @@ def claude_version() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--only", help="comma-separated: dead,delivery,cpu,startup,recovery")
+    parser.add_argument("--only",
+                        help="comma-separated: dead,delivery,cpu,startup,recovery,feed")
     args = parser.parse_args()
     if claude_bin() is None:
         print("Claude Code is not installed: run scripts/install-claude-code", file=sys.stderr)
         return 1
     bench = Bench(args.quick)
     steps = {"dead": bench.dead_time, "delivery": bench.delivery, "cpu": bench.cpu_while_waiting,
-             "startup": bench.startup, "recovery": bench.recovery}
+             "startup": bench.startup, "recovery": bench.recovery,
+             "feed": bench.supervisor_feed}
     chosen = args.only.split(",") if args.only else list(steps)
     try:
         for name in chosen:

@@ -60,6 +60,9 @@ class AgentSession:
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
                                self.channel.wake_fd if self.channel else None)
         self.session_id: str | None = None
+        # False until Claude's SessionStart hook reported after the latest start; a Claude
+        # whose hooks stay silent (disableAllHooks) is driven by the screen instead.
+        self.hooks_reporting = False
         self._stash: list[HookEvent] = []
         self.on_session_id: Callable[[str], None] | None = None
         self.starts = 0
@@ -73,6 +76,8 @@ class AgentSession:
         events = self._stash + self.channel.read_new(time.monotonic())
         self._stash = []
         for ev in events:
+            if ev.name == "SessionStart":
+                self.hooks_reporting = True
             if ev.name == "SessionStart" and ev.session_id and ev.session_id != self.session_id:
                 self.session_id = ev.session_id
                 if self.on_session_id:
@@ -91,6 +96,8 @@ class AgentSession:
         if status.alive:
             if self.watcher.control is None:
                 self.watcher.attach()
+                if self.starts == 0:
+                    self._adopt_running_agent()
             return status
         if self.starts == 0 and not status.session:
             self.start(resume=self.session_id is not None)
@@ -116,8 +123,10 @@ class AgentSession:
                     self.runtime.start(argv, self.config.workdir, self.env,
                                        unset=self.config.withhold_env)
                 self.starts += 1
+                self.hooks_reporting = False
                 self.watcher.attach()
                 self.wait_ready()
+                self._expect_session_start()
             except (StartFailed, TmuxError) as err:
                 e = err if isinstance(err, StartFailed) else StartFailed(str(err))
                 if resume_id and NO_CONVERSATION in e.screen:
@@ -138,6 +147,34 @@ class AgentSession:
                 self.reporter.note(f"{self.agent.name} restarted with the conversation resumed "
                                    f"(--resume {resume_id})")
             return
+
+    def _adopt_running_agent(self) -> None:
+        """An agent left running by an earlier orchestrator (TERMINATE_WHEN_QUIT=false, or a
+        `resume`): its hooks still write to this session's events file, which says whether they
+        report and which conversation it holds."""
+        if self.channel is None:
+            return
+        starts = [ev for ev in self.channel.read_all(time.monotonic())
+                  if ev.name == "SessionStart"]
+        if starts:
+            self.hooks_reporting = True
+            if self.session_id is None and starts[-1].session_id:
+                self.session_id = starts[-1].session_id
+                if self.on_session_id:
+                    self.on_session_id(self.session_id)
+
+    def _expect_session_start(self, limit: float = 3.0) -> None:
+        """SessionStart comes with the prompt (measured ~0.49 s after start): wait briefly for
+        it, and say so when Claude's hooks do not report at all."""
+        if self.channel is None:
+            return
+        deadline = time.monotonic() + limit
+        while not self.hooks_reporting and time.monotonic() < deadline:
+            if self.watcher.wait(deadline - time.monotonic()).hook:
+                self.stash_events()
+        if not self.hooks_reporting:
+            self.reporter.note("Claude's hooks do not report (are hooks disabled in its "
+                               "settings?); the screen decides when a turn ends")
 
     def _resume_id(self, resume: bool) -> str | None:
         if resume and self.agent.resumable and self.config.resume_on_crash:

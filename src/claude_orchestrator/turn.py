@@ -91,7 +91,7 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     agent = sess.agent
     runtime = sess.runtime
     text = agent.prepare(message, literal=literal)
-    hooks = agent.uses_hooks if use_hooks is None else use_hooks
+    hooks = (agent.uses_hooks and sess.hooks_reporting) if use_hooks is None else use_hooks
     if history is None:
         history = runtime.status().history_size
     if not hooks:
@@ -111,7 +111,7 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
             raise
         raise AgentLost(status.describe(), delivered=False) from None
     sess.reporter.waiting(f"delivering to {agent.name}")
-    waiter = HookWait(sess, text) if hooks else ScreenWait(sess, text, before)
+    waiter = HookWait(sess, text, before) if hooks else ScreenWait(sess, text, before)
     try:
         waiter.run()
     except AgentLost as lost:

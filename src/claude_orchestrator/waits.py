@@ -162,6 +162,15 @@ class HookWait(Waiting):
     prompt_id: str | None = None
     knows_submission = True
 
+    def __init__(self, sess: AgentSession, text: str, before: list[str] | None = None) -> None:
+        super().__init__(sess, text)
+        self.before = before or []
+
+    def shows_our_message(self, lines: list[str]) -> bool:
+        """Our message's first line is among the lines that appeared since we pasted."""
+        first = self.text.strip().split("\n", 1)[0].strip()[:40]
+        return bool(first) and any(first in line for line in new_lines(self.before, lines))
+
     def run(self) -> None:
         sess = self.sess
         agent = sess.agent
@@ -173,8 +182,10 @@ class HookWait(Waiting):
             now = time.monotonic()
             if self.confirmed_at is None:
                 timeout = confirm_deadline - now
-            else:
+            elif sess.watcher.last_output > quiet_checked:
                 timeout = sess.watcher.last_output + QUIET_CHECK - now
+            else:  # looked already: sleep until the screen moves (or the idle timeout)
+                timeout = sess.watcher.last_output + sess.config.idle_timeout - now
             activity = sess.watcher.wait(max(0.02, timeout))
             if activity.gone or activity.pane_died:
                 self.check_alive()
@@ -233,6 +244,13 @@ class HookWait(Waiting):
                 if state is ScreenState.BUSY or now - self.started < 10 * CONFIRM_WAIT:
                     # Working, or queued behind a turn: submitted but not yet taken up.
                     confirm_deadline = now + CONFIRM_WAIT
+                    continue
+                if self.shows_our_message(lines):
+                    # Submitted, but no hook said so (hooks disabled by the user's settings?):
+                    # the screen decides from here on.
+                    sess.reporter.note("Claude took the message but its hooks did not report "
+                                       "it; the screen decides when the turn ends")
+                    self.confirm()
                     continue
                 # Idle with an empty input and no submit: the text never arrived.
                 raise AgentLost("the message did not arrive", delivered=False)

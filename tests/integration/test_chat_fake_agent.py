@@ -39,6 +39,19 @@ def chat_args(socket: str, workdir: Path, *agent_opts: str, extra: tuple[str, ..
             "--claude-cmd", fake_agent_cmd(*agent_opts), *extra, str(workdir)]
 
 
+def spawn_chat(socket: str, workdir: Path, env: dict[str, str], agent_log: Path,
+               first: str) -> subprocess.Popen[str]:
+    """The chat CLI in the background, after it delivered `first` (stdin stays open)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_orchestrator", *chat_args(socket, workdir)], env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(first + "\n")
+    proc.stdin.flush()
+    assert wait_until(lambda: logged_texts(agent_log)[-1:] == [first], 15)
+    return proc
+
+
 def test_tricky_single_lines_arrive_exactly(socket_name: str, tmp_path: Path,
                                             cli_env: dict[str, str], agent_log: Path) -> None:
     proc = run_cli(chat_args(socket_name, tmp_path), cli_env, input="\n".join(TRICKY) + "\n")
@@ -130,14 +143,7 @@ def test_idle_timeout_reports_no_response(socket_name: str, tmp_path: Path,
 def test_recovers_when_tmux_is_killed_between_messages(kill: str, socket_name: str,
                                                        tmp_path: Path, cli_env: dict[str, str],
                                                        agent_log: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_orchestrator",
-         *chat_args(socket_name, tmp_path)], env=cli_env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdin is not None
-    proc.stdin.write("before\n")
-    proc.stdin.flush()
-    assert wait_until(lambda: logged_texts(agent_log) == ["before"], 15)
+    proc = spawn_chat(socket_name, tmp_path, cli_env, agent_log, "before")
     time.sleep(0.5)
     args = ["kill-session", "-t", "=gt-claude-loop"] if kill == "kill-session" else [kill]
     tmux_cmd(socket_name, *args)
@@ -186,14 +192,7 @@ def test_terminate_when_quit(terminate: bool, socket_name: str, tmp_path: Path,
 def test_ctrl_c_cancels_the_wait_then_chat_goes_on(socket_name: str, tmp_path: Path,
                                                    cli_env: dict[str, str],
                                                    agent_log: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "claude_orchestrator", *chat_args(socket_name, tmp_path)],
-        env=cli_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    assert proc.stdin is not None
-    proc.stdin.write("sleep 4\n")
-    proc.stdin.flush()
-    assert wait_until(lambda: logged_texts(agent_log) == ["sleep 4"], 15)
+    proc = spawn_chat(socket_name, tmp_path, cli_env, agent_log, "sleep 4")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     time.sleep(4.5)  # the agent finishes its turn meanwhile
@@ -225,14 +224,7 @@ def test_signal_at_the_prompt_exits_with_its_status(sig: signal.Signals, status:
 
 def test_a_second_orchestrator_on_the_same_session_is_refused(
         socket_name: str, tmp_path: Path, cli_env: dict[str, str], agent_log: Path) -> None:
-    first = subprocess.Popen(
-        [sys.executable, "-m", "claude_orchestrator", *chat_args(socket_name, tmp_path)],
-        env=cli_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    assert first.stdin is not None
-    first.stdin.write("hello\n")
-    first.stdin.flush()
-    assert wait_until(lambda: logged_texts(agent_log) == ["hello"], 15)
+    first = spawn_chat(socket_name, tmp_path, cli_env, agent_log, "hello")
     second = run_cli(chat_args(socket_name, tmp_path), cli_env, input="intruder\n")
     assert second.returncode == 2
     assert "another claude-orchestrator" in second.stderr

@@ -101,3 +101,35 @@ def test_edge_texts_arrive_as_written(real: Real, text: str, at_api: str) -> Non
     assert result.ended_by == "hook"
     assert result.enters == 1
     assert [r.last_user_text for r in real.api.requests] == [at_api]
+
+
+def test_a_second_orchestrator_adopts_the_running_claude(real: Real) -> None:
+    """TERMINATE_WHEN_QUIT=false leaves Claude running; the next orchestrator on the session
+    takes it over: hooks still report, and it knows the conversation to resume."""
+    first = real.session()
+    first.ensure_ready()
+    run_turn(first, "first orchestrator")
+    session_id = first.session_id
+    first.close(terminate=False)
+    real.sessions.remove(first)
+    second = real.session()
+    assert second.ensure_ready() is not None  # already running: not restarted
+    result = run_turn(second, "second orchestrator")
+    assert result.ended_by == "hook"
+    assert result.reply == "ECHO: second orchestrator"
+    assert second.session_id == session_id
+    assert real.api.requests[-1].texts[-2:] == ["first orchestrator", "second orchestrator"]
+
+
+def test_silent_hooks_fall_back_to_the_screen(real: Real, tmp_path: Path) -> None:
+    """A user whose settings disable all hooks still gets turns (by the screen), and is told."""
+    settings = tmp_path / "no-hooks.json"
+    settings.write_text(json.dumps({"disableAllHooks": True}))
+    sess = real.session(claude_cmd="claude --dangerously-skip-permissions "
+                                   f"--setting-sources user --settings {settings}")
+    sess.ensure_ready()
+    assert any("hooks do not report" in n for n in notes(sess))
+    result = run_turn(sess, "no hooks here")
+    assert result.ended_by == "screen"
+    assert "ECHO: no hooks here" in result.reply
+    assert [r.last_user_text for r in real.api.requests] == ["no hooks here"]
