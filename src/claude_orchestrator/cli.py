@@ -115,6 +115,9 @@ def _install_signals() -> None:
         raise Terminated
 
     signal.signal(signal.SIGTERM, on_term)
+    # A closed terminal (SIGHUP) also unwinds cleanly: the run is recorded as interrupted and
+    # TERMINATE_WHEN_QUIT is honoured, instead of dying mid-write.
+    signal.signal(signal.SIGHUP, on_term)
 
 
 def _check_tools(config: Config) -> None:

@@ -21,7 +21,7 @@ def format_run_line(run: RunRecord) -> str:
     """One line for ``runs``: id, status, start (local), mode, turns, cost, task."""
     return (f"{run.id}  {run.status:<11}  {_local(run.started_at, '%Y-%m-%d %H:%M')}  "
             f"{run.mode:<10}  {run.turns:>4} turns  ${run.cost_usd:>8.4f}  "
-            f"{_first_line(run.task)}")
+            f"{_first_line(run.task) or '(chat session)'}")
 
 
 def _indent(text: str, prefix: str) -> str:
