@@ -120,13 +120,14 @@ def _install_signals() -> None:
     signal.signal(signal.SIGHUP, on_term)
 
 
-def _check_tools(config: Config) -> None:
+def _prepare(config: Config, *, need_key: bool) -> None:
+    """Everything a run needs, checked before anything starts; then the secrets leave our
+    environment, which the tmux server (and so Claude) would inherit."""
     find_tmux(os.environ)
     find_executable(config.claude_argv, os.environ)
-
-
-def _withhold_secrets(config: Config) -> None:
-    """The tmux server inherits our environment: take the secrets out before it starts."""
+    if need_key and not config.api_key:
+        raise ConfigError(f"{SECRET_ENV} is not set (autonomous mode needs the supervisor's "
+                          "API key; use --chat to chat yourself)")
     for name in config.withhold_env:
         os.environ.pop(name, None)
 
@@ -140,11 +141,7 @@ def _runlog_path(config_path: Path | None) -> Path:
 def _run(config: Config) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
-    _check_tools(config)
-    if config.autonomous and not config.api_key:
-        raise ConfigError(f"{SECRET_ENV} is not set (autonomous mode needs the supervisor's "
-                          "API key; use --chat to chat yourself)")
-    _withhold_secrets(config)
+    _prepare(config, need_key=config.autonomous)
     reporter = ConsoleReporter()
     if config.autonomous:
         from claude_orchestrator.autonomous import run_autonomous
@@ -206,9 +203,8 @@ def _subcommand(name: str, args: list[str]) -> int:
     from claude_orchestrator.runlog import RunLog, RunNotFound
 
     ns = _subparser(name).parse_args(args)
-    path = Path(ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG") or "") if (
-        ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")) else None
-    with RunLog(_runlog_path(path)) as log:
+    chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
+    with RunLog(_runlog_path(Path(chosen).expanduser() if chosen else None)) as log:
         if name == "resume":
             try:
                 run = log.get_run(ns.run)
@@ -243,10 +239,7 @@ def _subcommand(name: str, args: list[str]) -> int:
 def _resume(run_id: str, config: Config) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
-    _check_tools(config)
-    if not config.api_key:
-        raise ConfigError(f"{SECRET_ENV} is not set (resuming an autonomous run needs it)")
-    _withhold_secrets(config)
+    _prepare(config, need_key=True)
     from claude_orchestrator.autonomous import resume_autonomous
 
     return resume_autonomous(run_id, config, ConsoleReporter(), _runlog_path(config.runlog))

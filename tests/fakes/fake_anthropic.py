@@ -20,6 +20,13 @@ Behaviour is scripted with :class:`Reply`: by default the reply is ``ECHO: <last
 queues one-off replies, and :meth:`FakeAnthropic.fail_next` makes the next N requests fail with an
 HTTP error status.
 
+Tool use: ``Reply(tool_use={"name": "Bash", "input": {...}})`` answers with a tool call (an
+optional text block first when ``text`` is set, then a ``tool_use`` block whose input is streamed
+as ``input_json_delta`` pieces, ``stop_reason: tool_use``). Claude Code runs the tool and sends
+the next request with a ``tool_result`` block in its last user message:
+:attr:`RequestRecord.tool_results` holds their contents as text (its ``last_user_text`` is still
+the user's last own text), and the next scripted reply answers it.
+
 Use::
 
     with FakeAnthropic() as api:
@@ -42,11 +49,18 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeAnthropic", "Reply", "RequestRecord", "echo_reply", "user_texts"]
+__all__ = [
+    "FakeAnthropic",
+    "Reply",
+    "RequestRecord",
+    "echo_reply",
+    "tool_result_blocks",
+    "user_texts",
+]
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 TITLE_PREFIX = "<session>"
@@ -84,10 +98,28 @@ class Reply:
     status: int = 200
     error_type: str = ""
     error_message: str = ""
+    tool_use: dict[str, Any] | None = field(default=None, hash=False)
+    """A tool call after the text (if any): ``{"name": ..., "input": {...}}`` and optionally
+    ``"id"`` (default ``toolu_fake_<hex>``). The reply then stops with ``stop_reason: tool_use``."""
 
     @property
     def is_error(self) -> bool:
         return self.status != 200
+
+    @property
+    def stop_reason(self) -> str:
+        return "tool_use" if self.tool_use is not None else "end_turn"
+
+    def tool_block(self) -> dict[str, Any] | None:
+        """The complete ``tool_use`` content block (with a fresh id unless one was given)."""
+        if self.tool_use is None:
+            return None
+        return {
+            "type": "tool_use",
+            "id": str(self.tool_use.get("id") or "toolu_fake_" + uuid.uuid4().hex[:20]),
+            "name": str(self.tool_use["name"]),
+            "input": dict(self.tool_use.get("input") or {}),
+        }
 
     def error_body(self) -> dict[str, Any]:
         etype = self.error_type or _ERROR_TYPES.get(self.status, "api_error")
@@ -126,6 +158,20 @@ class RequestRecord:
     finished_wall: float | None = None
     aborted: bool = False
     """The client closed the connection before the reply was complete (e.g. Escape)."""
+    tool_use_id: str | None = None
+    """The id of the tool call this request's reply made (``Reply.tool_use``), once answered."""
+
+    @property
+    def tool_results(self) -> list[str]:
+        """The ``tool_result`` blocks of the last user message, each content as text (text
+        blocks joined by newlines); empty when the request does not carry tool results."""
+        return [_result_text(b.get("content")) for b in self.tool_result_blocks]
+
+    @property
+    def tool_result_blocks(self) -> list[dict[str, Any]]:
+        """The raw ``tool_result`` blocks of the last user message (``tool_use_id``,
+        ``content``, ``is_error``)."""
+        return tool_result_blocks(self.body.get("messages"))
 
     @property
     def last_user_text(self) -> str:
@@ -156,6 +202,28 @@ def _block_texts(content: Any) -> list[str]:
                 if not text.lstrip().startswith(REMINDER_PREFIX):
                     out.append(text)
     return out
+
+
+def _result_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(b.get("text", "")) for b in content
+                         if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def tool_result_blocks(messages: Any) -> list[dict[str, Any]]:
+    """The ``tool_result`` blocks of the last user message of a ``messages`` list."""
+    if not isinstance(messages, list):
+        return []
+    for msg in reversed(messages):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            content = msg.get("content")
+            if not isinstance(content, list):
+                return []
+            return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return []
 
 
 def user_texts(messages: Any) -> list[str]:
@@ -259,9 +327,9 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.is_error:
                 self._send_json(reply.status, reply.error_body())
             elif body.get("stream"):
-                self._stream(reply, model)
+                self._stream(reply, model, rec)
             else:
-                self._send_json(200, fake._message(reply.text, model))
+                self._send_json(200, fake._message(reply.text, model, reply, rec))
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             if rec is not None:
                 fake._finish(rec, aborted=True)
@@ -270,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rec is not None:
             fake._finish(rec)
 
-    def _stream(self, reply: Reply, model: str) -> None:
+    def _stream(self, reply: Reply, model: str, rec: RequestRecord | None = None) -> None:
         fake = self.server.fake
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -283,23 +351,41 @@ class _Handler(BaseHTTPRequestHandler):
         msg["stop_reason"] = None
         msg["usage"] = {"input_tokens": 10, "output_tokens": 1}
         self._event("message_start", {"message": msg})
-        self._event(
-            "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
-        )
-        pieces = reply.pieces()
-        gap = reply.duration / len(pieces) if reply.duration > 0 else 0.0
-        for piece in pieces:
-            if gap and fake._stopping.wait(gap):
-                raise ConnectionAbortedError("server stopping")
+        tool = reply.tool_block()
+        index = 0
+        if tool is None or reply.text:
             self._event(
-                "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}}
+                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
             )
-        self._event("content_block_stop", {"index": 0})
+            pieces = reply.pieces()
+            gap = reply.duration / len(pieces) if reply.duration > 0 else 0.0
+            for piece in pieces:
+                if gap and fake._stopping.wait(gap):
+                    raise ConnectionAbortedError("server stopping")
+                self._event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "text_delta", "text": piece}},
+                )
+            self._event("content_block_stop", {"index": 0})
+            index = 1
+        if tool is not None:
+            if rec is not None:
+                rec.tool_use_id = tool["id"]
+            start = {**tool, "input": {}}
+            self._event("content_block_start", {"index": index, "content_block": start})
+            args = json.dumps(tool["input"])
+            half = len(args) // 2
+            for part in ("", args[:half], args[half:]):
+                self._event(
+                    "content_block_delta",
+                    {"index": index, "delta": {"type": "input_json_delta", "partial_json": part}},
+                )
+            self._event("content_block_stop", {"index": index})
         out_tokens = max(1, len(reply.text) // 4)
         self._event(
             "message_delta",
             {
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
                 "usage": {"output_tokens": out_tokens},
             },
         )
@@ -472,14 +558,22 @@ class FakeAnthropic:
             self._others.append((method, path, raw))
 
     @staticmethod
-    def _message(text: str, model: str) -> dict[str, Any]:
+    def _message(
+        text: str, model: str, reply: Reply | None = None, rec: RequestRecord | None = None
+    ) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        tool = reply.tool_block() if reply is not None else None
+        if tool is not None:
+            content = (content if text else []) + [tool]
+            if rec is not None:
+                rec.tool_use_id = tool["id"]
         return {
             "id": "msg_fake_" + uuid.uuid4().hex[:20],
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": reply.stop_reason if reply is not None else "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": 10, "output_tokens": max(1, len(text) // 4)},
         }
