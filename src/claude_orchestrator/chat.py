@@ -8,7 +8,6 @@ the prompt, or twice, ends with status 130.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import IO
@@ -104,7 +103,3 @@ def stdin_lines(out: IO[str]) -> Iterator[str]:
     if sys.stdin.isatty() and out.isatty():
         return terminal_lines()
     return piped_lines(sys.stdin, out)
-
-
-def now() -> float:
-    return time.time()
