@@ -226,6 +226,13 @@ class AgentSession:
                         unknown_since = None
                     if state is ScreenState.IDLE and self._quiet_enough():
                         return
+                    if (state is ScreenState.STARTING and self.hooks_reporting
+                            and time.monotonic() - self.watcher.last_output >= 1.0):
+                        # SessionStart came and the screen is still, but no prompt we know
+                        # is drawn (a changed UI?): go by the hook, the screen is only a hint.
+                        self.reporter.note(f"{self.agent.name}'s prompt was not recognised on "
+                                           "screen; going by its SessionStart hook")
+                        return
                     if now >= deadline:
                         raise StartFailed(
                             f"{self.agent.name} did not reach its prompt within "

@@ -23,6 +23,8 @@ Options (unknown options are ignored, so claude-like command lines work):
     --start-delay S       sleep S seconds before the dialogs / idle prompt
     --die-at-start N      print ``fatal: simulated start failure`` and exit with status N
     --swallow-enters N    ignore the first N Enter keys that would submit
+    --prompt-glyph G      draw the input line with G instead of ❯ (a UI the orchestrator
+                          does not know)
     --garble-submits N    the first N submitted messages lose their last character (a mangled
                           paste: the log, the hooks and the reply all see the garbled text)
     --dialog trust|bypass show a start-up dialog first (repeatable, or comma separated)
@@ -121,6 +123,7 @@ class Options:
         self.die_at_start: int | None = None
         self.swallow_enters = 0
         self.garble_submits = 0
+        self.prompt_glyph = "❯"
         self.dialogs: list[str] = []
         self.settings: str | None = None
         self.resume: str | None = None
@@ -133,6 +136,7 @@ VALUE_OPTIONS = (
     "--die-at-start",
     "--swallow-enters",
     "--garble-submits",
+    "--prompt-glyph",
     "--dialog",
     "--settings",
     "--resume",
@@ -171,6 +175,8 @@ def parse_args(argv: list[str]) -> Options:
                 opts.swallow_enters = int(value)
             elif name == "--garble-submits":
                 opts.garble_submits = int(value)
+            elif name == "--prompt-glyph":
+                opts.prompt_glyph = value or "❯"
             elif name == "--dialog":
                 opts.dialogs.extend(d for d in value.split(",") if d in ("trust", "bypass"))
             elif name == "--settings":
@@ -368,6 +374,7 @@ class FakeAgent:
         self.hooks = self._load_hooks(opts.settings)
         self.swallow = opts.swallow_enters
         self.garble = opts.garble_submits
+        self.glyph = opts.prompt_glyph
         self.dialogs = [Dialog(k) for k in opts.dialogs]
         self.ready = False  # the prompt is showing (start-up done)
         self.input = ""
@@ -456,11 +463,11 @@ class FakeAgent:
         if self.input:
             input_rows: list[str] = []
             for j, ln in enumerate(sanitize_lines(self.input)):
-                input_rows += wrap(("❯ " if j == 0 else "  ") + ln, width)
+                input_rows += wrap((f"{self.glyph} " if j == 0 else "  ") + ln, width)
         elif self.queue:
-            input_rows = ["❯ \x1b[2mPress up to edit queued messages\x1b[0m"]
+            input_rows = [f"{self.glyph} \x1b[2mPress up to edit queued messages\x1b[0m"]
         else:
-            input_rows = ["❯ "]
+            input_rows = [f"{self.glyph} "]
         if self.turn is not None:
             footer = "  esc to interrupt"
         elif time.monotonic() - self.ctrl_c_at < 2.0:

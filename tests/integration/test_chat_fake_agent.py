@@ -275,3 +275,23 @@ def test_garbled_twice_stops_with_both_texts(socket_name: str, tmp_path: Path,
     assert "--- sent:\nplease run the test suite" in str(info.value)
     assert "--- received:\nplease run the test suit" in str(info.value)
     assert len(logged_texts(agent_log)) == 2
+
+
+def test_an_unknown_prompt_glyph_is_ready_by_the_session_start_hook(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str], agent_log: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Claude update that redraws its prompt must not break start-up or turns: the hooks say
+    when it is ready and when a turn ended."""
+    from claude_orchestrator.turn import run_turn
+
+    monkeypatch.setenv("FAKE_AGENT_LOG", str(agent_log))
+    sess = _hook_session(socket_name, tmp_path, cli_env, "--prompt-glyph", "λ")
+    try:
+        sess.ensure_ready()
+        result = run_turn(sess, "hello new UI")
+    finally:
+        sess.close(terminate=True)
+    assert isinstance(sess.reporter, QuietReporter)
+    assert any("not recognised on screen" in n for n in sess.reporter.notes)
+    assert result.ended_by == "hook" and result.reply == "ECHO: hello new UI"
+    assert logged_texts(agent_log) == ["hello new UI"]
