@@ -283,26 +283,33 @@ class ScreenWait(Waiting):
     def run(self) -> None:
         sess = self.sess
         cfg = sess.config
-        last_change = time.monotonic()
-        confirm_deadline = last_change + CONFIRM_WAIT
+        started = time.monotonic()
+        confirm_deadline = started + CONFIRM_WAIT
         window = cfg.stable_window
+        judged = -1.0  # the still screen (named by its last drawing time) already looked at
+        asked = False
         while True:
             now = time.monotonic()
-            quiet_for = now - max(sess.watcher.last_output, last_change)
-            timeout = window - quiet_for if quiet_for < window else window
+            drawn = max(sess.watcher.last_output, started)
             if self.confirmed_at is None:
-                timeout = min(timeout, confirm_deadline - now)
+                timeout = min(window - (now - drawn), confirm_deadline - now)
+            elif drawn != judged:
+                timeout = window - (now - drawn)
+            else:  # judged already: sleep until it draws again, or until a wait runs out
+                due = [t for t in (drawn + EMPTY_GRACE, drawn + cfg.idle_timeout) if t > now]
+                timeout = (min(due) if due else now + window) - now
             activity = sess.watcher.wait(max(0.01, timeout))
             if activity.hook:
                 sess.read_events()
             if activity.gone or activity.pane_died:
                 self.check_alive()
             now = time.monotonic()
-            quiet_for = now - max(sess.watcher.last_output, last_change)
-            if quiet_for < min(window, 0.05) and now < confirm_deadline:
-                continue
-            lines = self.capture()
+            drawn = max(sess.watcher.last_output, started)
+            quiet_for = now - drawn
             if self.confirmed_at is None:
+                if quiet_for < min(window, 0.05) and now < confirm_deadline:
+                    continue
+                lines = self.capture()
                 if lines == self.before or sess.agent.input_pending(lines, self.text):
                     if now < confirm_deadline or quiet_for < window:
                         continue
@@ -315,8 +322,17 @@ class ScreenWait(Waiting):
                     continue
                 self.confirm()
             if quiet_for < window:
+                continue  # still drawing: no need to look
+            lines = self.capture()
+            judged = drawn
+            state = sess.agent.screen_state(lines)
+            if state is ScreenState.BUSY:
                 continue
-            if sess.agent.screen_state(lines) is ScreenState.BUSY:
+            if state is ScreenState.UNKNOWN_DIALOG:
+                # A question mid-turn (e.g. a permission): not an answer. Wait for a person.
+                if not asked:
+                    asked = True
+                    self.notify("the agent shows a question")
                 continue
             self.check_alive()
             if lines == self.before and quiet_for < cfg.idle_timeout:
