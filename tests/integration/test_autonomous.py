@@ -26,6 +26,7 @@ import pytest
 
 from tests.fakes.claude_env import claude_bin, claude_env, prepare_home
 from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.fakes.fake_anthropic import Reply as FakeAnthropicReply
 from tests.fakes.fake_openai import FakeOpenAI, HttpError, Reply
 from tests.integration.conftest import (
     FAKE_AGENT,
@@ -580,3 +581,46 @@ def test_real_claude_code_end_to_end(socket_name: str, workdir: Path, tmp_path: 
             if m["role"] == "user":
                 assert m["content"].startswith("ECHO: ")
 
+
+
+@pytest.mark.parametrize("finished_while_dead", [True, False])
+def test_real_claude_resume_after_sigkill_takes_the_reply_in_flight(
+        finished_while_dead: bool, socket_name: str, workdir: Path, tmp_path: Path,
+        cli_env: dict[str, str], supervisor: FakeOpenAI) -> None:
+    """The orchestrator is SIGKILLed while the real Claude works on a message. `resume` takes
+    Claude's reply from the hook record (finished meanwhile) or waits for it (still running),
+    and never sends the message again."""
+    exe = claude_bin()
+    assert exe is not None, "Claude Code is not installed: run scripts/install-claude-code"
+    anthropic_key = "sk-ant-api03-orchestrator-test-key-0123456789abcdef"
+    home = prepare_home(tmp_path / "home", anthropic_key, trusted_dirs=[workdir])
+    supervisor.enqueue(Reply("first message"), Reply("the long one"), Reply(DONE))
+
+    def reply_for(text: str) -> FakeAnthropicReply:
+        if text == "the long one":
+            return FakeAnthropicReply("long answer done", duration=2 if finished_while_dead
+                                      else 6)
+        return FakeAnthropicReply(f"ECHO: {text}")
+
+    with FakeAnthropic(reply_for) as api:
+        env = claude_env(home, api.base_url, anthropic_key, base=cli_env)
+        env.update(OPENROUTER_API_KEY=KEY, OPENROUTER_BASE_URL=supervisor.base_url)
+        proc = start_cli(["--task", TASK, "--socket", socket_name, str(workdir)], env)
+        assert wait_until(lambda: any(r.last_user_text == "the long one"
+                                      for r in api.requests), 60)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        if finished_while_dead:
+            assert wait_until(lambda: all(r.done for r in api.requests), 15)
+            time.sleep(0.5)
+        run_id = one_run_id(env)
+        assert run_status(env, run_id) == "interrupted"
+        resumed = run_cli(["resume", run_id], env, timeout=90)
+        assert resumed.returncode == 0, resumed.stderr
+        sent = [r.last_user_text for r in api.requests]
+    assert sent == ["first message", "the long one"]  # nothing delivered twice
+    assert lines_with(resumed.stderr, "picked up"), resumed.stderr
+    last = request_messages(supervisor)[-1]
+    assert last[-2:] == [{"role": "assistant", "content": "the long one"},
+                         {"role": "user", "content": "long answer done"}]
+    assert run_status(env, run_id) == "complete"
