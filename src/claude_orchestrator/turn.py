@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_orchestrator.agents import Agent
+from claude_orchestrator.agents import Agent, ScreenState
 from claude_orchestrator.agents.base import input_text
 from claude_orchestrator.agents.claude import prompts_match
 from claude_orchestrator.screen import new_lines
@@ -98,7 +98,7 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
         settle(sess)
     sent_at = time.time()
     try:
-        before = runtime.capture()
+        before = _no_question(sess, runtime.capture())
         sess.read_events()
         if _leftover_input(before, agent):
             runtime.press("C-u")
@@ -133,6 +133,31 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
         reply_at=time.time(), enters=waiter.enters, recovery=tuple(recovery),
         received_text=waiter.received, events=tuple(waiter.seen),
     )
+
+
+def _no_question(sess: AgentSession, lines: list[str]) -> list[str]:
+    """The screen once no question is on it. Text pasted into a question (a permission left
+    open, a dialog a person opened) would answer it: wait until someone answers it."""
+    if sess.agent.screen_state(lines) is not ScreenState.UNKNOWN_DIALOG:
+        return lines
+    sess.reporter.note("Claude shows a question; the message waits until it is answered "
+                       f"(answer it in tmux: {sess.runtime.attach_command})")
+    deadline = time.monotonic() + sess.config.idle_timeout
+    sess.reporter.waiting("waiting for Claude's question to be answered")
+    try:
+        while sess.agent.screen_state(lines) is ScreenState.UNKNOWN_DIALOG:
+            if time.monotonic() >= deadline:
+                raise DeliveryError("Claude shows a question nobody answered within "
+                                    f"{sess.config.idle_timeout:g}s:\n" + "\n".join(lines))
+            activity = sess.watcher.wait(min(5.0, deadline - time.monotonic()))
+            if activity.hook:
+                sess.stash_events()
+            if activity.gone or activity.pane_died:
+                raise AgentLost(sess.runtime.status().describe(), delivered=False)
+            lines = sess.runtime.capture()
+    finally:
+        sess.reporter.idle()
+    return lines
 
 
 def _leftover_input(lines: list[str], agent: Agent) -> bool:

@@ -207,3 +207,26 @@ def test_permission_dialog_keeps_the_turn_open_until_answered(real: Real) -> Non
     assert (real.work / "out.txt").read_text() == "hi\n"
     assert real.api.requests[1].tool_results == [NO_OUTPUT]
     assert len([n for n in notes(sess) if "needs your permission" in n]) == 1
+
+
+def test_next_message_waits_while_a_question_is_open(real: Real) -> None:
+    """A turn given up on (idle timeout) while Claude asks permission leaves the question on
+    screen: the next message must not be pasted into it (its text would answer the question);
+    it waits, and is delivered once the question is answered."""
+    final = "Done after asking: out.txt says hi."
+    real.api.push(bash("echo hi > out.txt", "write a file"), final)
+    sess = real.session(claude_cmd="claude --setting-sources user", idle_timeout="3")
+    sess.ensure_ready()
+    first = run_turn(sess, "please write hi into out.txt")
+    assert first.ended_by == "idle-timeout"
+    assert "Do you want to proceed?" in "\n".join(sess.runtime.capture())
+    t, box = in_thread(lambda: run_turn(sess, "2"))  # "2" would pick an answer in the dialog
+    assert wait_until(lambda: any("the message waits" in n for n in notes(sess)), 10)
+    time.sleep(1.0)
+    assert t.is_alive(), box
+    assert len(real.api.requests) == 1
+    real.tmux("send-keys", "-t", f"={SESSION}:", "Enter")  # a person answers: 1. Yes
+    second = joined(t, box, 60)
+    assert (real.work / "out.txt").read_text() == "hi\n"  # "1. Yes" was the answer, not "2"
+    assert second.reply == "ECHO: 2"
+    assert [r.last_user_text for r in real.api.requests][-1] == "2"
