@@ -36,7 +36,8 @@ class AgentLost(Exception):
 
 
 class DeliveryError(Exception):
-    """The agent received something other than what we sent, twice (exit status 1)."""
+    """A message cannot be delivered as written: a garbled copy arrived twice, or a question on
+    the agent's screen stays unanswered (exit status 1; the message shows what happened)."""
 
 
 ECHO_WAIT = 0.5
