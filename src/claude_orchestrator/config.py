@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,8 +343,16 @@ def find_executable(argv: Sequence[str], environ: Mapping[str, str]) -> str:
 
 
 def find_tmux(environ: Mapping[str, str]) -> str:
+    """tmux's path; 3.2 or newer (control-mode flags and format subscriptions we wait on)."""
     found = shutil.which("tmux", path=environ.get("PATH", os.defpath))
     if not found:
         raise ConfigError("tmux not found on PATH: install it "
                           "(apt install tmux, brew install tmux)")
+    try:
+        out = subprocess.run([found, "-V"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    m = re.search(r"(\d+)\.(\d+)", out)
+    if m and (int(m.group(1)), int(m.group(2))) < (3, 2) and "next" not in out:
+        raise ConfigError(f"tmux 3.2 or newer is needed, found {out.strip()} at {found}")
     return found

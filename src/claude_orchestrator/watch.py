@@ -97,15 +97,21 @@ class Watcher:
         if wake_fd is not None:
             self._selector.register(wake_fd, selectors.EVENT_READ, "wake")
         self.control: ControlClient | None = None
+        self._attached = False  # a control client was attached (and may have gone since)
+        self._attached_at = 0.0
+        self._last_output = time.monotonic()
 
     def attach(self) -> None:
         """(Re)start the control client, after the session was (re)created."""
         self.detach()
         self.control = ControlClient(self._tmux_bin, self._socket, self._session)
         self._selector.register(self.control.fd, selectors.EVENT_READ, "control")
+        self._attached = True
+        self._attached_at = time.monotonic()
 
     def detach(self) -> None:
         if self.control is not None:
+            self._last_output = max(self._last_output, self.control.last_output)
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(self.control.fd)
             self.control.close()
@@ -113,14 +119,28 @@ class Watcher:
 
     @property
     def last_output(self) -> float:
-        return self.control.last_output if self.control else 0.0
+        """When the pane last drew (kept across control clients)."""
+        if self.control is not None:
+            return max(self._last_output, self.control.last_output)
+        return self._last_output
 
     def wait(self, timeout: float) -> Activity:
         """Block up to `timeout` seconds; return what happened (maybe nothing)."""
         activity = Activity()
         if self.control is not None and self.control.ended:
-            activity.gone = True
-            return activity
+            self.detach()
+        if self.control is None and self._attached:
+            # The control client is gone (the session was killed, or someone detached it).
+            # Attach again at most once a second; in between say "gone" after a short sleep,
+            # so a caller that finds the agent alive never spins.
+            if time.monotonic() - self._attached_at >= 1.0:
+                self.attach()
+            else:
+                pause = min(max(0.0, timeout), 1.0 - (time.monotonic() - self._attached_at))
+                for key, _ in self._selector.select(max(0.0, pause)):
+                    activity.hook = activity.hook or key.data == "wake"
+                activity.gone = True
+                return activity
         for key, _ in self._selector.select(max(0.0, timeout)):
             if key.data == "wake":
                 activity.hook = True

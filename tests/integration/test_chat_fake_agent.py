@@ -295,3 +295,37 @@ def test_an_unknown_prompt_glyph_is_ready_by_the_session_start_hook(
     assert any("not recognised on screen" in n for n in sess.reporter.notes)
     assert result.ended_by == "hook" and result.reply == "ECHO: hello new UI"
     assert logged_texts(agent_log) == ["hello new UI"]
+
+
+def test_a_detached_control_client_is_replaced_and_the_turn_completes(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str], agent_log: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone detaches every client of the session mid-turn (`tmux detach-client -s`): the
+    orchestrator's control client goes; it attaches again and the turn still ends by its hook,
+    without spinning."""
+    import resource
+
+    from claude_orchestrator.turn import run_turn
+
+    monkeypatch.setenv("FAKE_AGENT_LOG", str(agent_log))
+    sess = _hook_session(socket_name, tmp_path, cli_env)
+    try:
+        sess.ensure_ready()
+        import threading
+
+        first_client = sess.watcher.control
+        timer = threading.Timer(1.0, lambda: tmux_cmd(socket_name, "detach-client", "-s",
+                                                      "gt-claude-loop"))
+        timer.start()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        result = run_turn(sess, "sleep 4")
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        timer.join()
+        assert first_client is not None and first_client.proc.poll() is not None  # detached
+        assert sess.watcher.control is not None and not sess.watcher.control.ended
+    finally:
+        sess.close(terminate=True)
+    assert result.ended_by == "hook" and result.reply == "slept 4"
+    # Not a busy loop: far less than a second of CPU for a 4-second wait.
+    used = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    assert used < 1.0, used

@@ -186,3 +186,13 @@ def test_help_lists_every_env_var(tmp_path: Path, cwd: Path, tools: Path) -> Non
     missing_flags = [s.flag for s in SETTINGS if s.flag not in r.stdout]
     assert not missing_flags, missing_flags
     assert FAKE_KEY not in r.stdout + r.stderr
+
+
+def test_too_old_tmux(tmp_path: Path, cwd: Path) -> None:
+    """tmux < 3.2 lacks the control-mode flags and subscriptions the waiting relies on."""
+    old = tmp_path / "old-tmux"
+    old.mkdir()
+    _script(old, "tmux", 'echo "tmux 3.1c"')
+    _script(old, "claude", "exit 1")
+    r = _run(["--chat"], cwd, _env(tmp_path, str(old)))
+    assert "tmux 3.2 or newer is needed, found tmux 3.1c" in _assert_usage_error(r)
