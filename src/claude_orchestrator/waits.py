@@ -178,6 +178,7 @@ class HookWait(Waiting):
         confirm_deadline = time.monotonic() + FIRST_LOOK
         quiet_checked = 0.0
         garbled: str | None = None  # prompt_id of a garbled copy of our text
+        busy_seen = 0.0  # when the screen last said "busy" at an idle-timeout check
         redelivered = False
         while True:
             now = time.monotonic()
@@ -186,7 +187,8 @@ class HookWait(Waiting):
             elif sess.watcher.last_output > quiet_checked:
                 timeout = sess.watcher.last_output + QUIET_CHECK - now
             else:  # looked already: sleep until the screen moves (or the idle timeout)
-                timeout = sess.watcher.last_output + sess.config.idle_timeout - now
+                timeout = (max(sess.watcher.last_output, busy_seen)
+                           + sess.config.idle_timeout - now)
             activity = sess.watcher.wait(max(0.02, timeout))
             if activity.gone or activity.pane_died:
                 self.check_alive()
@@ -267,7 +269,12 @@ class HookWait(Waiting):
                     self.ended_by = "screen"
                     return
             if (self.confirmed_at is not None
-                    and now - sess.watcher.last_output >= sess.config.idle_timeout):
+                    and now - max(sess.watcher.last_output, busy_seen)
+                    >= sess.config.idle_timeout):
+                if agent.screen_state(self.capture()) is ScreenState.BUSY:
+                    # Claude says it works (a long tool call that does not redraw): not idle.
+                    busy_seen = time.monotonic()
+                    continue
                 self.ended_at = time.time()
                 self.ended_by = "idle-timeout"
                 return

@@ -23,6 +23,8 @@ Options (unknown options are ignored, so claude-like command lines work):
     --start-delay S       sleep S seconds before the dialogs / idle prompt
     --die-at-start N      print ``fatal: simulated start failure`` and exit with status N
     --swallow-enters N    ignore the first N Enter keys that would submit
+    --still-spinner       draw the busy spinner once, never animate it (a long tool call that
+                          does not redraw the screen)
     --prompt-glyph G      draw the input line with G instead of ❯ (a UI the orchestrator
                           does not know)
     --garble-submits N    the first N submitted messages lose their last character (a mangled
@@ -124,6 +126,7 @@ class Options:
         self.swallow_enters = 0
         self.garble_submits = 0
         self.prompt_glyph = "❯"
+        self.still_spinner = False
         self.dialogs: list[str] = []
         self.settings: str | None = None
         self.resume: str | None = None
@@ -157,6 +160,8 @@ def parse_args(argv: list[str]) -> Options:
         if name not in VALUE_OPTIONS:
             if arg == "--collapse-pastes":
                 opts.collapse_pastes = True
+            elif arg == "--still-spinner":
+                opts.still_spinner = True
             continue
         if not eq:
             if i < len(argv) and not argv[i].startswith("-"):
@@ -375,6 +380,7 @@ class FakeAgent:
         self.swallow = opts.swallow_enters
         self.garble = opts.garble_submits
         self.glyph = opts.prompt_glyph
+        self.still = opts.still_spinner
         self.dialogs = [Dialog(k) for k in opts.dialogs]
         self.ready = False  # the prompt is showing (start-up done)
         self.input = ""
@@ -453,6 +459,8 @@ class FakeAgent:
         if self.turn is not None:
             frame = SPINNER_FRAMES[int(self.turn.elapsed() / SPINNER_PERIOD) % len(SPINNER_FRAMES)]
             secs = int(self.turn.elapsed())
+            if self.still:
+                frame, secs = SPINNER_FRAMES[0], 0
             head.append(f"{frame} {self.turn.verb}… ({secs}s · esc to interrupt)")
             head.append("")
         if self.queue:
@@ -828,7 +836,7 @@ class FakeAgent:
             )
         if turn.elapsed() >= turn.duration:
             self.finish_turn()
-        elif time.monotonic() - self.last_draw >= SPINNER_PERIOD:
+        elif time.monotonic() - self.last_draw >= SPINNER_PERIOD and not self.still:
             self.redraw()
 
     def finish_turn(self) -> None:
@@ -896,7 +904,8 @@ class FakeAgent:
             timeouts.append(max(0.0, self.last_input + ESC_TIMEOUT - now))
         turn = self.turn
         if turn is not None:
-            timeouts.append(max(0.0, self.last_draw + SPINNER_PERIOD - now))
+            if not self.still:
+                timeouts.append(max(0.0, self.last_draw + SPINNER_PERIOD - now))
             timeouts.append(max(0.0, turn.start + turn.duration - now))
             if turn.shown < len(turn.stream_times):
                 timeouts.append(max(0.0, turn.start + turn.stream_times[turn.shown] - now))

@@ -329,3 +329,22 @@ def test_a_detached_control_client_is_replaced_and_the_turn_completes(
     # Not a busy loop: far less than a second of CPU for a 4-second wait.
     used = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     assert used < 1.0, used
+
+
+def test_a_busy_screen_that_does_not_redraw_is_not_an_idle_timeout(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str], agent_log: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long tool call may leave the screen still while Claude says it is busy: the idle
+    timeout (1 s here) must not end the turn while the screen says busy."""
+    from claude_orchestrator.turn import run_turn
+
+    monkeypatch.setenv("FAKE_AGENT_LOG", str(agent_log))
+    config = resolve({"socket": socket_name, "agent": "claude", "idle_timeout": "1",
+                      "claude_cmd": fake_agent_cmd("--still-spinner")}, cli_env,
+                     workdir=str(tmp_path))
+    sess = AgentSession(config, QuietReporter(), environ=cli_env)
+    try:
+        result = run_turn(sess, "sleep 4")
+    finally:
+        sess.close(terminate=True)
+    assert result.ended_by == "hook" and result.reply == "slept 4"
