@@ -80,6 +80,36 @@ def merge_settings(user: dict[str, Any], command: str) -> dict[str, Any]:
     return merged
 
 
+def other_stop_hooks(argv: Sequence[str], user_settings: dict[str, Any], home: Path,
+                     workdir: Path) -> bool:
+    """Whether Stop hooks other than ours are configured: such a hook can make Claude go on
+    after a Stop (exit 2), so a Stop is then only the end once the screen agrees.
+
+    Looks at the `--settings` the user gave, their user settings, and the project's settings
+    unless `--setting-sources` leaves project and local settings out.
+    """
+    sources = "user,project,local"
+    for i, arg in enumerate(argv):
+        if arg == "--setting-sources" and i + 1 < len(argv):
+            sources = argv[i + 1]
+        elif arg.startswith("--setting-sources="):
+            sources = arg.split("=", 1)[1]
+    files = []
+    if "user" in sources:
+        files.append(home / ".claude" / "settings.json")
+    if "project" in sources:
+        files.append(workdir / ".claude" / "settings.json")
+    if "local" in sources:
+        files.append(workdir / ".claude" / "settings.local.json")
+    found = [user_settings]
+    for path in files:
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                found.append(data)
+    return any(isinstance(d.get("hooks"), dict) and d["hooks"].get("Stop") for d in found)
+
+
 def split_user_settings(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
     """Take `--settings X` (a file or inline JSON) out of the user's command, returning the rest
     and the settings it named, so ours can be merged into one `--settings`."""

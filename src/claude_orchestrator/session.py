@@ -11,7 +11,13 @@ from pathlib import Path
 
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
 from claude_orchestrator.config import Config, find_tmux
-from claude_orchestrator.hooks import HookChannel, HookEvent, channel_dir, split_user_settings
+from claude_orchestrator.hooks import (
+    HookChannel,
+    HookEvent,
+    channel_dir,
+    other_stop_hooks,
+    split_user_settings,
+)
 from claude_orchestrator.lock import lock_session
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.screen import clean
@@ -51,12 +57,16 @@ class AgentSession:
         self.channel: HookChannel | None = None
         self.settings_path: Path | None = None
         self.base_argv = list(config.claude_argv)
+        self.stop_hooks_elsewhere = False  # a user's Stop hook can make Claude go on
         if self.agent.uses_hooks:
             # Claude's "How is Claude doing?" survey has been seen to swallow typed messages.
             self.env.setdefault("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1")
             self.channel = HookChannel(folder)
             self.base_argv, user_settings = split_user_settings(config.claude_argv)
             self.settings_path = self.channel.write_settings(user_settings)
+            home = Path(env.get("HOME") or Path.home())
+            self.stop_hooks_elsewhere = other_stop_hooks(config.claude_argv, user_settings,
+                                                         home, config.workdir)
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
                                self.channel.wake_fd if self.channel else None)
         self.session_id: str | None = None

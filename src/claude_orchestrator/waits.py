@@ -20,6 +20,7 @@ CONFIRM_WAIT = 1.0  # then look again this often
 MAX_ENTERS = 4
 QUIET_CHECK = 2.0  # hook path: look at the screen after this long without drawing
 EMPTY_GRACE = 3.0  # screen path: an agent that says nothing yet may still be thinking
+STOP_SETTLE = 0.5  # with other Stop hooks: the screen must be still this long after a Stop
 
 
 class AgentLost(Exception):
@@ -179,11 +180,14 @@ class HookWait(Waiting):
         quiet_checked = 0.0
         garbled: str | None = None  # prompt_id of a garbled copy of our text
         busy_seen = 0.0  # when the screen last said "busy" at an idle-timeout check
+        stop_seen = 0.0  # a Stop that the screen must confirm (other Stop hooks exist)
         redelivered = False
         while True:
             now = time.monotonic()
             if self.confirmed_at is None:
                 timeout = confirm_deadline - now
+            elif stop_seen:
+                timeout = sess.watcher.last_output + STOP_SETTLE - now
             elif sess.watcher.last_output > quiet_checked:
                 timeout = sess.watcher.last_output + QUIET_CHECK - now
             else:  # looked already: sleep until the screen moves (or the idle timeout)
@@ -235,7 +239,14 @@ class HookWait(Waiting):
                         error = ev.payload.get("error") or ""
                         self.reply = str(message or f"API Error: {error}")
                         self.ended_by = "api-error"
+                    if not sess.stop_hooks_elsewhere:
+                        return
+                    stop_seen = time.monotonic()  # another Stop hook may make Claude go on
+            if stop_seen and time.monotonic() - sess.watcher.last_output >= STOP_SETTLE:
+                if agent.screen_state(self.capture()) is not ScreenState.BUSY:
                     return
+                stop_seen = 0.0  # a user's Stop hook sent Claude back to work: wait on
+                self.reply = None
             now = time.monotonic()
             if self.confirmed_at is None and now >= confirm_deadline:
                 lines = self.capture()

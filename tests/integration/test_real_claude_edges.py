@@ -133,3 +133,27 @@ def test_silent_hooks_fall_back_to_the_screen(real: Real, tmp_path: Path) -> Non
     assert result.ended_by == "screen"
     assert "ECHO: no hooks here" in result.reply
     assert [r.last_user_text for r in real.api.requests] == ["no hooks here"]
+
+
+def test_a_users_stop_hook_that_sends_claude_back_to_work(real: Real, tmp_path: Path) -> None:
+    """A user's own Stop hook can block the first Stop (exit 2: "run the tests first"); Claude
+    goes on. The turn ends at the real end, with the last reply, not at the blocked Stop."""
+    mark = tmp_path / "blocked-once"
+    hook = tmp_path / "stop-gate.sh"
+    hook.write_text(f'#!/bin/sh\nif [ ! -f "{mark}" ]; then touch "{mark}"; '
+                    'echo "run the tests first" >&2; exit 2; fi\nexit 0\n')
+    hook.chmod(0o755)
+    settings = tmp_path / "gate.json"
+    settings.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [
+        {"type": "command", "command": str(hook)}]}]}}))
+    real.api.push("first answer", "second answer, after the tests")
+    sess = real.session(claude_cmd="claude --dangerously-skip-permissions "
+                                   f"--setting-sources user --settings {settings}")
+    sess.ensure_ready()
+    assert sess.stop_hooks_elsewhere
+    result = run_turn(sess, "do the work")
+    assert mark.exists()
+    assert result.ended_by == "hook"
+    assert result.reply == "second answer, after the tests"
+    assert len(real.api.requests) == 2
+    assert "run the tests first" in json.dumps(real.api.requests[1].body)
