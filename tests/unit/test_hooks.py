@@ -345,3 +345,22 @@ def test_channel_drain_wake(folder: Path) -> None:
             os.read(ch.wake_fd, 1)
     finally:
         ch.close()
+
+
+def test_other_stop_hooks_found_where_claude_reads_settings(tmp_path: Path) -> None:
+    from claude_orchestrator.hooks import other_stop_hooks
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    (home / ".claude").mkdir(parents=True)
+    (work / ".claude").mkdir(parents=True)
+    stop = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "x"}]}]}}
+    argv = ["claude", "--setting-sources", "user"]
+    assert not other_stop_hooks(argv, {}, home, work)
+    assert other_stop_hooks(argv, stop, home, work)  # the user's own --settings
+    (work / ".claude" / "settings.json").write_text(json.dumps(stop))
+    assert not other_stop_hooks(argv, {}, home, work)  # project settings not read
+    assert other_stop_hooks(["claude"], {}, home, work)  # all sources by default
+    (home / ".claude" / "settings.json").write_text(json.dumps(stop))
+    assert other_stop_hooks(argv, {}, home, work)
+    (home / ".claude" / "settings.json").write_text("{not json")
+    assert not other_stop_hooks(argv, {"hooks": {"Stop": []}}, home, work)
