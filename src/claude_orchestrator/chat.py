@@ -7,10 +7,13 @@ the prompt, or twice, ends with status 130.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.runlog import RunLog
@@ -24,13 +27,28 @@ class ChatInterrupted(Exception):
     """Ctrl-C at the prompt (or a second one while waiting): exit 130."""
 
 
-def terminal_lines(history_file: str | None = None) -> Iterator[str]:
-    """Lines from a prompt_toolkit prompt with history (only used on a terminal)."""
+def terminal_lines(history_file: Path | None = None) -> Iterator[str]:
+    """Messages from a prompt_toolkit prompt (only used on a terminal): Enter sends, Alt-Enter
+    (or Esc then Enter) starts a new line, Up/Down walk the history (kept in `history_file`,
+    mode 0600, across sessions)."""
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
+    from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+    from prompt_toolkit.key_binding import KeyBindings
 
-    history = FileHistory(history_file) if history_file else InMemoryHistory()
-    prompt: PromptSession[str] = PromptSession(history=history)
+    history: History = InMemoryHistory()
+    if history_file is not None:
+        with contextlib.suppress(OSError):
+            history_file.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(history_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            history = FileHistory(str(history_file))
+    keys = KeyBindings()
+
+    @keys.add("escape", "enter")
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    prompt: PromptSession[str] = PromptSession(history=history, key_bindings=keys,
+                                               prompt_continuation="...  ")
     while True:
         try:
             yield prompt.prompt(PROMPT)
@@ -98,8 +116,8 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def stdin_lines(out: IO[str]) -> Iterator[str]:
+def stdin_lines(out: IO[str], history_file: Path | None = None) -> Iterator[str]:
     """The right line source for stdin: a prompt on a terminal, plain lines from a pipe."""
     if sys.stdin.isatty() and out.isatty():
-        return terminal_lines()
+        return terminal_lines(history_file)
     return piped_lines(sys.stdin, out)

@@ -172,7 +172,8 @@ def _run_chat(config: Config, rep: Reporter) -> int:
             out.write(f"{dialog}:\n{dialog.screen}\n"
                       f"Answer it in tmux: {sess.runtime.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
-        status = chat_loop(sess, stdin_lines(out), out, runlog=runlog, run_id=run.id)
+        history = _runlog_path(config.runlog).parent / "chat-history"
+        status = chat_loop(sess, stdin_lines(out, history), out, runlog=runlog, run_id=run.id)
         message = "quit"
     except StartFailed as e:
         status, message = EXIT_AGENT, str(e)
