@@ -109,7 +109,9 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
 
     assert config.api_key
     client = SupervisorClient(base_url=config.base_url, api_key=config.api_key,
-                              model=config.model, on_retry=on_retry)
+                              model=config.model, on_retry=on_retry,
+                              max_retries=config.supervisor_retries,
+                              timeout=config.supervisor_timeout)
     try:
         sess = AgentSession(config, reporter)
     except SessionBusy as e:

@@ -89,6 +89,12 @@ SETTINGS: tuple[Setting, ...] = (
             "duration"),
     Setting("startup_timeout", "--startup-timeout", "CLAUDE_ORCHESTRATOR_STARTUP_TIMEOUT", "60",
             "how long the agent may take to reach its prompt", "duration"),
+    Setting("supervisor_retries", "--supervisor-retries",
+            "CLAUDE_ORCHESTRATOR_SUPERVISOR_RETRIES", "6",
+            "retries of a failed supervisor call (429, 5xx, timeouts), with backoff", "int"),
+    Setting("supervisor_timeout", "--supervisor-timeout",
+            "CLAUDE_ORCHESTRATOR_SUPERVISOR_TIMEOUT", "120",
+            "how long one supervisor call may take", "duration"),
     Setting("context_tokens", "--context-tokens", "CLAUDE_ORCHESTRATOR_CONTEXT_TOKENS", "60000",
             "token budget of the supervisor's history (oldest turns are dropped first)", "int"),
     Setting("reply_limit", "--reply-limit", "CLAUDE_ORCHESTRATOR_REPLY_LIMIT", "12000",
@@ -121,6 +127,8 @@ class Config:
     stable_window: float = 0.3
     idle_timeout: float = 900.0
     startup_timeout: float = 60.0
+    supervisor_retries: int = 6
+    supervisor_timeout: float = 120.0
     context_tokens: int = 60000
     reply_limit: int = 12000
     runlog: Path | None = None
@@ -137,6 +145,8 @@ class Config:
             "model": self.model, "base_url": self.base_url,
             "max_iterations": self.max_iterations, "max_cost": self.max_cost,
             "max_time": self.max_time, "agent": self.agent,
+            "supervisor_retries": self.supervisor_retries,
+            "supervisor_timeout": self.supervisor_timeout,
             "resume_on_crash": self.resume_on_crash, "workdir": str(self.workdir),
             "terminate_when_quit": self.terminate_when_quit,
         }
@@ -323,6 +333,8 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
         accept_api_key=boolean("accept_api_key"), withhold_env=tuple(withheld),
         stable_window=stable, idle_timeout=duration("idle_timeout"),
         startup_timeout=duration("startup_timeout"),
+        supervisor_retries=parse_int(*raw("supervisor_retries")),
+        supervisor_timeout=duration("supervisor_timeout") or 120.0,
         context_tokens=parse_int(*raw("context_tokens"), minimum=2000),
         reply_limit=parse_int(*raw("reply_limit"), minimum=200),
         runlog=Path(runlog).expanduser() if runlog else None,

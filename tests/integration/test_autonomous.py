@@ -240,9 +240,11 @@ def test_unreachable_supervisor_exits_1_with_one_line(socket_name: str, workdir:
                                                       agent_log: Path) -> None:
     port = closed_port()
     env = dict(cli_env, OPENROUTER_API_KEY=KEY,
-               OPENROUTER_BASE_URL=f"http://127.0.0.1:{port}/v1")
+               OPENROUTER_BASE_URL=f"http://127.0.0.1:{port}/v1",
+               CLAUDE_ORCHESTRATOR_SUPERVISOR_RETRIES="2")
     proc = run_cli(auto_args(socket_name, workdir, agent="claude"), env, timeout=150)
     assert proc.returncode == 1, proc.stderr
+    assert len(lines_with(proc.stderr, "retry")) == 2, proc.stderr  # the setting is honoured
     found = lines_with(proc.stderr, "cannot reach", f"127.0.0.1:{port}")
     assert found, proc.stderr
     assert "Traceback" not in proc.stderr
