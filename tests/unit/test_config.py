@@ -465,3 +465,12 @@ def test_find_tmux(tmp_path: Path) -> None:
 def test_module_constants() -> None:
     assert cfg.SECRET_ENV == "OPENROUTER_API_KEY"
     assert os.path.basename(cfg.DEFAULT_CLAUDE_CMD.split()[0]) == "claude"
+
+
+def test_readme_lists_every_setting() -> None:
+    """The README's settings table names every flag and variable (it is easy to forget)."""
+    from claude_orchestrator.config import SETTINGS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [s.env for s in SETTINGS if f"`{s.env}`" not in readme or s.flag not in readme]
+    assert not missing
