@@ -19,7 +19,7 @@ from claude_orchestrator.lock import SessionBusy
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog, RunNotFound
 from claude_orchestrator.session import AgentSession, StartFailed
-from claude_orchestrator.turn import DeliveryError, TurnResult, await_reply, run_turn
+from claude_orchestrator.turn import DeliveryError, OutOfTime, TurnResult, await_reply, run_turn
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BUDGET, EXIT_REFUSED, EXIT_AGENT = 0, 1, 2, 3, 4, 5
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -120,6 +120,8 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     sess.session_id = session_id
     sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
     started = time.monotonic()
+    if config.max_time:
+        sess.deadline = started + config.max_time
     usage = Usage()
     iterations = len(conv.turns)
     outcome = Outcome("failed", EXIT_FAILURE, "stopped")
@@ -188,6 +190,10 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
                           f"--- screen:\n{e.screen}")
     except DeliveryError as e:
         outcome = Outcome("failed", EXIT_FAILURE, str(e))
+    except OutOfTime:
+        outcome = Outcome("budget", EXIT_BUDGET,
+                          f"time budget reached ({config.max_time:g}s) while Claude worked; "
+                          f"it goes on: `claude-orchestrator resume {run_id}` takes its reply")
     except KeyboardInterrupt:
         outcome = Outcome("interrupted", EXIT_SIGINT,
                           f"interrupted; continue with: claude-orchestrator resume {run_id}")

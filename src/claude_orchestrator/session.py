@@ -76,6 +76,7 @@ class AgentSession:
         self._stash: list[HookEvent] = []
         self.on_session_id: Callable[[str], None] | None = None
         self.starts = 0
+        self.deadline: float | None = None  # monotonic end of the run's time budget
 
     # ----------------------------------------------------------------- events
     def read_events(self) -> list[HookEvent]:

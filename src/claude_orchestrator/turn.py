@@ -20,12 +20,13 @@ from claude_orchestrator.waits import (
     AgentLost,
     DeliveryError,
     HookWait,
+    OutOfTime,
     ScreenWait,
     settle,
     wait_for_echo,
 )
 
-__all__ = ["AgentLost", "DeliveryError", "TurnResult", "await_reply", "run_turn"]
+__all__ = ["AgentLost", "DeliveryError", "OutOfTime", "TurnResult", "await_reply", "run_turn"]
 
 @dataclass(frozen=True)
 class TurnResult:

@@ -14,6 +14,7 @@ from claude_orchestrator.agents.claude import prompts_match
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.tmux import TmuxError
+from claude_orchestrator.watch import Activity
 
 FIRST_LOOK = 0.3  # UserPromptSubmit comes ~0.09 s after Enter: look at the screen after this
 CONFIRM_WAIT = 1.0  # then look again this often
@@ -34,6 +35,10 @@ class AgentLost(Exception):
         self.sent_at: float | None = None
         self.confirmed_at: float | None = None
         self.received: str | None = None
+
+
+class OutOfTime(Exception):
+    """The run's time budget ended while Claude worked; Claude goes on, the turn stays open."""
 
 
 class DeliveryError(Exception):
@@ -128,6 +133,16 @@ class Waiting:
         """
         return self.confirmed_at is not None or not self.knows_submission
 
+    def wait(self, timeout: float) -> Activity:
+        """The watcher's wait, cut short by the run's time budget (OutOfTime when it is up)."""
+        deadline = self.sess.deadline
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OutOfTime("the time budget ran out while the agent worked")
+            timeout = min(timeout, left)
+        return self.sess.watcher.wait(timeout)
+
     def notify(self, message: str) -> None:
         """Claude asks for something mid-turn (e.g. a permission): tell the person where to
         answer it. The idle reminder ("waiting for your input") is not news during a turn."""
@@ -193,7 +208,7 @@ class HookWait(Waiting):
             else:  # looked already: sleep until the screen moves (or the idle timeout)
                 timeout = (max(sess.watcher.last_output, busy_seen)
                            + sess.config.idle_timeout - now)
-            activity = sess.watcher.wait(max(0.02, timeout))
+            activity = self.wait(max(0.02, timeout))
             if activity.gone or activity.pane_died:
                 self.check_alive()
             for ev in sess.read_events() if activity.hook else []:
@@ -317,7 +332,7 @@ class ScreenWait(Waiting):
             else:  # judged already: sleep until it draws again, or until a wait runs out
                 due = [t for t in (drawn + EMPTY_GRACE, drawn + cfg.idle_timeout) if t > now]
                 timeout = (min(due) if due else now + window) - now
-            activity = sess.watcher.wait(max(0.01, timeout))
+            activity = self.wait(max(0.01, timeout))
             if activity.hook:
                 sess.read_events()
             if activity.gone or activity.pane_died:

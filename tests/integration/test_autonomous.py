@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from claude_orchestrator.runlog import RunLog
 from tests.fakes.claude_env import claude_bin, claude_env, prepare_home
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.fakes.fake_anthropic import Reply as FakeAnthropicReply
@@ -626,3 +627,24 @@ def test_real_claude_resume_after_sigkill_takes_the_reply_in_flight(
     assert last[-2:] == [{"role": "assistant", "content": "the long one"},
                          {"role": "user", "content": "long answer done"}]
     assert run_status(env, run_id) == "complete"
+
+
+def test_time_budget_ends_the_run_during_a_long_turn_and_resume_takes_the_reply(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """--max-time is kept even while Claude works on one long turn: the run ends with 3 at the
+    budget (Claude goes on), and `resume` later takes that turn's reply without re-sending."""
+    supervisor.enqueue(Reply("sleep 6"), Reply(DONE))
+    proc = run_cli(auto_args(socket_name, workdir, "--max-time", "2", agent="claude"), env)
+    assert proc.returncode == 3, proc.stderr
+    assert lines_with(proc.stderr, "time budget", "while Claude worked"), proc.stderr
+    run_id = one_run_id(env)
+    assert run_status(env, run_id) == "budget"
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        in_flight = log.in_flight_turn(run_id)  # the run did not wait for the 6 s turn
+    assert in_flight is not None and in_flight.message == "sleep 6"
+    resumed = run_cli(["resume", run_id, "--max-time", "0"], env, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert lines_with(resumed.stderr, "picked up"), resumed.stderr
+    assert logged_texts(agent_log) == ["sleep 6"]  # delivered once
+    assert request_messages(supervisor)[-1][-1] == {"role": "user", "content": "slept 6"}
