@@ -138,7 +138,7 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
                 outcome = Outcome("budget", EXIT_BUDGET,
                                   f"iteration budget reached ({config.max_iterations})")
                 break
-            if config.max_time and time.monotonic() - started >= config.max_time:
+            if sess.deadline is not None and time.monotonic() >= sess.deadline:
                 outcome = Outcome("budget", EXIT_BUDGET,
                                   f"time budget reached ({config.max_time:g}s)")
                 break
@@ -234,7 +234,7 @@ def _finish_inflight(sess: AgentSession, message: str) -> TurnResult:
 
 
 def _note(result: TurnResult) -> str | None:
-    if result.ended_by in ("hook", "screen"):
+    if result.ok:
         return None
     if result.ended_by == "api-error":
         return "orchestrator: Claude Code's API call failed; this is its error message"

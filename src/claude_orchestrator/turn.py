@@ -22,11 +22,14 @@ from claude_orchestrator.waits import (
     HookWait,
     OutOfTime,
     ScreenWait,
+    ends_prompt,
     settle,
-    wait_for_echo,
+    stop_outcome,
+    type_message,
 )
 
 __all__ = ["AgentLost", "DeliveryError", "OutOfTime", "TurnResult", "await_reply", "run_turn"]
+
 
 @dataclass(frozen=True)
 class TurnResult:
@@ -47,6 +50,7 @@ class TurnResult:
 
     @property
     def ok(self) -> bool:
+        """Claude answered (by its hook or its screen), rather than failing or going quiet."""
         return self.ended_by in ("hook", "screen")
 
     def timings(self) -> dict[str, Any]:
@@ -101,11 +105,7 @@ def _attempt(sess: AgentSession, message: str, *, literal: bool, use_hooks: bool
     try:
         before = _no_question(sess, runtime.capture())
         sess.read_events()
-        if _leftover_input(before, agent):
-            runtime.press("C-u")
-        runtime.paste(text)
-        wait_for_echo(sess, text)
-        runtime.press("Enter")
+        type_message(sess, text, clear=_leftover_input(before, agent))
     except TmuxError:
         status = runtime.status()
         if status.alive:
@@ -187,11 +187,10 @@ def await_reply(sess: AgentSession, message: str) -> TurnResult | None:
     now = time.time()
     prompt_id = events[submitted].payload.get("prompt_id") or None
     for ev in events[submitted + 1:]:
-        pid = ev.payload.get("prompt_id")
-        if ev.name in ("Stop", "StopFailure") and not (prompt_id and pid and pid != prompt_id):
-            reply = str(ev.payload.get("last_assistant_message") or "")
-            return TurnResult(message, text, reply, "hook" if ev.name == "Stop" else "api-error",
-                              now, now, now, now, recovery=("reply taken from the hook record",))
+        if ends_prompt(ev, prompt_id):
+            reply, ended_by = stop_outcome(ev)
+            return TurnResult(message, text, reply, ended_by, now, now, now, now,
+                              recovery=("reply taken from the hook record",))
     if sess.starts:
         reply = ("[orchestrator: Claude was restarted while working on this message; the "
                  "reply was lost; the message was not sent again.]")

@@ -11,6 +11,7 @@ import time
 
 from claude_orchestrator.agents import ScreenState
 from claude_orchestrator.agents.claude import prompts_match
+from claude_orchestrator.hooks import HookEvent
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.tmux import TmuxError
@@ -77,6 +78,29 @@ def wait_for_echo(sess: AgentSession, text: str) -> None:
                 return
         elif saw_output and not sess.agent.uses_hooks:
             return  # echo drawn and quiet: an unknown input area
+
+
+def type_message(sess: AgentSession, text: str, *, clear: bool = False) -> None:
+    """One delivery: (clear the input,) paste, Enter once the paste shows."""
+    if clear:
+        sess.runtime.press("C-u")
+    sess.runtime.paste(text)
+    wait_for_echo(sess, text)
+    sess.runtime.press("Enter")
+
+
+def ends_prompt(ev: HookEvent, prompt_id: str | None) -> bool:
+    """A Stop or StopFailure for our prompt (any, when either side has no prompt id)."""
+    pid = ev.payload.get("prompt_id")
+    return ev.name in ("Stop", "StopFailure") and not (prompt_id and pid and pid != prompt_id)
+
+
+def stop_outcome(ev: HookEvent) -> tuple[str, str]:
+    """The reply and how the turn ended, from a Stop (exact text) or a StopFailure (API error)."""
+    message = ev.payload.get("last_assistant_message")
+    if ev.name == "Stop":
+        return str(message or ""), "hook"
+    return str(message or f"API Error: {ev.payload.get('error') or ''}"), "api-error"
 
 
 def _resembles(got: str, sent: str) -> bool:
@@ -235,25 +259,12 @@ class HookWait(Waiting):
                       and self.confirmed_at is None
                       and str(ev.payload.get("prompt_id") or "?") in (garbled, "?")):
                     redelivered = True
-                    sess.runtime.press("C-u")
-                    sess.runtime.paste(self.text)
-                    wait_for_echo(sess, self.text)
-                    sess.runtime.press("Enter")
+                    type_message(sess, self.text, clear=True)
                     self.enters += 1
                     confirm_deadline = time.monotonic() + FIRST_LOOK
-                elif ev.name in ("Stop", "StopFailure") and self.confirmed_at is not None:
-                    pid = ev.payload.get("prompt_id")
-                    if self.prompt_id and pid and pid != self.prompt_id:
-                        continue
+                elif self.confirmed_at is not None and ends_prompt(ev, self.prompt_id):
                     self.ended_at = ev.read_at - time.monotonic() + time.time()
-                    message = ev.payload.get("last_assistant_message")
-                    if ev.name == "Stop":
-                        self.reply = str(message or "")
-                        self.ended_by = "hook"
-                    else:
-                        error = ev.payload.get("error") or ""
-                        self.reply = str(message or f"API Error: {error}")
-                        self.ended_by = "api-error"
+                    self.reply, self.ended_by = stop_outcome(ev)
                     if not sess.stop_hooks_elsewhere:
                         return
                     stop_seen = time.monotonic()  # another Stop hook may make Claude go on
