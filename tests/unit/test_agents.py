@@ -409,3 +409,10 @@ def test_every_capture_loads() -> None:
     for name in fixture_names():
         lines = screen(name)
         assert isinstance(claude.screen_state(lines), ScreenState)
+
+
+def test_strip_furniture_keeps_indentation_outside_a_bullet_block() -> None:
+    """A generic agent's indented output is not Claude's `●` continuation: it stays as is."""
+    new = ["$ show config", "config:", "  name: x", "  nested:", "    deep: 1"]
+    assert strip_furniture(new, "show config") == "$ show config\nconfig:\n  name: x\n" \
+        "  nested:\n    deep: 1"

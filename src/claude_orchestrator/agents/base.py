@@ -161,7 +161,7 @@ def strip_furniture(new: Sequence[str], sent: str) -> str:
                     j += 1
                 lines = lines[j:]
                 break
-    out = [_unbullet(ln) for ln in lines]
+    out = _unbullet(lines)
     while out and not out[-1].strip():
         out.pop()
     while out and not out[0].strip():
@@ -169,10 +169,22 @@ def strip_furniture(new: Sequence[str], sent: str) -> str:
     return "\n".join(out)
 
 
-def _unbullet(line: str) -> str:
-    """`● text` becomes `text`, and the two-space indent of its continuation lines goes."""
-    if line.startswith("● "):
-        return line[2:]
-    if line.startswith("  "):
-        return line[2:]
-    return line
+def _unbullet(lines: Sequence[str]) -> list[str]:
+    """`● text` becomes `text`, and the two-space indent of that block's continuation lines
+    goes. Lines outside a `●` block keep their indentation (a generic agent's code, say).
+
+    >>> _unbullet(['● a', '  b', '', '    c', 'plain', '  kept'])
+    ['a', 'b', '', '  c', 'plain', '  kept']
+    """
+    out: list[str] = []
+    in_block = False
+    for line in lines:
+        if line.startswith("● "):
+            in_block = True
+            out.append(line[2:])
+        elif in_block and (line.startswith("  ") or not line.strip()):
+            out.append(line[2:])
+        else:
+            in_block = False
+            out.append(line)
+    return out
