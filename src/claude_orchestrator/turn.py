@@ -12,7 +12,6 @@ from typing import Any
 
 from claude_orchestrator.agents import Agent, ScreenState
 from claude_orchestrator.agents.base import input_text
-from claude_orchestrator.agents.claude import prompts_match
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.tmux import TmuxError
@@ -181,7 +180,8 @@ def await_reply(sess: AgentSession, message: str) -> TurnResult | None:
     text = sess.agent.prepare(message, literal=True)
     events = sess.channel.read_all(time.monotonic())
     submitted = max((i for i, ev in enumerate(events) if ev.name == "UserPromptSubmit"
-                     and prompts_match(str(ev.payload.get("prompt", "")), text)), default=None)
+                     and sess.agent.received_as_sent(str(ev.payload.get("prompt", "")), text)),
+                    default=None)
     if submitted is None:
         return None
     now = time.time()

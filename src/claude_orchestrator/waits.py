@@ -10,7 +10,6 @@ import difflib
 import time
 
 from claude_orchestrator.agents import ScreenState
-from claude_orchestrator.agents.claude import prompts_match
 from claude_orchestrator.hooks import HookEvent
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
@@ -241,7 +240,7 @@ class HookWait(Waiting):
                     self.notify(str(ev.payload.get("message") or ""))
                 if ev.name == "UserPromptSubmit" and self.confirmed_at is None:
                     got = str(ev.payload.get("prompt", ""))
-                    if not prompts_match(got, self.text):
+                    if not agent.received_as_sent(got, self.text):
                         if not _resembles(got, self.text):
                             continue  # someone else's message (typed in tmux): ours is queued
                         if redelivered:

@@ -107,6 +107,10 @@ class Agent:
         """What the agent will hold after `text` was pasted (its own input rules)."""
         return text
 
+    def received_as_sent(self, reported: str, sent: str) -> bool:
+        """Whether the text the agent reports receiving is ours, up to its own input rules."""
+        return self.normalise(reported) == self.normalise(sent)
+
     def screen_state(self, lines: Sequence[str]) -> ScreenState:
         """Idle, busy, or a dialog, judged from the visible screen."""
         if any("esc to interrupt" in line for line in visible_tail(lines, 6)):

@@ -96,6 +96,9 @@ class ClaudeAgent(Agent):
     def normalise(self, text: str) -> str:
         return claude_normalise(text)
 
+    def received_as_sent(self, reported: str, sent: str) -> bool:
+        return prompts_match(reported, sent)
+
     def screen_state(self, lines: Sequence[str]) -> ScreenState:
         tail = visible_tail(lines, 12)
         if self.dialog(lines, accept_api_key=True) is not None:
