@@ -242,7 +242,7 @@ class Bench:
     def supervisor_feed(self) -> None:
         """What the supervisor is fed per turn, against the length of Claude's reply, over a
         20-turn conversation; the Go tool sent the pane with 2,000 lines of scrollback."""
-        from claude_orchestrator.conversation import Conversation, first_message
+        from claude_orchestrator.supervisor.conversation import Conversation, first_message
 
         def reply_for(text: str) -> Reply:
             step = text.rsplit(" ", 1)[-1]

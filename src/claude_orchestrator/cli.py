@@ -29,7 +29,7 @@ from claude_orchestrator.config import (
     load_dotenv,
     resolve,
 )
-from claude_orchestrator.lock import SessionBusy
+from claude_orchestrator.runtime.lock import SessionBusy
 
 if TYPE_CHECKING:
     from claude_orchestrator.progress import Reporter
@@ -144,7 +144,7 @@ def _run(config: Config) -> int:
     _prepare(config, need_key=config.autonomous)
     reporter = ConsoleReporter()
     if config.autonomous:
-        from claude_orchestrator.autonomous import run_autonomous
+        from claude_orchestrator.drivers.autonomous import run_autonomous
 
         return run_autonomous(config, reporter, _runlog_path(config.runlog))
     return _run_chat(config, reporter)
@@ -152,7 +152,7 @@ def _run(config: Config) -> int:
 
 def _run_chat(config: Config, rep: Reporter) -> int:
     from claude_orchestrator.agents import UnknownDialog
-    from claude_orchestrator.chat import ChatInterrupted, chat_loop, stdin_lines
+    from claude_orchestrator.drivers.chat import ChatInterrupted, chat_loop, stdin_lines
     from claude_orchestrator.runlog import RunLog
     from claude_orchestrator.session import AgentSession, StartFailed
 
@@ -200,8 +200,8 @@ def _run_chat(config: Config, rep: Reporter) -> int:
 
 
 def _subcommand(name: str, args: list[str]) -> int:
-    from claude_orchestrator.run_format import format_run_detail, format_run_line
     from claude_orchestrator.runlog import RunLog, RunNotFound
+    from claude_orchestrator.runlog.format import format_run_detail, format_run_line
 
     ns = _subparser(name).parse_args(args)
     chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
@@ -241,6 +241,6 @@ def _resume(run_id: str, config: Config) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
     _prepare(config, need_key=True)
-    from claude_orchestrator.autonomous import resume_autonomous
+    from claude_orchestrator.drivers.autonomous import resume_autonomous
 
     return resume_autonomous(run_id, config, ConsoleReporter(), _runlog_path(config.runlog))

@@ -11,18 +11,18 @@ from pathlib import Path
 
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
 from claude_orchestrator.config import Config, find_tmux
-from claude_orchestrator.hooks import (
+from claude_orchestrator.progress import Reporter
+from claude_orchestrator.runtime.hooks import (
     HookChannel,
     HookEvent,
     channel_dir,
     other_stop_hooks,
     split_user_settings,
 )
-from claude_orchestrator.lock import lock_session
-from claude_orchestrator.progress import Reporter
+from claude_orchestrator.runtime.lock import lock_session
+from claude_orchestrator.runtime.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
+from claude_orchestrator.runtime.watch import Watcher
 from claude_orchestrator.screen import clean
-from claude_orchestrator.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
-from claude_orchestrator.watch import Watcher
 
 START_ATTEMPTS = 3
 START_BACKOFF = (0.5, 1.5, 4.0)

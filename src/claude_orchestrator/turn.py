@@ -12,9 +12,9 @@ from typing import Any
 
 from claude_orchestrator.agents import Agent, ScreenState
 from claude_orchestrator.agents.base import input_text
+from claude_orchestrator.runtime.tmux import TmuxError
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
-from claude_orchestrator.tmux import TmuxError
 from claude_orchestrator.waits import (
     AgentLost,
     DeliveryError,

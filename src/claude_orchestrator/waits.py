@@ -10,11 +10,11 @@ import difflib
 import time
 
 from claude_orchestrator.agents import ScreenState
-from claude_orchestrator.hooks import HookEvent
+from claude_orchestrator.runtime.hooks import HookEvent
+from claude_orchestrator.runtime.tmux import TmuxError
+from claude_orchestrator.runtime.watch import Activity
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.session import AgentSession
-from claude_orchestrator.tmux import TmuxError
-from claude_orchestrator.watch import Activity
 
 FIRST_LOOK = 0.3  # UserPromptSubmit comes ~0.09 s after Enter: look at the screen after this
 CONFIRM_WAIT = 1.0  # then look again this often

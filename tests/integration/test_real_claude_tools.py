@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from claude_orchestrator.agents import ScreenState
-from claude_orchestrator.hooks import HookEvent
+from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import TurnResult, run_turn
 from tests.fakes.fake_anthropic import FakeAnthropic, Reply

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from claude_orchestrator.conversation import (
+from claude_orchestrator.supervisor.conversation import (
     MARKER,
     SYSTEM_PROMPT,
     Conversation,

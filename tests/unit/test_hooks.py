@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from claude_orchestrator.hooks import (
+from claude_orchestrator.runtime.hooks import (
     HOOK_EVENTS,
     HookChannel,
     hook_command,
@@ -348,7 +348,7 @@ def test_channel_drain_wake(folder: Path) -> None:
 
 
 def test_other_stop_hooks_found_where_claude_reads_settings(tmp_path: Path) -> None:
-    from claude_orchestrator.hooks import other_stop_hooks
+    from claude_orchestrator.runtime.hooks import other_stop_hooks
 
     home, work = tmp_path / "home", tmp_path / "work"
     (home / ".claude").mkdir(parents=True)

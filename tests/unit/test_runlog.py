@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from claude_orchestrator import runlog
-from claude_orchestrator.run_format import format_run_detail, format_run_line
 from claude_orchestrator.runlog import (
     RunLog,
     RunLogError,
     RunNotFound,
     default_runlog_path,
 )
+from claude_orchestrator.runlog import log as runlog
+from claude_orchestrator.runlog.format import format_run_detail, format_run_line
 
-SRC = str(Path(runlog.__file__).resolve().parents[1])
+SRC = str(Path(runlog.__file__).resolve().parents[2])
 
 
 def _start(log: RunLog, task: str = "Fix the tests", **kw: Any) -> runlog.RunRecord:

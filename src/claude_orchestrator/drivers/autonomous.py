@@ -14,11 +14,15 @@ from typing import IO
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.config import Config, ConfigError
-from claude_orchestrator.conversation import Conversation, first_message, split_completion
-from claude_orchestrator.lock import SessionBusy
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog, RunNotFound
+from claude_orchestrator.runtime.lock import SessionBusy
 from claude_orchestrator.session import AgentSession, StartFailed
+from claude_orchestrator.supervisor.conversation import (
+    Conversation,
+    first_message,
+    split_completion,
+)
 from claude_orchestrator.turn import DeliveryError, OutOfTime, TurnResult, await_reply, run_turn
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BUDGET, EXIT_REFUSED, EXIT_AGENT = 0, 1, 2, 3, 4, 5

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from claude_orchestrator.api_errors import (
+from claude_orchestrator.supervisor.api_errors import (
     CONTEXT_HINTS,
     error_code,
     mentions_bad_model,

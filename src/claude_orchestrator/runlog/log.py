@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from claude_orchestrator.migrations import MIGRATIONS
+from claude_orchestrator.runlog.migrations import MIGRATIONS
 
 MODES = ("autonomous", "chat")
 RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit")

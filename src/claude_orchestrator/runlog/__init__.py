@@ -1,0 +1,24 @@
+"""The run log: every run, turn and supervisor call in SQLite (`log`), its schema as named
+migrations (`migrations`), and how runs read in a terminal (`format`)."""
+
+from claude_orchestrator.runlog.log import (
+    RunLog,
+    RunLogError,
+    RunNotFound,
+    RunRecord,
+    SupervisorCall,
+    TurnRecord,
+    default_runlog_path,
+    scrub_settings,
+)
+
+__all__ = [
+    "RunLog",
+    "RunLogError",
+    "RunNotFound",
+    "RunRecord",
+    "SupervisorCall",
+    "TurnRecord",
+    "default_runlog_path",
+    "scrub_settings",
+]
