@@ -19,28 +19,23 @@ from typing import IO, TYPE_CHECKING
 
 from claude_orchestrator import __version__
 from claude_orchestrator.config import (
-    BY_DEST,
     SECRET_ENV,
     Config,
-    ConfigError,
     add_setting_flags,
     find_executable,
     find_tmux,
     load_dotenv,
     resolve,
+    settings_environ,
 )
-from claude_orchestrator.runtime.lock import SessionBusy
+from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminated
 
 if TYPE_CHECKING:
     from claude_orchestrator.progress import Reporter
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BUDGET, EXIT_REFUSED, EXIT_AGENT = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 SUBCOMMANDS = ("runs", "show", "resume")
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C, exit 143."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,10 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          task=ns.task,
                          task_file=ns.task_file, json_output=ns.json)
         return _run(config)
-    except ConfigError as e:
-        return error(str(e), EXIT_USAGE)
-    except SessionBusy as e:
-        return error(str(e), EXIT_USAGE)
+    except OrchestratorError as e:
+        return error(str(e), e.exit_status)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return EXIT_SIGINT
@@ -107,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("terminated\n")
         return EXIT_SIGTERM
     except Exception as e:
-        return error(f"{type(e).__name__}: {e}", EXIT_FAILURE)
+        return error(f"{type(e).__name__}: {e}", 1)
 
 
 def _install_signals() -> None:
@@ -153,50 +146,48 @@ def _run(config: Config) -> int:
 def _run_chat(config: Config, rep: Reporter) -> int:
     from claude_orchestrator.agents import UnknownDialog
     from claude_orchestrator.drivers.chat import ChatInterrupted, chat_loop, stdin_lines
+    from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
     from claude_orchestrator.runlog import RunLog
-    from claude_orchestrator.session import AgentSession, StartFailed
+    from claude_orchestrator.session import AgentSession
 
     out = sys.stdout
     sess = AgentSession(config, rep)
     runlog = RunLog(_runlog_path(config.runlog))
-    run = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
-                           model=None, session=config.session, socket=config.socket,
-                           settings=config.public_settings())
-    sess.on_session_id = lambda sid: runlog.set_agent_session(run.id, sid)
-    status, message = EXIT_OK, "ended"
+    record = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
+                              model=None, session=config.session, socket=config.socket,
+                              settings=config.public_settings())
+    run = Run(runlog, record.id, sess, config)
+    outcome = Outcome("quit", EXIT_OK, "ended")
     try:
-        rep.note(f"watch live: {sess.runtime.attach_command}")
+        rep.note(f"watch live: {sess.attach_command}")
         try:
             sess.ensure_ready()
         except UnknownDialog as dialog:
             out.write(f"{dialog}:\n{dialog.screen}\n"
-                      f"Answer it in tmux: {sess.runtime.attach_command}\n")
+                      f"Answer it in tmux: {sess.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
         history = _runlog_path(config.runlog).parent / "chat-history"
-        status = chat_loop(sess, stdin_lines(out, history), out, runlog=runlog, run_id=run.id)
-        message = "quit"
-    except StartFailed as e:
-        status, message = EXIT_AGENT, str(e)
-        error(f"{e}" + (f"\n--- last screen:\n{e.screen}" if e.screen else ""), status)
+        status = chat_loop(sess, stdin_lines(out, history), out, run=run)
+        outcome = Outcome("quit", status, "quit")
     except ChatInterrupted:
-        status, message = EXIT_SIGINT, "interrupted"
+        outcome = outcome_of(KeyboardInterrupt(), run.id, resumable=False)
         sys.stderr.write("\ninterrupted\n")
-    except KeyboardInterrupt:
-        status, message = EXIT_SIGINT, "interrupted"
-        sys.stderr.write("\ninterrupted\n")
-    except Terminated:
-        status, message = EXIT_SIGTERM, "terminated"
-        sys.stderr.write("terminated\n")
-    except Exception as e:
-        status, message = EXIT_FAILURE, f"{type(e).__name__}: {e}"
-        error(message, status)
+    except BaseException as e:
+        if not isinstance(e, (Exception, KeyboardInterrupt, Terminated)):
+            raise
+        outcome = outcome_of(e, run.id, resumable=False)
+        if isinstance(e, KeyboardInterrupt):
+            sys.stderr.write("\ninterrupted\n")
+        elif isinstance(e, Terminated):
+            sys.stderr.write("terminated\n")
+        else:
+            error(outcome.message, outcome.exit_code)
     finally:
-        runlog.finish_run(run.id, status="quit" if status == 0 else
-                          ("interrupted" if status in (EXIT_SIGINT, EXIT_SIGTERM) else "failed"),
-                          exit_code=status, message=message)
-        runlog.close()
-        sess.close(terminate=config.terminate_when_quit)
-    return status
+        try:
+            run.finish(outcome)
+        finally:
+            runlog.close()
+    return outcome.exit_code
 
 
 def _subcommand(name: str, args: list[str]) -> int:
@@ -211,14 +202,8 @@ def _subcommand(name: str, args: list[str]) -> int:
                 run = log.get_run(ns.run)
             except RunNotFound as e:
                 return error(str(e), EXIT_USAGE)
-            # The run's recorded settings (its command, agent, budgets, tmux session) are the
-            # defaults; flags still override them.
-            environ = dict(os.environ)
-            for key, value in run.settings.items():
-                setting = BY_DEST.get(key)
-                if setting is not None:
-                    environ[setting.env] = (("true" if value else "false")
-                                            if isinstance(value, bool) else str(value))
+            # Every setting the run began with is the default; flags still override them.
+            environ = {**os.environ, **settings_environ(run.settings)}
             config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json)
             log.close()
             return _resume(run.id, config)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_orchestrator.errors import ConfigError
+
 DEFAULT_SESSION = "gt-claude-loop"
 DEFAULT_SOCKET = "gt-claude-loop"
 DEFAULT_CLAUDE_CMD = "claude --dangerously-skip-permissions --setting-sources user"
@@ -30,10 +32,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SOCKET_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-
-
-class ConfigError(Exception):
-    """A bad setting: the message is one line, fit to print after `error: `."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,7 @@ class Config:
     model: str = DEFAULT_MODEL
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)
+    api_key_file: Path | None = None
     max_iterations: int = 0
     max_cost: float = 0.0
     max_time: float = 0.0
@@ -138,18 +137,42 @@ class Config:
     json_output: bool = False
 
     def public_settings(self) -> dict[str, object]:
-        """The settings worth recording, without secrets."""
-        return {
-            "session": self.session, "socket": self.socket,
-            "claude_cmd": shlex.join(self.claude_argv), "autonomous": self.autonomous,
-            "model": self.model, "base_url": self.base_url,
-            "max_iterations": self.max_iterations, "max_cost": self.max_cost,
-            "max_time": self.max_time, "agent": self.agent,
-            "supervisor_retries": self.supervisor_retries,
-            "supervisor_timeout": self.supervisor_timeout,
-            "resume_on_crash": self.resume_on_crash, "workdir": str(self.workdir),
-            "terminate_when_quit": self.terminate_when_quit,
-        }
+        """Every setting this run began with (the settings table holds no secret: the API key
+        is not a setting), as values `settings_environ` turns back into the same Config."""
+        out: dict[str, object] = {}
+        for s in SETTINGS:
+            value = getattr(self, _FIELD.get(s.dest, s.dest))
+            if s.dest == "claude_cmd":
+                value = shlex.join(value)
+            elif s.dest == "withhold_env":
+                value = ",".join(v for v in value if v != SECRET_ENV)
+            elif isinstance(value, Path):
+                value = str(value)
+            elif value is None:
+                value = ""
+            out[s.dest] = value
+        out["workdir"] = str(self.workdir)
+        return out
+
+
+_FIELD = {"claude_cmd": "claude_argv"}  # a setting whose Config field has another name
+
+
+def settings_environ(recorded: Mapping[str, object]) -> dict[str, str]:
+    """The environment variables that give a run's recorded settings back (for `resume`: they
+    are its defaults; flags still beat them).
+
+    >>> settings_environ({'max_cost': 2.5, 'accept_api_key': True, 'nope': 1})
+    {'CLAUDE_ORCHESTRATOR_MAX_COST': '2.5', 'CLAUDE_ORCHESTRATOR_ACCEPT_API_KEY': 'true'}
+    """
+    out: dict[str, str] = {}
+    for key, value in recorded.items():
+        setting = BY_DEST.get(key)
+        if setting is None:
+            continue
+        out[setting.env] = (("true" if value else "false") if isinstance(value, bool)
+                            else str(value))
+    return out
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -327,6 +350,7 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
         session=session, socket=socket, claude_argv=argv,
         terminate_when_quit=boolean("terminate_when_quit"), autonomous=boolean("autonomous"),
         model=text("model").strip() or DEFAULT_MODEL, base_url=base_url, api_key=api_key,
+        api_key_file=Path(key_file).expanduser() if key_file else None,
         max_iterations=parse_int(*raw("max_iterations")),
         max_cost=parse_float(*raw("max_cost")), max_time=duration("max_time"),
         agent=agent, resume_on_crash=boolean("resume_on_crash"),

@@ -1,5 +1,6 @@
-"""The agent's live session: start it, get it to its prompt (answering start-up dialogs), and
-bring it back after a crash with the conversation resumed."""
+"""The agent's live session: start it, get it to its prompt (answering start-up dialogs by
+meaning), and bring it back after a crash with the conversation resumed. It also keeps the
+ledger of the agent's turns as its hooks report them between turns."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
-from claude_orchestrator.config import Config, find_tmux
+from claude_orchestrator.agents.dialogs import key_toward
+from claude_orchestrator.config import Config, find_executable, find_tmux
+from claude_orchestrator.errors import AgentCannotWork
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runtime.hooks import (
     HookChannel,
@@ -23,19 +26,22 @@ from claude_orchestrator.runtime.lock import lock_session
 from claude_orchestrator.runtime.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
 from claude_orchestrator.runtime.watch import Watcher
 from claude_orchestrator.screen import clean
+from claude_orchestrator.turn.ledger import Ledger
 
 START_ATTEMPTS = 3
 START_BACKOFF = (0.5, 1.5, 4.0)
 NO_CONVERSATION = "No conversation found"
+KEY_SETTLE = 3.0  # a dialog key's effect must show on screen before the next decision
+MAX_DIALOG_KEYS = 12  # per dialog: arrows and Enter together
 
 
-class StartFailed(Exception):
+class StartFailed(AgentCannotWork):
     """The agent could not be brought to its prompt (exit status 5)."""
 
-    def __init__(self, message: str, screen: str = "", exit_status: int | None = None) -> None:
+    def __init__(self, message: str, screen: str = "", agent_status: int | None = None) -> None:
         super().__init__(message)
         self.screen = screen
-        self.exit_status = exit_status
+        self.agent_status = agent_status  # the agent's own exit status, when it exited
 
 
 class AgentSession:
@@ -50,8 +56,13 @@ class AgentSession:
         self.sleep = sleep
         self.tmux_bin = find_tmux(env)
         self.runtime = TmuxRuntime(config.socket, config.session, tmux_bin=self.tmux_bin)
-        self.agent: Agent = select_agent(config.agent, config.claude_argv)
-        self.env = pane_environment(env, config.withhold_env)
+        home = Path(env.get("HOME") or Path.home())
+        self.agent: Agent = select_agent(config.agent, config.claude_argv,
+                                         folders=(home / ".claude", config.workdir / ".claude"))
+        self.env = self.agent.pane_environment(pane_environment(env, config.withhold_env))
+        self._executable = config.claude_argv[0]
+        with contextlib.suppress(Exception):
+            self._executable = find_executable(config.claude_argv, env)
         folder = channel_dir(config.socket, config.session)
         self._lock_fd = lock_session(folder)
         self.channel: HookChannel | None = None
@@ -59,45 +70,58 @@ class AgentSession:
         self.base_argv = list(config.claude_argv)
         self.stop_hooks_elsewhere = False  # a user's Stop hook can make Claude go on
         if self.agent.uses_hooks:
-            # Claude's "How is Claude doing?" survey has been seen to swallow typed messages.
-            self.env.setdefault("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1")
             self.channel = HookChannel(folder)
             self.base_argv, user_settings = split_user_settings(config.claude_argv)
-            self.settings_path = self.channel.write_settings(user_settings)
-            home = Path(env.get("HOME") or Path.home())
+            self.settings_path = self.channel.write_settings(user_settings,
+                                                             self.agent.hook_events())
             self.stop_hooks_elsewhere = other_stop_hooks(config.claude_argv, user_settings,
                                                          home, config.workdir)
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
                                self.channel.wake_fd if self.channel else None)
-        self.session_id: str | None = None
-        # False until Claude's SessionStart hook reported after the latest start; a Claude
-        # whose hooks stay silent (disableAllHooks) is driven by the screen instead.
-        self.hooks_reporting = False
-        self._stash: list[HookEvent] = []
+        self.ledger = Ledger()
+        self.session_id: str | None = None  # the conversation to resume after a crash
         self.on_session_id: Callable[[str], None] | None = None
         self.starts = 0
         self.deadline: float | None = None  # monotonic end of the run's time budget
+        self._release_checked = False
+
+    @property
+    def attach_command(self) -> str:
+        """What a person types to watch the agent live."""
+        return self.runtime.attach_command
+
+    @property
+    def hooks_reporting(self) -> bool:
+        """Claude's hooks reported since its latest start (SessionStart); a Claude whose hooks
+        stay silent (disableAllHooks) is driven by the screen instead."""
+        return self.agent.uses_hooks and self.ledger.reporting
+
+    def events_mark(self) -> int:
+        """Where the hook record ends now: events after it belong to what happens next."""
+        return self.channel.size() if self.channel is not None else 0
 
     # ----------------------------------------------------------------- events
     def read_events(self) -> list[HookEvent]:
-        """New hook events (with any set aside by `stash_events`); a SessionStart updates the
-        conversation id we resume."""
+        """New hook events, applied to the ledger; a SessionStart names the conversation."""
         if self.channel is None:
             return []
-        events = self._stash + self.channel.read_new(time.monotonic())
-        self._stash = []
+        events = self.channel.read_new()
         for ev in events:
-            if ev.name == "SessionStart":
-                self.hooks_reporting = True
-            if ev.name == "SessionStart" and ev.session_id and ev.session_id != self.session_id:
-                self.session_id = ev.session_id
-                if self.on_session_id:
-                    self.on_session_id(ev.session_id)
+            self.ledger = self.ledger.apply(ev.name, ev.payload)
+        self._note_session()
         return events
 
-    def stash_events(self) -> None:
-        """Read what the hooks wrote (the FIFO is drained) but keep it for `read_events`."""
-        self._stash = self.read_events()
+    def adopt_ledger(self, ledger: Ledger) -> None:
+        """The ledger as a turn left it (the turn machine read the events meanwhile)."""
+        self.ledger = ledger
+        self._note_session()
+
+    def _note_session(self) -> None:
+        sid = self.ledger.session_id
+        if sid and sid != self.session_id:
+            self.session_id = sid
+            if self.on_session_id:
+                self.on_session_id(sid)
 
     # ----------------------------------------------------------------- lifecycle
     def ensure_ready(self) -> PaneStatus | None:
@@ -119,6 +143,11 @@ class AgentSession:
 
     def start(self, *, resume: bool) -> None:
         """Start the agent (resuming the conversation when asked and known), bounded retries."""
+        if not self._release_checked:
+            self._release_checked = True
+            note = self.agent.check_release(self._executable)
+            if note:
+                self.reporter.note(note)
         resume_id = self._resume_id(resume)
         attempt = 0
         while True:
@@ -134,7 +163,7 @@ class AgentSession:
                     self.runtime.start(argv, self.config.workdir, self.env,
                                        unset=self.config.withhold_env)
                 self.starts += 1
-                self.hooks_reporting = False
+                self.ledger = Ledger(session_id=self.session_id)
                 self.watcher.attach()
                 self.wait_ready()
                 self._expect_session_start()
@@ -165,14 +194,12 @@ class AgentSession:
         report and which conversation it holds."""
         if self.channel is None:
             return
-        starts = [ev for ev in self.channel.read_all(time.monotonic())
-                  if ev.name == "SessionStart"]
-        if starts:
-            self.hooks_reporting = True
-            if self.session_id is None and starts[-1].session_id:
-                self.session_id = starts[-1].session_id
-                if self.on_session_id:
-                    self.on_session_id(self.session_id)
+        ledger = Ledger()
+        for ev in self.channel.read_all():
+            ledger = ledger.apply(ev.name, ev.payload)
+        if self.session_id is not None and ledger.session_id is None:
+            ledger = Ledger(session_id=self.session_id, reporting=ledger.reporting)
+        self.adopt_ledger(ledger)
 
     def _expect_session_start(self, limit: float = 3.0) -> None:
         """SessionStart comes with the prompt (measured ~0.49 s after start): wait briefly for
@@ -180,10 +207,10 @@ class AgentSession:
         if self.channel is None:
             return
         deadline = time.monotonic() + limit
-        while not self.hooks_reporting and time.monotonic() < deadline:
+        while not self.ledger.reporting and time.monotonic() < deadline:
             if self.watcher.wait(deadline - time.monotonic()).hook:
-                self.stash_events()
-        if not self.hooks_reporting:
+                self.read_events()
+        if not self.ledger.reporting:
             self.reporter.note("Claude's hooks do not report (are hooks disabled in its "
                                "settings?); the screen decides when a turn ends")
 
@@ -195,10 +222,17 @@ class AgentSession:
     def wait_ready(self, *, allow_unknown: bool = False) -> None:
         """Wait until the agent shows its idle prompt, answering the dialogs we know.
 
+        A dialog is answered by meaning, one key at a time: the wanted option is found by its
+        text, the marker moved to it with the arrow keys, and Enter pressed only on a frame that
+        shows the marker there. After each key nothing is decided until the screen shows the
+        key's effect: a frame taken before it could send the next key into the next dialog
+        (an Enter meant for the trust question would land on the bypass warning's `No, exit`).
         Event-driven: the screen is looked at when the pane drew something and then paused.
         """
         deadline = time.monotonic() + self.config.startup_timeout
-        answered: dict[str, int] = {}
+        keys: dict[str, int] = {}
+        decided: list[str] | None = None  # the frame the last key was chosen on
+        decided_at = 0.0
         unknown_since: float | None = None
         check_at = 0.0
         self.reporter.waiting(f"waiting for {self.agent.name} to reach its prompt")
@@ -214,41 +248,39 @@ class AgentSession:
                             screen = clean("\n".join(self.runtime.capture(history=200)))
                         raise StartFailed(_died_message(self.agent.name, status), screen,
                                           status.exit_status)
-                    state = self.agent.screen_state(lines)
-                    if state is ScreenState.DIALOG:
-                        dialog = self.agent.dialog(lines,
-                                                   accept_api_key=self.config.accept_api_key)
-                        if dialog is None or not dialog.keys:
-                            state = ScreenState.UNKNOWN_DIALOG
-                        elif answered.get(dialog.name, 0) < 6:
-                            # One key at a time, looking again after each: a TUI can take a
-                            # burst of keys as one event and act on the pre-selected answer.
-                            answered[dialog.name] = answered.get(dialog.name, 0) + 1
-                            self.runtime.press(dialog.keys[0])
-                            if dialog.keys[0] == "Enter":
-                                self.reporter.note(dialog.note)
-                            check_at = time.monotonic() + 0.3
-                            continue
-                    if state is ScreenState.UNKNOWN_DIALOG:
-                        unknown_since = unknown_since or now
-                        if not allow_unknown and now - unknown_since > 1.0:
-                            raise UnknownDialog(screen, self.agent.dialog_hint(lines))
+                    if decided is not None and lines == decided and now - decided_at < KEY_SETTLE:
+                        check_at = now + 0.5  # the key has not shown its effect yet
                     else:
-                        unknown_since = None
-                    if state is ScreenState.IDLE and self._quiet_enough():
-                        return
-                    if (state is ScreenState.STARTING and self.hooks_reporting
-                            and time.monotonic() - self.watcher.last_output >= 1.0):
-                        # SessionStart came and the screen is still, but no prompt we know
-                        # is drawn (a changed UI?): go by the hook, the screen is only a hint.
-                        self.reporter.note(f"{self.agent.name}'s prompt was not recognised on "
-                                           "screen; going by its SessionStart hook")
-                        return
-                    if now >= deadline:
-                        raise StartFailed(
-                            f"{self.agent.name} did not reach its prompt within "
-                            f"{self.config.startup_timeout:g}s", screen)
-                    check_at = now + 0.5
+                        decided = None
+                        key, hint = self._dialog_key(lines, keys)
+                        if key is not None:
+                            self.runtime.press(key)
+                            decided, decided_at = lines, time.monotonic()
+                            check_at = decided_at + 0.5
+                            continue
+                        state = self.agent.screen_state(lines)
+                        if hint is not None:
+                            state = ScreenState.UNKNOWN_DIALOG
+                        if state is ScreenState.UNKNOWN_DIALOG:
+                            unknown_since = unknown_since or now
+                            if not allow_unknown and now - unknown_since > 1.0:
+                                raise UnknownDialog(screen, hint or None)
+                        else:
+                            unknown_since = None
+                        if state is ScreenState.IDLE and self._quiet_enough():
+                            return
+                        if (state is ScreenState.STARTING and self.ledger.reporting
+                                and time.monotonic() - self.watcher.last_output >= 1.0):
+                            # SessionStart came and the screen is still, but no prompt we know
+                            # is drawn (a changed UI?): go by the hook, the screen is a hint.
+                            self.reporter.note(f"{self.agent.name}'s prompt was not recognised "
+                                               "on screen; going by its SessionStart hook")
+                            return
+                        if now >= deadline:
+                            raise StartFailed(
+                                f"{self.agent.name} did not reach its prompt within "
+                                f"{self.config.startup_timeout:g}s", screen)
+                        check_at = now + 0.5
                 activity = self.watcher.wait(max(0.0, min(check_at, deadline) - now))
                 if activity.output or activity.pane_died or activity.gone:
                     # Look again soon after the drawing pauses.
@@ -257,6 +289,21 @@ class AgentSession:
                     self.read_events()
         finally:
             self.reporter.idle()
+
+    def _dialog_key(self, lines: list[str], keys: dict[str, int]) -> tuple[str | None, str | None]:
+        """The next key for a start-up question on screen (None: no question, or one we do not
+        answer; then the hint says what to do, "" when there is nothing to say)."""
+        dialog = self.agent.dialog(lines, accept_api_key=self.config.accept_api_key)
+        if dialog is None:
+            return None, None
+        key = key_toward(lines, dialog.wanted, dialog.heading) if dialog.wanted else None
+        if key is None or keys.get(dialog.name, 0) >= MAX_DIALOG_KEYS:
+            return None, dialog.hint
+        keys[dialog.name] = keys.get(dialog.name, 0) + 1
+        if key == "Enter" and not keys.get(dialog.name + ":told"):
+            keys[dialog.name + ":told"] = 1  # 2.1.332 can ask the same question twice
+            self.reporter.note(dialog.note)
+        return key, None
 
     def _quiet_enough(self) -> bool:
         if self.agent.uses_hooks:

@@ -1,11 +1,9 @@
 """Helpers for tests that run the real Claude Code CLI against the fake Anthropic API.
 
-The CLI is the pinned npm package installed (git-ignored) under ``<repo>/.cache/claude-code``::
-
-    npm install --prefix .cache/claude-code \
-        @anthropic-ai/claude-code@$(cat tests/claude-code-version.txt)
-
-``tests/claude-code-version.txt`` is the one place that names the pinned version.
+The CLI is an npm release installed (git-ignored) under ``<repo>/.cache/claude-code/<version>``
+by ``scripts/install-claude-code``. Which one a test run uses: ``CO_TEST_CLAUDE_VERSION`` (set by
+``scripts/test`` for each leg of its matrix, and by ``scripts/canary``), else the newest tested
+release named in ``src/claude_orchestrator/agents/releases.py``.
 """
 
 from __future__ import annotations
@@ -16,17 +14,28 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from claude_orchestrator.agents.releases import NEWEST_TESTED, parse_version
+
 __all__ = [
     "CLAUDE_CODE_VERSION",
     "REPO_ROOT",
     "claude_bin",
     "claude_env",
+    "claude_version",
     "prepare_home",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLAUDE_CODE_VERSION: str = (REPO_ROOT / "tests" / "claude-code-version.txt").read_text().strip()
-_BIN = REPO_ROOT / ".cache" / "claude-code" / "node_modules" / ".bin" / "claude"
+CLAUDE_CODE_VERSION: str = os.environ.get("CO_TEST_CLAUDE_VERSION") or NEWEST_TESTED
+_BIN = REPO_ROOT / ".cache" / "claude-code" / CLAUDE_CODE_VERSION / "node_modules" / ".bin" / (
+    "claude")
+
+
+def claude_version() -> tuple[int, int, int]:
+    """The release the tests run, as numbers (for premises that differ between releases)."""
+    version = parse_version(CLAUDE_CODE_VERSION)
+    assert version is not None, CLAUDE_CODE_VERSION
+    return version
 
 
 def claude_bin() -> Path | None:

@@ -17,11 +17,21 @@ from claude_orchestrator.config import resolve
 from claude_orchestrator.progress import QuietReporter
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import TurnResult
-from tests.fakes.claude_env import claude_bin, claude_env, prepare_home
+from tests.fakes.claude_env import (
+    CLAUDE_CODE_VERSION,
+    claude_bin,
+    claude_env,
+    claude_version,
+    prepare_home,
+)
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.integration.conftest import tmux_cmd
 
 API_KEY = "sk-ant-fake-0123456789abcdefghijklmnop"
+# A Claude that asks before it runs a tool: the mode is `manual` from 2.1.332 on (where the
+# default mode, `auto`, asks nothing) and `default` before.
+ASKING_CMD = "claude --setting-sources user --permission-mode " + (
+    "manual" if claude_version() >= (2, 1, 332) else "default")
 SESSION = "gt-claude-loop"
 _STRIPPED_PREFIXES = ("OPENROUTER_", "CLAUDE_", "ANTHROPIC_", "TMUX")
 
@@ -29,9 +39,9 @@ _STRIPPED_PREFIXES = ("OPENROUTER_", "CLAUDE_", "ANTHROPIC_", "TMUX")
 @pytest.fixture
 def require_claude_cli() -> None:
     if claude_bin() is None:
-        pytest.fail("the Claude Code CLI is not installed: run scripts/install-claude-code "
-                    "(it installs the version pinned in tests/claude-code-version.txt into "
-                    ".cache/claude-code; CI does this before the tests)", pytrace=False)
+        pytest.fail(f"Claude Code {CLAUDE_CODE_VERSION} is not installed: run "
+                    f"scripts/install-claude-code {CLAUDE_CODE_VERSION} (scripts/test installs "
+                    "the releases it tests into .cache/claude-code)", pytrace=False)
 
 
 @pytest.fixture
@@ -145,7 +155,7 @@ def joined(t: threading.Thread, box: dict[str, object], timeout: float) -> TurnR
 def submits(sess: AgentSession) -> list[str]:
     """Every prompt Claude reported as submitted (UserPromptSubmit), from the hook record."""
     assert sess.channel is not None
-    return [str(ev.payload.get("prompt", "")) for ev in sess.channel.read_all(0.0)
+    return [str(ev.payload.get("prompt", "")) for ev in sess.channel.read_all()
             if ev.name == "UserPromptSubmit"]
 
 

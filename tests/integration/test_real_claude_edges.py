@@ -73,7 +73,7 @@ def test_claude_restarted_after_it_exits_by_itself(real: Real) -> None:
     sess.ensure_ready()
     run_turn(sess, "remember pelican")
     time.sleep(0.3)  # let Claude save the turn
-    exited = run_turn(sess, "/exit", literal=False, use_hooks=False)
+    exited = run_turn(sess, "/exit", literal=False)
     assert exited.ended_by == "agent-died"
     assert "status 0" in exited.reply and "not sent again" in exited.reply
     assert sess.runtime.status().alive

@@ -28,7 +28,15 @@ from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import TurnResult, run_turn
 from tests.fakes.fake_anthropic import FakeAnthropic, Reply
 from tests.integration.conftest import wait_until
-from tests.integration.realcli import SESSION, Real, in_thread, joined, notes, submits
+from tests.integration.realcli import (
+    ASKING_CMD,
+    SESSION,
+    Real,
+    in_thread,
+    joined,
+    notes,
+    submits,
+)
 
 NO_OUTPUT = "(Bash completed with no output)"  # Claude's tool result for a silent command
 
@@ -41,7 +49,7 @@ def bash(command: str, description: str, text: str = "") -> Reply:
 
 def hook_record(sess: AgentSession) -> list[HookEvent]:
     assert sess.channel is not None
-    return sess.channel.read_all(0.0)
+    return sess.channel.read_all()
 
 
 def assert_one_turn_ending_at_the_end(real: Real, sess: AgentSession, result: TurnResult,
@@ -175,7 +183,7 @@ def test_permission_dialog_keeps_the_turn_open_until_answered(real: Real) -> Non
     final = "Done after asking: out.txt says hi."
     real.api.push(bash("echo hi > out.txt", "write a file", text="I will write the file."),
                   final)
-    sess = real.session(claude_cmd="claude --setting-sources user")
+    sess = real.session(claude_cmd=ASKING_CMD)
     sess.ensure_ready()
     t, box = in_thread(lambda: run_turn(sess, prompt))
 
@@ -209,13 +217,14 @@ def test_permission_dialog_keeps_the_turn_open_until_answered(real: Real) -> Non
     assert len([n for n in notes(sess) if "needs your permission" in n]) == 1
 
 
+@pytest.mark.realcli
 def test_next_message_waits_while_a_question_is_open(real: Real) -> None:
     """A turn given up on (idle timeout) while Claude asks permission leaves the question on
     screen: the next message must not be pasted into it (its text would answer the question);
     it waits, and is delivered once the question is answered."""
     final = "Done after asking: out.txt says hi."
     real.api.push(bash("echo hi > out.txt", "write a file"), final)
-    sess = real.session(claude_cmd="claude --setting-sources user", idle_timeout="3")
+    sess = real.session(claude_cmd=ASKING_CMD, idle_timeout="3")
     sess.ensure_ready()
     first = run_turn(sess, "please write hi into out.txt")
     assert first.ended_by == "idle-timeout"

@@ -10,6 +10,7 @@ import pytest
 from claude_orchestrator.agents import Agent, ClaudeAgent, ScreenState, select_agent
 from claude_orchestrator.agents.base import input_box, input_text, is_rule, strip_furniture
 from claude_orchestrator.agents.claude import claude_normalise, prompts_match
+from claude_orchestrator.agents.dialogs import key_toward, options
 from claude_orchestrator.screen import new_lines
 
 SCREENS = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
@@ -73,8 +74,8 @@ claude = ClaudeAgent()
 
 
 # ----------------------------------------------------------------------------- prepare
-@pytest.mark.parametrize("text", ["/explain the code", "!ls -la", "#remember this",
-                                  "/", "!", "#"])
+@pytest.mark.parametrize("text", ["/explain the code", "!ls -la",
+                                  "/", "!"])
 def test_prepare_literal_adds_a_leading_space(text: str) -> None:
     assert claude.prepare(text, literal=True) == " " + text
 
@@ -85,7 +86,8 @@ def test_prepare_not_literal_keeps_commands(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["plain text", " /already spaced", "a /b", "\n/x", "-x",
-                                  "@file", "? help", "x\n/not first"])
+                                  "@file is here", "? help", "x\n/not first", "#a note",
+                                  "#"])
 def test_prepare_leaves_other_text_alone(text: str) -> None:
     assert claude.prepare(text, literal=True) == text
 
@@ -194,40 +196,71 @@ def test_select_agent() -> None:
 
 
 # ----------------------------------------------------------------------------- dialogs
-def test_bypass_dialog_keys_are_down_enter() -> None:
-    d = claude.dialog(screen("claude_bypass_dialog.txt"), accept_api_key=False)
-    assert d is not None
-    assert d.name == "bypass"
-    assert d.keys == ("Down", "Enter")
+def answer(lines: list[str], *, accept_api_key: bool = False) -> tuple[str, ...]:
+    """The keys the profile presses for the dialog on this screen, one at a time, with the
+    screen redrawn after each arrow key the way Claude does (the marker moves one row)."""
+    lines = list(lines)
+    keys: list[str] = []
+    for _ in range(10):
+        d = claude.dialog(lines, accept_api_key=accept_api_key)
+        assert d is not None and d.wanted is not None
+        key = key_toward(lines, d.wanted, d.heading)
+        assert key is not None, lines
+        keys.append(key)
+        if key == "Enter":
+            return tuple(keys)
+        rows = options(lines, d.heading)
+        cur = next(i for i, o in enumerate(rows) if o.selected)
+        nxt = rows[cur + (1 if key == "Down" else -1)]
+        lines[rows[cur].row] = lines[rows[cur].row].replace("❯", " ", 1)
+        text = lines[nxt.row]
+        indent = len(text) - len(text.lstrip())
+        lines[nxt.row] = text[:indent - 2] + "❯ " + text[indent:]
+    raise AssertionError(f"no Enter after {keys}")
+
+
+@pytest.mark.parametrize(("name", "keys"), [
+    ("claude_trust_dialog.txt", ("Enter",)),  # 2.1.197: `❯ 1. Yes, I trust this folder`
+    ("claude332_trust_dialog.txt", ("Down", "Enter")),  # 2.1.332: `❯ No, exit` comes first
+    ("claude_bypass_dialog.txt", ("Down", "Enter")),
+    ("claude332_bypass_dialog.txt", ("Down", "Enter")),
+])
+def test_dialogs_answered_by_the_option_text(name: str, keys: tuple[str, ...]) -> None:
+    d = claude.dialog(screen(name), accept_api_key=False)
+    assert d is not None and d.name == name.split("_")[1]
+    assert answer(screen(name)) == keys
+
+
+@pytest.mark.parametrize("name", ["claude_api_key_dialog.txt", "claude332_api_key_dialog.txt"])
+def test_api_key_dialog_answered_only_when_asked(name: str) -> None:
+    lines = screen(name)
+    d = claude.dialog(lines, accept_api_key=False)
+    assert d is not None and d.wanted is None and "--accept-api-key" in d.hint
+    assert answer(lines, accept_api_key=True) == ("Up", "Enter")  # `No (recommended)` is marked
 
 
 @pytest.mark.parametrize("space", [" ", "\xa0"])
-def test_bypass_dialog_keys_with_either_space_after_selector(space: str) -> None:
+def test_bypass_dialog_with_either_space_after_selector(space: str) -> None:
     lines = [line.replace("❯ ", "❯" + space) for line in screen("claude_bypass_dialog.txt")]
     d = claude.dialog(lines, accept_api_key=True)
-    assert d is not None and d.keys == ("Down", "Enter")
+    assert d is not None and d.wanted is not None
+    assert key_toward(lines, d.wanted, d.heading) == "Down"
 
 
-def test_bypass_dialog_without_visible_selector_still_moves_down() -> None:
+def test_no_key_without_a_visible_selector() -> None:
+    """A frame drawn before the marker shows gets no key (never a guess): the next one will."""
     lines = [ln.replace("❯", " ") for ln in screen("claude_bypass_dialog.txt")]
     d = claude.dialog(lines, accept_api_key=False)
-    assert d is not None and d.keys == ("Down", "Enter")
+    assert d is not None and d.wanted is not None
+    assert key_toward(lines, d.wanted, d.heading) is None
 
 
-def test_trust_dialog_keys_are_enter() -> None:
-    d = claude.dialog(screen("claude_trust_dialog.txt"), accept_api_key=False)
-    assert d is not None
-    assert d.name == "trust"
-    assert d.keys == ("Enter",)
-
-
-def test_api_key_dialog_refused_unless_asked() -> None:
-    lines = screen("claude_api_key_dialog.txt")
-    assert claude.dialog(lines, accept_api_key=False) is None
-    d = claude.dialog(lines, accept_api_key=True)
-    assert d is not None
-    assert d.name == "api-key"
-    assert d.keys == ("Up", "Enter")  # "2. No (recommended)" is pre-selected
+def test_no_key_when_the_wanted_option_is_missing() -> None:
+    lines = [ln.replace("Yes, I trust this folder", "Trust me maybe")
+             for ln in screen("claude332_trust_dialog.txt")]
+    d = claude.dialog(lines, accept_api_key=False)
+    assert d is not None and d.wanted is not None
+    assert key_toward(lines, d.wanted, d.heading) is None
 
 
 @pytest.mark.parametrize("name", ["claude_idle.txt", "claude_busy.txt",

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from claude_orchestrator.agents.claude import HOOK_EVENTS
 from claude_orchestrator.runtime.hooks import (
-    HOOK_EVENTS,
     HookChannel,
     hook_command,
     merge_settings,
@@ -30,17 +30,19 @@ def _payload(name: str, **extra: Any) -> str:
 def test_parse_several_payloads() -> None:
     text = "".join(_payload(n, i=i) + "\n" for i, n in
                    enumerate(["SessionStart", "UserPromptSubmit", "Stop"]))
-    events, used = parse_events(text, 5.0)
+    events, used = parse_events(text, 5)
     assert [e.name for e in events] == ["SessionStart", "UserPromptSubmit", "Stop"]
     assert [e.payload["i"] for e in events] == [0, 1, 2]
-    assert all(e.read_at == 5.0 for e in events)
+    # each event's position is where its JSON ends in the file (text starts at byte 5)
+    assert [e.pos for e in events] == [5 + text.index("}\n", text.index(f'"i": {i}')) + 1
+                                       for i in range(3)]
     assert events[0].session_id == "s-1"
-    assert used == len(text)
+    assert used == 5 + len(text)
 
 
 def test_parse_back_to_back_without_newline() -> None:
     text = _payload("Stop") + _payload("StopFailure") + "  \n\n"
-    events, used = parse_events(text, 0.0)
+    events, used = parse_events(text)
     assert [e.name for e in events] == ["Stop", "StopFailure"]
     assert used == len(text)
 
@@ -48,33 +50,33 @@ def test_parse_back_to_back_without_newline() -> None:
 def test_parse_half_written_payload_not_consumed() -> None:
     full = _payload("UserPromptSubmit", prompt="hi") + "\n"
     half = _payload("Stop", last_assistant_message="a long reply")[:25]
-    events, used = parse_events(full + half, 0.0)
+    events, used = parse_events(full + half)
     assert [e.name for e in events] == ["UserPromptSubmit"]
     assert used == len(full)
     # once the rest arrives, the payload is read from where we stopped
     rest = _payload("Stop", last_assistant_message="a long reply")[25:] + "\n"
-    events2, used2 = parse_events((full + half + rest)[used:], 0.0)
+    events2, used2 = parse_events((full + half + rest)[used:], used)
     assert [e.name for e in events2] == ["Stop"]
     assert events2[0].payload["last_assistant_message"] == "a long reply"
-    assert used2 == len(half + rest)
+    assert used2 == len(full + half + rest) == events2[0].pos + 1
 
 
 def test_parse_garbled_line_skipped() -> None:
     text = "this is not json\n" + _payload("Stop") + "\n{broken: json}\n" + _payload(
         "SessionEnd") + "\n"
-    events, used = parse_events(text, 0.0)
+    events, used = parse_events(text)
     assert [e.name for e in events] == ["Stop", "SessionEnd"]
     assert used == len(text)
 
 
 def test_parse_empty_and_whitespace() -> None:
-    assert parse_events("", 0.0) == ([], 0)
-    assert parse_events(" \n\n\t", 0.0) == ([], 4)
+    assert parse_events("") == ([], 0)
+    assert parse_events(" \n\n\t") == ([], 4)
 
 
 def test_parse_non_objects_and_missing_names() -> None:
     text = "[1, 2]\n42\n" + json.dumps({"session_id": 7}) + "\n"
-    events, used = parse_events(text, 0.0)
+    events, used = parse_events(text)
     assert len(events) == 1
     assert events[0].name == ""
     assert events[0].session_id is None  # not a string
@@ -83,16 +85,16 @@ def test_parse_non_objects_and_missing_names() -> None:
 
 def test_parse_pretty_printed_payload() -> None:
     text = json.dumps({"hook_event_name": "Stop", "x": [1, 2]}, indent=2) + "\n"
-    events, _ = parse_events(text, 0.0)
+    events, _ = parse_events(text)
     assert [e.name for e in events] == ["Stop"]
 
 
 def test_parse_unicode_payload() -> None:
     text = json.dumps({"hook_event_name": "Stop", "last_assistant_message": "héllo ✓ 日本"},
                       ensure_ascii=False) + "\n"
-    events, used = parse_events(text, 0.0)
+    events, used = parse_events(text)
     assert events[0].payload["last_assistant_message"] == "héllo ✓ 日本"
-    assert used == len(text)
+    assert used == len(text.encode()) == events[0].pos + 1  # positions count bytes
 
 
 # ----------------------------------------------------------------------------- settings
@@ -101,7 +103,7 @@ def test_merge_settings_keeps_users_hooks_and_adds_ours() -> None:
     user_pre = {"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]}
     user: dict[str, Any] = {"model": "opus", "env": {"A": "1"},
                             "hooks": {"Stop": [user_stop], "PreToolUse": [user_pre]}}
-    merged = merge_settings(user, "OUR-CMD")
+    merged = merge_settings(user, "OUR-CMD", HOOK_EVENTS)
     assert merged["model"] == "opus"
     assert merged["env"] == {"A": "1"}
     assert merged["hooks"]["PreToolUse"] == [user_pre]
@@ -116,7 +118,7 @@ def test_merge_settings_keeps_users_hooks_and_adds_ours() -> None:
 
 
 def test_merge_settings_without_user_settings() -> None:
-    merged = merge_settings({}, "c")
+    merged = merge_settings({}, "c", HOOK_EVENTS)
     assert set(merged) == {"hooks"}
     assert set(merged["hooks"]) == set(HOOK_EVENTS)
 
@@ -245,7 +247,7 @@ def test_channel_creates_fifo_and_events(folder: Path) -> None:
     try:
         assert stat.S_ISFIFO(ch.wake_path.lstat().st_mode)
         assert ch.events_path.exists()
-        assert ch.read_new(1.0) == []
+        assert ch.read_new() == []
     finally:
         ch.close()
 
@@ -263,14 +265,13 @@ def test_channel_read_new_returns_only_new_events(folder: Path) -> None:
     ch = HookChannel(folder)
     try:
         _append(ch.events_path, (_payload("SessionStart") + "\n").encode())
-        assert [e.name for e in ch.read_new(1.0)] == ["SessionStart"]
-        assert ch.read_new(2.0) == []
+        assert [e.name for e in ch.read_new()] == ["SessionStart"]
+        assert ch.read_new() == []
         _append(ch.events_path, (_payload("UserPromptSubmit") + "\n" + _payload("Stop")
                                  + "\n").encode())
-        evs = ch.read_new(3.0)
+        evs = ch.read_new()
         assert [e.name for e in evs] == ["UserPromptSubmit", "Stop"]
-        assert all(e.read_at == 3.0 for e in evs)
-        assert ch.read_new(4.0) == []
+        assert ch.read_new() == []
         assert ch.mark() == ch.events_path.stat().st_size
     finally:
         ch.close()
@@ -283,14 +284,14 @@ def test_channel_survives_partial_writes(folder: Path) -> None:
                            ensure_ascii=False) + "\n").encode()
         cut = data.index("✓".encode()) + 1  # in the middle of a multi-byte character
         _append(ch.events_path, data[:10])
-        assert ch.read_new(1.0) == []
+        assert ch.read_new() == []
         _append(ch.events_path, data[10:cut])
-        assert ch.read_new(1.0) == []
+        assert ch.read_new() == []
         _append(ch.events_path, data[cut:])
-        evs = ch.read_new(2.0)
+        evs = ch.read_new()
         assert [e.name for e in evs] == ["Stop"]
         assert evs[0].payload["last_assistant_message"] == "héllo ✓ done"
-        assert ch.read_new(3.0) == []
+        assert ch.read_new() == []
         assert ch.mark() == len(data)
     finally:
         ch.close()
@@ -300,9 +301,9 @@ def test_channel_invalid_bytes_do_not_shift_the_offset(folder: Path) -> None:
     ch = HookChannel(folder)
     try:
         _append(ch.events_path, b"\xff\xfe garbage\n" + (_payload("Stop") + "\n").encode())
-        assert [e.name for e in ch.read_new(1.0)] == ["Stop"]
+        assert [e.name for e in ch.read_new()] == ["Stop"]
         _append(ch.events_path, (_payload("SessionEnd") + "\n").encode())
-        assert [e.name for e in ch.read_new(2.0)] == ["SessionEnd"]
+        assert [e.name for e in ch.read_new()] == ["SessionEnd"]
     finally:
         ch.close()
 
@@ -311,8 +312,8 @@ def test_channel_old_events_only_in_read_all(folder: Path) -> None:
     (folder / "events.jsonl").write_text(_payload("Stop", old=True) + "\n")
     ch = HookChannel(folder)
     try:
-        assert ch.read_new(1.0) == []
-        assert [e.payload.get("old") for e in ch.read_all(1.0)] == [True]
+        assert ch.read_new() == []
+        assert [e.payload.get("old") for e in ch.read_all()] == [True]
     finally:
         ch.close()
 
@@ -320,7 +321,7 @@ def test_channel_old_events_only_in_read_all(folder: Path) -> None:
 def test_channel_with_real_hook_command(folder: Path) -> None:
     ch = HookChannel(folder)
     try:
-        settings = ch.write_settings({"model": "x"})
+        settings = ch.write_settings({"model": "x"}, HOOK_EVENTS)
         assert stat.S_IMODE(settings.stat().st_mode) == 0o600
         data = json.loads(settings.read_text())
         assert data["model"] == "x"
@@ -329,7 +330,7 @@ def test_channel_with_real_hook_command(folder: Path) -> None:
         r = _run_hook(cmd, _payload("Stop", last_assistant_message="done"))
         assert r.returncode == 0 and r.stdout == b""
         assert os.read(ch.wake_fd, 16)  # the FIFO was poked
-        evs = ch.read_new(1.0)
+        evs = ch.read_new()
         assert [e.payload["last_assistant_message"] for e in evs] == ["done"]
     finally:
         ch.close(remove=True)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from claude_orchestrator.agents.base import Agent, Dialog, ScreenState, UnknownDialog
-from claude_orchestrator.agents.claude import ClaudeAgent
+from claude_orchestrator.agents.base import Agent, Dialog, Kind, ScreenState, UnknownDialog
+from claude_orchestrator.agents.claude import ClaudeAgent, user_commands
 
-__all__ = ["Agent", "ClaudeAgent", "Dialog", "ScreenState", "UnknownDialog", "select_agent"]
+__all__ = ["Agent", "ClaudeAgent", "Dialog", "Kind", "ScreenState", "UnknownDialog",
+           "select_agent"]
 
 
-def select_agent(choice: str, argv: Sequence[str]) -> Agent:
-    """`claude` when asked, or when `auto` and the command runs an executable named claude."""
+def select_agent(choice: str, argv: Sequence[str], *, folders: Sequence[Path] = ()) -> Agent:
+    """`claude` when asked, or when `auto` and the command runs an executable named claude.
+    `folders`: the `.claude` folders whose commands and skills Claude knows (user, project)."""
     if choice == "claude" or (choice == "auto" and argv and Path(argv[0]).name == "claude"):
-        return ClaudeAgent()
+        return ClaudeAgent(user_commands(*folders))
     return Agent()

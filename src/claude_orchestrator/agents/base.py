@@ -1,18 +1,31 @@
 """What an agent CLI looks like to the orchestrator: the seam every profile fills in.
 
 The generic profile answers every question from the screen alone; the Claude profile from its
-hooks first, with the screen as the watchdog. Drivers never ask which profile they have.
+hooks first, with the screen as the watchdog. Drivers never ask which profile they have. Every
+method here is a pure function of text, so the turn machine can call it.
 """
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_orchestrator.errors import AgentCannotWork
 from claude_orchestrator.screen import sanitize_message
+
+
+class Kind(enum.Enum):
+    """How the agent tells us about a message: its hooks confirm it and end its turn (PROMPT),
+    only end its turn (SHELL: Claude's `!` bash mode), or nothing but the screen (SCREEN: any
+    agent without hooks, a slash command)."""
+
+    PROMPT = "prompt"
+    SHELL = "shell"
+    SCREEN = "screen"
 
 
 class ScreenState(enum.Enum):
@@ -27,14 +40,17 @@ class ScreenState(enum.Enum):
 
 @dataclass(frozen=True)
 class Dialog:
-    """A start-up question and the keys that answer it the way the user asked for."""
+    """A start-up question, recognised by its text, and the answer we give: the option whose
+    label `wanted` accepts (None: we do not answer it; `hint` says how to let us)."""
 
     name: str
-    keys: tuple[str, ...]
+    heading: int  # the line where the question starts (options are looked for below it)
+    wanted: Callable[[str], bool] | None
     note: str  # one line told to the user when we answer
+    hint: str = ""
 
 
-class UnknownDialog(Exception):
+class UnknownDialog(AgentCannotWork):
     """The agent asks something we have no answer for; the screen text goes with it."""
 
     def __init__(self, screen: str, message: str | None = None) -> None:
@@ -43,8 +59,9 @@ class UnknownDialog(Exception):
 
 
 _RULE_RE = re.compile(r"^\s*[─━—-]{20,}\s*$")
-_PROMPT_RE = re.compile(r"^\s*[❯>] ?(.*)$")
+_PROMPT_RE = re.compile(r"^\s*[❯>!] ?(.*)$")
 _SPINNER_RE = re.compile(r"^\s*[✢✳✶✻✽·*✺◐◓◑◒⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ?\S.*…")
+_STATUS_LINE_RE = re.compile(r"^\s*[✻✢✳✶✽*] \S+ for \d")
 
 
 def visible_tail(lines: Sequence[str], n: int) -> list[str]:
@@ -62,7 +79,8 @@ def is_rule(line: str) -> bool:
 
 def input_box(lines: Sequence[str]) -> tuple[int, int] | None:
     """The (first, last) line index of the input box at the bottom: the last pair of rules with a
-    `❯ ` line right after the upper one. None when no input box is on the screen."""
+    prompt line (`❯ `, or `! ` in Claude's bash mode) right after the upper one. None when no
+    input box is on the screen."""
     rules = [i for i, line in enumerate(lines) if is_rule(line)]
     for upper in reversed(rules):
         if upper + 1 < len(lines) and _PROMPT_RE.match(lines[upper + 1]):
@@ -83,6 +101,16 @@ def input_text(lines: Sequence[str]) -> str | None:
     return "\n".join(parts).strip()
 
 
+def resembles(got: str, sent: str) -> bool:
+    """A garbled copy of our text (not someone else's message).
+
+    >>> resembles('hello wrld', 'hello world'), resembles('something else', 'hello world')
+    (True, False)
+    """
+    a, b = got.strip()[:2000], sent.strip()[:2000]
+    return bool(a) and difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
+
+
 class Agent:
     """The generic profile: any command, screen only.
 
@@ -93,15 +121,40 @@ class Agent:
     name = "generic"
     uses_hooks = False
     resumable = False
+    has_input_box = False  # Enter waits for the paste to show in a known input box
 
+    # ----------------------------------------------------------------- starting
     def command(self, argv: Sequence[str], *, settings_path: Path | None,
                 resume_id: str | None) -> list[str]:
         """The command line to start (or restart) the agent."""
         return list(argv)
 
+    def pane_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The environment the agent runs with (the orchestrator's, minus its secrets)."""
+        return dict(env)
+
+    def check_release(self, executable: str) -> str | None:
+        """A one-line note about the installed release (raises when it cannot be used)."""
+        return None
+
+    def hook_events(self) -> tuple[str, ...]:
+        """The hook events to listen to (none for an agent without hooks)."""
+        return ()
+
+    def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
+        """The start-up question on the screen, if it is one we know."""
+        return None
+
+    # ----------------------------------------------------------------- delivering
     def prepare(self, text: str, *, literal: bool) -> str:
-        """The exact text to paste for a message (control characters removed)."""
-        return sanitize_message(text)
+        """The exact text to paste for a message (control characters removed); empty when
+        nothing is left to send."""
+        text = sanitize_message(text)
+        return text if text.strip() else ""
+
+    def kind(self, text: str, *, literal: bool, hooks: bool) -> Kind:
+        """How the agent will tell us about this text (see `Kind`)."""
+        return Kind.SCREEN
 
     def normalise(self, text: str) -> str:
         """What the agent will hold after `text` was pasted (its own input rules)."""
@@ -111,6 +164,11 @@ class Agent:
         """Whether the text the agent reports receiving is ours, up to its own input rules."""
         return self.normalise(reported) == self.normalise(sent)
 
+    def resembles(self, reported: str, sent: str) -> bool:
+        """Whether a text the agent reports is a garbled copy of ours."""
+        return resembles(reported, sent)
+
+    # ----------------------------------------------------------------- the screen
     def screen_state(self, lines: Sequence[str]) -> ScreenState:
         """Idle, busy, or a dialog, judged from the visible screen."""
         if any("esc to interrupt" in line for line in visible_tail(lines, 6)):
@@ -118,14 +176,6 @@ class Agent:
         if any(line.strip() for line in lines):
             return ScreenState.IDLE
         return ScreenState.STARTING
-
-    def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
-        """The answer to a start-up question on the screen, if any."""
-        return None
-
-    def dialog_hint(self, lines: Sequence[str]) -> str | None:
-        """What to tell the person about a question we will not answer ourselves."""
-        return None
 
     def input_pending(self, lines: Sequence[str], text: str) -> bool:
         """True when the input box still holds the start of `text` (Enter was not taken)."""
@@ -137,12 +187,13 @@ class Agent:
         first = text.strip().split("\n", 1)[0].strip()
         return bool(first) and held.split("\n", 1)[0].strip().startswith(first[:40].strip())
 
+    def leftover_input(self, lines: Sequence[str]) -> bool:
+        """Text someone left in the input box (it would be sent together with ours)."""
+        return False
+
     def reply_from_screen(self, new: Sequence[str], sent: str) -> str:
         """Claude-like screen furniture removed from the new lines, and our own message."""
         return strip_furniture(new, sent)
-
-
-_STATUS_LINE_RE = re.compile(r"^\s*[✻✢✳✶✽*] \S+ for \d")
 
 
 def strip_furniture(new: Sequence[str], sent: str) -> str:

@@ -7,34 +7,22 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from claude_orchestrator.agents import UnknownDialog
-from claude_orchestrator.config import Config, ConfigError
+from claude_orchestrator.config import Config
+from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
+from claude_orchestrator.errors import BudgetExhausted, ConfigError, SessionBusy, Terminated
 from claude_orchestrator.progress import Reporter
-from claude_orchestrator.runlog import RunLog, RunNotFound
-from claude_orchestrator.runtime.lock import SessionBusy
-from claude_orchestrator.session import AgentSession, StartFailed
+from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord
+from claude_orchestrator.session import AgentSession
 from claude_orchestrator.supervisor.conversation import (
     Conversation,
     first_message,
     split_completion,
 )
-from claude_orchestrator.turn import DeliveryError, OutOfTime, TurnResult, await_reply, run_turn
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BUDGET, EXIT_REFUSED, EXIT_AGENT = 0, 1, 2, 3, 4, 5
-EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-
-
-@dataclass
-class Outcome:
-    status: str  # complete | budget | refused | failed | interrupted
-    exit_code: int
-    message: str
-    summary: str = ""
+from claude_orchestrator.turn import TurnResult, await_reply, run_turn
 
 
 def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
@@ -81,31 +69,23 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
         if run.status == "running":
             raise ConfigError(f"run {run.id} is still running (pid {run.pid})")
         log.resume_run(run.id)
-        from dataclasses import replace
-
         config = replace(config, workdir=Path(run.workdir))
         conv = Conversation(first_message(run.task, run.workdir), config.context_tokens,
                             config.reply_limit)
         inflight = None
         for turn in log.turns(run.id):
             if turn.status == "done":
-                conv.add_turn(turn.message, turn.reply or "")
+                conv.add_turn(turn.message, turn.reply or "", _note_for(turn.ended_by))
             elif turn.status == "sent":
-                inflight = (turn.seq, turn.message)
+                inflight = turn
         reporter.note(f"resuming run {run.id} after {len(conv.turns)} turn(s)")
         return _drive(config, reporter, log, run.id, conv, session_id=run.agent_session_id,
                       inflight=inflight)
 
 
 def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: Conversation,
-           *, session_id: str | None, inflight: tuple[int, str] | None) -> int:
-    from claude_orchestrator.supervisor import (
-        RetryNotice,
-        SupervisorClient,
-        SupervisorError,
-        SupervisorRefused,
-        Usage,
-    )
+           *, session_id: str | None, inflight: TurnRecord | None) -> int:
+    from claude_orchestrator.supervisor import RetryNotice, SupervisorClient, Usage
 
     def on_retry(n: RetryNotice) -> None:
         reporter.note(f"supervisor API: {n.reason}; retry {n.attempt}/{n.max_retries} "
@@ -119,38 +99,32 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     try:
         sess = AgentSession(config, reporter)
     except SessionBusy as e:
-        log.finish_run(run_id, status="failed", exit_code=EXIT_USAGE, message=str(e))
+        log.finish_run(run_id, status="failed", exit_code=e.exit_status, message=str(e))
         raise
+    run = Run(log, run_id, sess, config)
     sess.session_id = session_id
-    sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
     started = time.monotonic()
     if config.max_time:
         sess.deadline = started + config.max_time
-    usage = Usage()
-    iterations = len(conv.turns)
-    outcome = Outcome("failed", EXIT_FAILURE, "stopped")
-    reporter.note(f"run {run_id}; watch live: {sess.runtime.attach_command}")
+    recorded = log.get_run(run_id)
+    usage = Usage(recorded.prompt_tokens, recorded.completion_tokens, recorded.cost_usd)
+    iterations = len(conv.turns) + (1 if inflight is not None else 0)
+    outcome = Outcome("failed", 1, "stopped")
+    reporter.note(f"run {run_id}; watch live: {sess.attach_command}")
     try:
         sess.ensure_ready()
         if inflight is not None:
-            seq, message = inflight
-            result = _finish_inflight(sess, message)
-            _record_turn(log, run_id, seq, result)
-            conv.add_turn(message, result.reply, _note(result))
+            result = _finish_inflight(sess, inflight)
+            run.record_turn(inflight.seq, result)
+            conv.add_turn(inflight.message, result.reply, _note(result))
         while True:
             if config.max_iterations and iterations >= config.max_iterations:
-                outcome = Outcome("budget", EXIT_BUDGET,
-                                  f"iteration budget reached ({config.max_iterations})")
-                break
+                raise BudgetExhausted(f"iteration budget reached ({config.max_iterations})")
             if sess.deadline is not None and time.monotonic() >= sess.deadline:
-                outcome = Outcome("budget", EXIT_BUDGET,
-                                  f"time budget reached ({config.max_time:g}s)")
-                break
+                raise BudgetExhausted(f"time budget reached ({config.max_time:g}s)")
             if config.max_cost and usage.cost_usd >= config.max_cost:
-                outcome = Outcome("budget", EXIT_BUDGET,
-                                  f"cost budget reached (${usage.cost_usd:.4f} of "
-                                  f"${config.max_cost:g})")
-                break
+                raise BudgetExhausted(f"cost budget reached (${usage.cost_usd:.4f} of "
+                                      f"${config.max_cost:g})")
             reporter.context(f"turn {iterations + 1} · {usage.total_tokens} tokens · "
                              f"${usage.cost_usd:.4f} · {_clock(time.monotonic() - started)}")
             reporter.waiting("supervisor writing the next message")
@@ -165,56 +139,30 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
                                        message_count=len(messages))
             done, body = split_completion(reply.text)
             if done:
-                outcome = Outcome("complete", EXIT_OK, "task complete", summary=body)
+                outcome = Outcome("complete", 0, "task complete", summary=body)
                 break
-            if not body.strip():
-                conv.add_pending(reply.text)
+            if not sess.agent.prepare(body, literal=True):
+                conv.add_pending(reply.text)  # nothing to type: ask again
                 continue
             iterations += 1
-            turn = log.begin_turn(run_id, body)
+            seq = run.begin_turn(body)
             if not config.json_output:
                 sys.stderr.write(f"\n── supervisor → Claude (turn {iterations}) ──\n{body}\n")
             result = run_turn(sess, body, literal=True)
-            _record_turn(log, run_id, turn.seq, result)
+            run.record_turn(seq, result)
             if not config.json_output:
                 sys.stderr.write(f"── Claude ({result.ended_by}, "
                                  f"{result.reply_at - result.sent_at:.1f}s) ──\n"
                                  f"{result.reply}\n")
             conv.add_turn(body, result.reply, _note(result))
-    except SupervisorRefused as e:
-        outcome = Outcome("refused", EXIT_REFUSED, str(e))
-    except SupervisorError as e:
-        outcome = Outcome("failed", EXIT_FAILURE, str(e))
-    except StartFailed as e:
-        outcome = Outcome("failed", EXIT_AGENT, str(e) + (f"\n--- last screen:\n{e.screen}"
-                                                          if e.screen else ""))
-    except UnknownDialog as e:
-        outcome = Outcome("failed", EXIT_AGENT,
-                          f"{e}; answer it in tmux ({sess.runtime.attach_command})\n"
-                          f"--- screen:\n{e.screen}")
-    except DeliveryError as e:
-        outcome = Outcome("failed", EXIT_FAILURE, str(e))
-    except OutOfTime:
-        outcome = Outcome("budget", EXIT_BUDGET,
-                          f"time budget reached ({config.max_time:g}s) while Claude worked; "
-                          f"it goes on: `claude-orchestrator resume {run_id}` takes its reply")
-    except KeyboardInterrupt:
-        outcome = Outcome("interrupted", EXIT_SIGINT,
-                          f"interrupted; continue with: claude-orchestrator resume {run_id}")
     except BaseException as e:
-        if type(e).__name__ == "Terminated":
-            outcome = Outcome("interrupted", EXIT_SIGTERM,
-                              f"terminated; continue with: claude-orchestrator resume {run_id}")
-        elif isinstance(e, Exception):
-            outcome = Outcome("failed", EXIT_FAILURE, f"{type(e).__name__}: {e}")
-        else:
+        if not isinstance(e, (Exception, KeyboardInterrupt, Terminated)):
             raise
+        outcome = outcome_of(e, run_id)
     finally:
         reporter.idle()
         client.close()
-        sess.close(terminate=config.terminate_when_quit)
-        log.finish_run(run_id, status=outcome.status, exit_code=outcome.exit_code,
-                       message=outcome.message.split("\n", 1)[0])
+        run.finish(outcome)
     _print_summary(config, log, run_id, outcome, time.monotonic() - started)
     return outcome.exit_code
 
@@ -225,38 +173,33 @@ def _clock(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _finish_inflight(sess: AgentSession, message: str) -> TurnResult:
+def _finish_inflight(sess: AgentSession, turn: TurnRecord) -> TurnResult:
     """The message the dead orchestrator was waiting on: take Claude's reply from its hook
-    events (or wait for it), and deliver it only when it never arrived."""
-    result = await_reply(sess, message)
+    events after the turn began (or wait for it), and deliver it only when it never arrived."""
+    result = await_reply(sess, turn.message, turn.events_mark or 0)
     if result is not None:
         sess.reporter.note("picked up Claude's reply to the message in flight "
                            f"({result.ended_by})")
         return result
     sess.reporter.note("the message in flight had not reached Claude; delivering it now")
-    return run_turn(sess, message, literal=True)
+    return run_turn(sess, turn.message, literal=True)
 
 
 def _note(result: TurnResult) -> str | None:
-    if result.ok:
+    if result.ended_by == "nothing-to-send":
+        return ("orchestrator: your message was empty once control characters were removed; "
+                "nothing was sent to Claude")
+    return _note_for(result.ended_by)
+
+
+def _note_for(ended_by: str | None) -> str | None:
+    if ended_by in (None, "hook", "screen"):
         return None
-    if result.ended_by == "api-error":
+    if ended_by == "api-error":
         return "orchestrator: Claude Code's API call failed; this is its error message"
-    if result.ended_by == "idle-timeout":
+    if ended_by == "idle-timeout":
         return "orchestrator: Claude showed no activity for a long time; this is its screen"
-    return f"orchestrator: the turn ended by {result.ended_by}"
-
-
-def _record_turn(log: RunLog, run_id: str, seq: int, result: TurnResult) -> None:
-    if result.confirmed_at:
-        log.mark_delivered(run_id, seq, _utc(result.confirmed_at))
-    log.finish_turn(run_id, seq, reply=result.reply, ended_by=result.ended_by,
-                    ended_at=_utc(result.ended_at or result.reply_at),
-                    recovery="; ".join(result.recovery) or None, timings=result.timings())
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return f"orchestrator: the turn ended by {ended_by}"
 
 
 def _print_summary(config: Config, log: RunLog, run_id: str, outcome: Outcome,

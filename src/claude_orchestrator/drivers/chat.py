@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from claude_orchestrator.agents import UnknownDialog
-from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.drivers.lifecycle import Run
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import run_turn
 
@@ -74,8 +73,7 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
 
 
 def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
-              runlog: RunLog | None = None, run_id: str | None = None,
-              show_screen: Callable[[str], None] | None = None) -> int:
+              run: Run | None = None) -> int:
     """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF)."""
     for line in lines:
         message = line.strip("\n")
@@ -83,37 +81,32 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
             return 0
         if not message.strip():
             continue
-        slash = message.lstrip().startswith("/") and sess.agent.uses_hooks
-        seq = runlog.begin_turn(run_id, message).seq if runlog and run_id else None
+        if not sess.agent.prepare(message, literal=False):
+            out.write("(nothing to send: the message is empty once control characters are "
+                      "removed)\n")
+            continue
+        seq = run.begin_turn(message) if run else None
         try:
-            result = run_turn(sess, message, literal=False,
-                              use_hooks=False if slash else None)
+            result = run_turn(sess, message, literal=False)
         except KeyboardInterrupt:
             out.write("\n(wait cancelled; Claude goes on working. Ctrl-C at the prompt quits)\n")
-            if runlog and run_id and seq is not None:
-                runlog.fail_turn(run_id, seq, "wait cancelled by the user")
+            if run and seq is not None:
+                run.log.fail_turn(run.id, seq, "wait cancelled by the user")
             continue
         except UnknownDialog as dialog:
             out.write(f"{dialog}:\n")
             out.write(dialog.screen + "\n")
-            out.write(f"Answer it in tmux: {sess.runtime.attach_command}\n")
+            out.write(f"Answer it in tmux: {sess.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
             continue
+        if result.output is not None:
+            out.write((result.output or "(the command printed nothing)").rstrip("\n") + "\n")
         reply = result.reply if result.reply.strip() else "(no reply)"
         out.write(reply.rstrip("\n") + "\n")
         out.flush()
-        if runlog and run_id and seq is not None:
-            if result.confirmed_at:
-                runlog.mark_delivered(run_id, seq, _utc(result.confirmed_at))
-            runlog.finish_turn(run_id, seq, reply=result.reply, ended_by=result.ended_by,
-                               ended_at=_utc(result.ended_at or result.reply_at),
-                               recovery="; ".join(result.recovery) or None,
-                               timings=result.timings())
+        if run and seq is not None:
+            run.record_turn(seq, result)
     return 0
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
 def stdin_lines(out: IO[str], history_file: Path | None = None) -> Iterator[str]:

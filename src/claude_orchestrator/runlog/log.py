@@ -34,17 +34,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from claude_orchestrator.errors import UsageError
 from claude_orchestrator.runlog.migrations import MIGRATIONS
 
+if TYPE_CHECKING:
+    from claude_orchestrator.turn.result import TurnResult
+
 MODES = ("autonomous", "chat")
-RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit")
+RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit",
+                "stuck")
 _SECRET_KEY = re.compile(r"key|token(?!s)|secret|passw|credential|auth", re.IGNORECASE)
 
 
-class RunLogError(Exception):
-    """A run-log failure, with a one-line message."""
+class RunLogError(UsageError):
+    """A run-log failure, with a one-line message (exit 2: the log is unusable as given)."""
 
 
 class RunNotFound(RunLogError):
@@ -111,6 +116,9 @@ class TurnRecord:
     recovery: str | None
     error: str | None
     timings: dict[str, Any] | None
+    events_mark: int | None = None
+    error_kind: str | None = None
+    output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,10 @@ def _iso(dt: datetime | None) -> str:
     return (dt or _now()).astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
@@ -154,11 +166,13 @@ def _pid_alive(pid: int) -> bool:
 def scrub_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Drop secret-like keys (key, token, secret, password...) at any depth, and ``sk-`` values.
 
-    ``*_tokens`` (a count, e.g. ``max_tokens``) is kept; ``token`` alone is not.
+    ``*_tokens`` (a count, e.g. ``max_tokens``) is kept; ``token`` alone is not. A switch or a
+    number under such a name (``accept_api_key: true``) and a ``*_file`` path hold no secret.
     """
     clean: dict[str, Any] = {}
     for name, value in settings.items():
-        if _SECRET_KEY.search(str(name)):
+        harmless = isinstance(value, (bool, int, float)) or str(name).endswith("_file")
+        if _SECRET_KEY.search(str(name)) and not harmless:
             continue
         if isinstance(value, Mapping):
             value = scrub_settings(value)
@@ -331,12 +345,13 @@ class RunLog:
 
     # --- turns and supervisor calls -----------------------------------------------------------
 
-    def begin_turn(self, run_id: str, message: str) -> TurnRecord:
-        """Record a message as 'sent' before it is delivered."""
+    def begin_turn(self, run_id: str, message: str, *, mark: int | None = None) -> TurnRecord:
+        """Record a message as 'sent' before it is delivered; `mark` is where the agent's hook
+        record ended then (what a resume looks after)."""
         with self._write() as db:
             seq = self._next_seq(db, "turns", run_id)
-            db.execute("INSERT INTO turns (run_id, seq, message, sent_at) VALUES (?, ?, ?, ?)",
-                       (run_id, seq, message, _iso(None)))
+            db.execute("INSERT INTO turns (run_id, seq, message, sent_at, events_mark)"
+                       " VALUES (?, ?, ?, ?, ?)", (run_id, seq, message, _iso(None), mark))
         return self._turns("WHERE run_id = ? AND seq = ?", (run_id, seq))[0]
 
     def mark_delivered(self, run_id: str, seq: int, at: datetime | None = None) -> None:
@@ -344,18 +359,28 @@ class RunLog:
 
     def finish_turn(self, run_id: str, seq: int, *, reply: str, ended_by: str,
                     ended_at: datetime | None = None, recovery: str | None = None,
-                    timings: Mapping[str, Any] | None = None) -> None:
+                    timings: Mapping[str, Any] | None = None, error_kind: str | None = None,
+                    output: str | None = None) -> None:
         """Record the reply; the first time a turn is done it counts in the run's turns."""
         with self._write() as db:
             was = self._turn_status(db, run_id, seq)
             db.execute("UPDATE turns SET status = 'done', reply = ?, ended_by = ?, ended_at = ?,"
-                       " recovery = COALESCE(?, recovery), timings = COALESCE(?, timings)"
-                       " WHERE run_id = ? AND seq = ?",
+                       " recovery = COALESCE(?, recovery), timings = COALESCE(?, timings),"
+                       " error_kind = ?, output = ? WHERE run_id = ? AND seq = ?",
                        (reply, ended_by, _iso(ended_at), recovery,
                         None if timings is None else json.dumps(dict(timings), default=str),
-                        run_id, seq))
+                        error_kind, output, run_id, seq))
             if was != "done":
                 db.execute("UPDATE runs SET turns = turns + 1 WHERE id = ?", (run_id,))
+
+    def record_turn(self, run_id: str, seq: int, result: TurnResult) -> None:
+        """A turn's result, as it ended: delivered when, the reply, how it ended, timings."""
+        if result.confirmed_at:
+            self.mark_delivered(run_id, seq, _utc(result.confirmed_at))
+        self.finish_turn(run_id, seq, reply=result.reply, ended_by=result.ended_by,
+                         ended_at=_utc(result.ended_at or result.reply_at),
+                         recovery="; ".join(result.recovery) or None, timings=result.timings(),
+                         error_kind=result.error or None, output=result.output)
 
     def fail_turn(self, run_id: str, seq: int, note: str) -> None:
         self._update_turn(run_id, seq, "status = 'failed', error = ?, ended_at = ?,"
@@ -392,6 +417,7 @@ class RunLog:
                 ended_at=_dt(r["ended_at"]), reply=r["reply"], ended_by=r["ended_by"],
                 recovery=r["recovery"], error=r["error"],
                 timings=None if r["timings"] is None else json.loads(r["timings"]),
+                events_mark=r["events_mark"], error_kind=r["error_kind"], output=r["output"],
             )
             for r in self._rows(f"SELECT * FROM turns {where}", params)
         ]

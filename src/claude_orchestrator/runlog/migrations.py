@@ -41,8 +41,17 @@ def m003_create_supervisor_calls(db: sqlite3.Connection) -> None:
     )
 
 
+def m004_turn_events_mark(db: sqlite3.Connection) -> None:
+    """Where the hook record ended when a turn began (a resume reads only what came after),
+    and what a turn's end said beyond its reply: StopFailure's error kind, a `!cmd`'s output."""
+    db.execute("ALTER TABLE turns ADD COLUMN events_mark INTEGER")
+    db.execute("ALTER TABLE turns ADD COLUMN error_kind TEXT")
+    db.execute("ALTER TABLE turns ADD COLUMN output TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_create_runs,
     m002_create_turns,
     m003_create_supervisor_calls,
+    m004_turn_events_mark,
 ]

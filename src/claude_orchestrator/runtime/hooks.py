@@ -18,21 +18,19 @@ import shlex
 import stat
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
-               "Notification")
 
 
 @dataclass(frozen=True)
 class HookEvent:
-    """One hook payload as Claude sent it, with the time we read it."""
+    """One hook payload as Claude sent it, ending at byte `pos` of the events file: its
+    position is what makes "after our paste" a fact."""
 
+    pos: int
     name: str
-    payload: dict[str, Any]
-    read_at: float
+    payload: dict[str, Any] = field(hash=False, compare=False)
 
     @property
     def session_id(self) -> str | None:
@@ -64,15 +62,17 @@ def hook_command(events: Path, wake: Path) -> str:
             f"[ -p {w} ] && printf . 1<>{w} 2>/dev/null; exit 0")
 
 
-def merge_settings(user: dict[str, Any], command: str) -> dict[str, Any]:
-    """The user's own settings with our hook added to each event we listen to.
+def merge_settings(user: dict[str, Any], command: str,
+                   events: Sequence[str]) -> dict[str, Any]:
+    """The user's own settings with our hook added to each event we listen to (only events the
+    running agent knows: an unknown name makes Claude stop at a "Settings Warning" dialog).
 
-    >>> merge_settings({'model': 'x'}, 'c')['hooks']['Stop']
+    >>> merge_settings({'model': 'x'}, 'c', ['Stop'])['hooks']['Stop']
     [{'hooks': [{'type': 'command', 'command': 'c'}]}]
     """
     merged = dict(user)
     hooks = dict(merged.get("hooks") or {})
-    for name in HOOK_EVENTS:
+    for name in events:
         entries = list(hooks.get(name) or [])
         entries.append({"hooks": [{"type": "command", "command": command}]})
         hooks[name] = entries
@@ -160,9 +160,10 @@ class HookChannel:
         os.close(fd)
         self._offset = self.events_path.stat().st_size
 
-    def write_settings(self, user_settings: dict[str, Any]) -> Path:
+    def write_settings(self, user_settings: dict[str, Any], events: Sequence[str]) -> Path:
         """The `--settings` file for Claude: the user's settings plus our hooks (mode 0600)."""
-        data = merge_settings(user_settings, hook_command(self.events_path, self.wake_path))
+        data = merge_settings(user_settings, hook_command(self.events_path, self.wake_path),
+                              events)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -179,30 +180,35 @@ class HookChannel:
         """The current end of what was read (events after it are new)."""
         return self._offset
 
-    def read_new(self, now: float) -> list[HookEvent]:
+    def size(self) -> int:
+        """The events file's size now: an event written later ends beyond it."""
+        try:
+            return self.events_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_new(self) -> list[HookEvent]:
         """Events appended since the last read. A half-written payload waits for the rest."""
         self.drain_wake()
-        try:
-            with open(self.events_path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        if not data:
-            return []
-        # surrogateescape: odd bytes round-trip exactly, so the byte offset stays right.
-        text = data.decode("utf-8", errors="surrogateescape")
-        events, used = parse_events(text, now)
-        self._offset += len(text[:used].encode("utf-8", errors="surrogateescape"))
+        events, self._offset = self._read_from(self._offset)
         return events
 
-    def read_all(self, now: float) -> list[HookEvent]:
-        """Every event in the file (for resuming after the orchestrator died)."""
+    def read_all(self, start: int = 0) -> list[HookEvent]:
+        """Every event after byte `start` (for resuming after the orchestrator died)."""
+        return self._read_from(start)[0]
+
+    def _read_from(self, offset: int) -> tuple[list[HookEvent], int]:
         try:
-            text = self.events_path.read_text(encoding="utf-8", errors="replace")
+            with open(self.events_path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
         except FileNotFoundError:
-            return []
-        return parse_events(text, now)[0]
+            return [], offset
+        if not data:
+            return [], offset
+        # surrogateescape: odd bytes round-trip exactly, so byte offsets stay right.
+        text = data.decode("utf-8", errors="surrogateescape")
+        return parse_events(text, offset)
 
     def close(self, *, remove: bool = False) -> None:
         with contextlib.suppress(OSError):
@@ -216,32 +222,41 @@ class HookChannel:
                 self.folder.rmdir()
 
 
-def parse_events(text: str, now: float) -> tuple[list[HookEvent], int]:
-    """JSON objects one after another (whitespace between); returns the events and how many
-    characters were consumed, so a half-written object at the end is read again later.
+def parse_events(text: str, base: int = 0) -> tuple[list[HookEvent], int]:
+    """JSON objects one after another (whitespace between), `text` starting at byte `base` of
+    the file. Returns the events, each with the byte position where it ends, and the byte
+    offset up to which the text was consumed: a half-written object at the end is read again.
 
-    >>> evs, used = parse_events('{"hook_event_name": "Stop", "x": 1}\\n{"hook_ev', 0.0)
-    >>> [e.name for e in evs], used
-    (['Stop'], 36)
+    >>> evs, used = parse_events('{"hook_event_name": "Stop", "x": 1}\\n{"hook_ev', 100)
+    >>> [(e.name, e.pos) for e in evs], used
+    ([('Stop', 135)], 136)
     """
     decoder = json.JSONDecoder()
     events: list[HookEvent] = []
     pos = 0
     n = len(text)
+
+    counted = [0, base]  # (characters, bytes) counted so far: positions move forward only
+
+    def at(i: int) -> int:
+        counted[1] += len(text[counted[0]:i].encode("utf-8", errors="surrogateescape"))
+        counted[0] = i
+        return counted[1]
+
     while True:
         while pos < n and text[pos] in " \t\r\n":
             pos += 1
         if pos >= n:
-            return events, pos
+            return events, at(pos)
         try:
             obj, end = decoder.raw_decode(text, pos)
         except ValueError:
             nl = text.find("\n", pos)
             if nl < 0:
-                return events, pos  # incomplete: wait for the rest
+                return events, at(pos)  # incomplete: wait for the rest
             pos = nl + 1  # a garbled line: skip it
             continue
         pos = end
         if isinstance(obj, dict):
             name = obj.get("hook_event_name")
-            events.append(HookEvent(str(name) if name else "", obj, now))
+            events.append(HookEvent(at(end), str(name) if name else "", obj))

@@ -6,9 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-
-class SessionBusy(Exception):
-    """Another orchestrator drives this tmux session (exit status 2)."""
+from claude_orchestrator.errors import SessionBusy
 
 
 def lock_session(folder: Path) -> int:

@@ -1,9 +1,13 @@
 """Waiting without polling: one `select()` over the hook FIFO and a tmux control-mode client.
 
-The control client (`tmux -C attach -f ignore-size,read-only`) streams `%output` whenever the
-pane draws, says `%exit` (or closes) when the session or server goes away, and reports a pane's
-death through a format subscription. So the orchestrator sleeps until something happens instead of
-forking `tmux capture-pane` every few hundred milliseconds.
+The control client (`tmux -C attach -f ignore-size`) streams `%output` whenever the pane draws,
+says `%exit` (or closes) when the session or server goes away, and reports a pane's death through
+a format subscription. So the orchestrator sleeps until something happens instead of forking
+`tmux capture-pane` every few hundred milliseconds.
+
+It is not attached `read-only`: from tmux 3.7 on, a read-only client as the only one attached
+makes every `send-keys` fail with "client is read-only" (shared/tmux-facts.md). It never sends
+input itself; `ignore-size` keeps it from changing the pane's size.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ class Activity:
 
 
 class ControlClient:
-    """A read-only control-mode client on the agent's session."""
+    """A control-mode client on the agent's session (it only listens)."""
 
     def __init__(self, tmux_bin: str, socket: str, session: str) -> None:
         self.proc = subprocess.Popen(
             [tmux_bin, "-L", socket, "-C", "attach-session", "-t", f"={session}",
-             "-f", "ignore-size,read-only"],
+             "-f", "ignore-size"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )

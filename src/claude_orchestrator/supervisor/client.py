@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
+from claude_orchestrator.errors import SupervisorError, SupervisorRefused
 from claude_orchestrator.supervisor.api_errors import (
     CONTEXT_HINTS,
     error_code,
@@ -102,20 +103,6 @@ class RetryNotice:
     max_retries: int
     delay: float
     reason: str
-
-
-class SupervisorError(Exception):
-    """The supervisor could not be used: retries exhausted, endpoint unreachable, malformed
-    answers, or an unexpected refusal. The message is one line without secrets. Exit status 1."""
-
-
-class SupervisorRefused(SupervisorError):
-    """The supervisor API refused for good; retrying cannot help. Exit status 4."""
-
-    def __init__(self, message: str, reason: RefusalReason, status: int | None = None) -> None:
-        super().__init__(message)
-        self.reason: RefusalReason = reason
-        self.status = status
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""One run's lifecycle, shared by chat and autonomous mode: started in the run log, each turn
+recorded as it begins and ends, finished with an outcome whose exit status comes from the error
+root (shared/decisions.md, "Exit status")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from claude_orchestrator.agents import UnknownDialog
+from claude_orchestrator.config import Config
+from claude_orchestrator.errors import (
+    BudgetExhausted,
+    NoProgress,
+    OrchestratorError,
+    OutOfTime,
+    SupervisorRefused,
+    Terminated,
+)
+from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.session import AgentSession, StartFailed
+from claude_orchestrator.turn import TurnResult
+
+EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM = 0, 130, 143
+
+
+@dataclass
+class Outcome:
+    """How a run ended: its status in the run log, the exit status, one line (or a screen)."""
+
+    status: str  # complete | quit | budget | refused | failed | interrupted | stuck
+    exit_code: int
+    message: str
+    summary: str = ""
+
+
+def outcome_of(error: BaseException, run_id: str, *, resumable: bool = True) -> Outcome:
+    """The outcome a failure gives the run."""
+    again = f"; continue with: claude-orchestrator resume {run_id}" if resumable else ""
+    if isinstance(error, Terminated):
+        return Outcome("interrupted", EXIT_SIGTERM, "terminated" + again)
+    if isinstance(error, KeyboardInterrupt):
+        return Outcome("interrupted", EXIT_SIGINT, "interrupted" + again)
+    if isinstance(error, OutOfTime):
+        return Outcome("budget", error.exit_status,
+                       f"{error}; it goes on: `claude-orchestrator resume {run_id}` takes "
+                       "its reply")
+    if isinstance(error, (StartFailed, UnknownDialog)):
+        screen = error.screen.strip()
+        label = "last screen" if isinstance(error, StartFailed) else "screen"
+        return Outcome("failed", error.exit_status,
+                       str(error) + (f"\n--- {label}:\n{screen}" if screen else ""))
+    if isinstance(error, SupervisorRefused):
+        return Outcome("refused", error.exit_status, str(error))
+    if isinstance(error, BudgetExhausted):
+        return Outcome("budget", error.exit_status, str(error) + again)
+    if isinstance(error, NoProgress):
+        return Outcome("stuck", error.exit_status, str(error) + again)
+    if isinstance(error, OrchestratorError):
+        return Outcome("failed", error.exit_status, str(error))
+    return Outcome("failed", 1, f"{type(error).__name__}: {error}")
+
+
+class Run:
+    """A run in the log, with the session it drives."""
+
+    def __init__(self, log: RunLog, run_id: str, sess: AgentSession, config: Config) -> None:
+        self.log = log
+        self.id = run_id
+        self.sess = sess
+        self.config = config
+        sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
+
+    def begin_turn(self, message: str) -> int:
+        """Record a message before it is delivered (with where the hook record ends now, so a
+        resume looks only at what came after it)."""
+        return self.log.begin_turn(self.id, message, mark=self.sess.events_mark()).seq
+
+    def record_turn(self, seq: int, result: TurnResult) -> None:
+        self.log.record_turn(self.id, seq, result)
+
+    def finish(self, outcome: Outcome) -> None:
+        """Record the outcome and leave (or kill, per TERMINATE_WHEN_QUIT) the tmux session."""
+        try:
+            self.sess.close(terminate=self.config.terminate_when_quit)
+        finally:
+            self.log.finish_run(self.id, status=outcome.status, exit_code=outcome.exit_code,
+                                message=outcome.message.split("\n", 1)[0])

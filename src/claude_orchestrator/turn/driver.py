@@ -1,0 +1,254 @@
+"""The turn machine's driver: performs its actions on tmux and feeds it what happened (hook
+events, drawing, frames, pane death, time). It decides nothing itself.
+
+Recovery policy around the machine: when the agent or tmux dies, restart it (resuming the
+conversation where the profile can); deliver the message again only if it had not been
+submitted, and never twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from claude_orchestrator.agents import Kind
+from claude_orchestrator.errors import AgentLost, DeliveryError, OutOfTime
+from claude_orchestrator.runtime.tmux import TmuxError
+from claude_orchestrator.turn.events import (
+    Action,
+    Capture,
+    ClearInput,
+    Died,
+    Drew,
+    Event,
+    Finish,
+    Frame,
+    Paste,
+    Pasted,
+    Press,
+    Status,
+    Tell,
+    Tick,
+    TurnEnd,
+)
+from claude_orchestrator.turn.ledger import Ledger
+from claude_orchestrator.turn.machine import TurnSpec, TurnState, begin, resumed, step
+from claude_orchestrator.turn.result import TurnResult
+
+if TYPE_CHECKING:  # the session sits below the turn; imported for its type only
+    from claude_orchestrator.session import AgentSession
+
+
+def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnResult:
+    """Deliver `message` and return the reply. `literal` keeps `/` and `!` text from being run
+    as a command (autonomous mode); in chat (`literal=False`) they pass through to Claude."""
+    agent = sess.agent
+    text = agent.prepare(message, literal=literal)
+    wall = time.time()
+    if not text:
+        return TurnResult(message, "", "", "nothing-to-send", wall, None, None, wall, enters=0)
+    recovery: list[str] = []
+    redelivered = False
+    while True:
+        sess.ensure_ready()
+        spec = _spec(sess, message, text, agent.kind(text, literal=literal,
+                                                     hooks=sess.hooks_reporting))
+        sent_at = time.time()
+        end = drive(sess, spec)
+        if end.outcome == "undeliverable":
+            raise DeliveryError(end.error)
+        if end.outcome == "lost":
+            note = f"{end.error} during the turn"
+            sess.reporter.note(note)
+            recovery.append(note)
+            if end.delivered:
+                sess.ensure_ready()
+                resumed_note = (" with the conversation resumed"
+                                if sess.session_id and agent.resumable else "")
+                reply = (f"[orchestrator: {end.error} while working on this message; it was "
+                         f"restarted{resumed_note}. The reply was lost; the message was not "
+                         "sent again.]")
+                return _result(spec, replace_reply(end, reply), sent_at, recovery)
+            if redelivered:
+                raise AgentLost(f"{end.error}, twice: the message could not be delivered")
+            redelivered = True
+            recovery.append("message delivered again after the restart (it had not arrived)")
+            continue
+        result = _result(spec, end, sent_at, recovery)
+        if spec.kind is Kind.SHELL and end.ended_by == "hook":
+            output = shell_output(sess, text)
+            if output is not None:
+                result = _with_output(result, output)
+        return result
+
+
+def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | None:
+    """The reply to a message a previous orchestrator pasted (at events-file position `mark`)
+    and then died waiting on. The hook record after `mark` says whether it was submitted and
+    whether its turn ended; a turn still running is waited for. None when the message never
+    reached the agent (so it can be delivered now, once). Events before `mark` (an earlier
+    identical prompt) never count."""
+    if sess.channel is None:
+        return None
+    text = sess.agent.prepare(message, literal=True)
+    if not text:
+        return None
+    spec = _spec(sess, message, text, Kind.PROMPT)
+    ledger = Ledger(session_id=sess.session_id)
+    events = sess.channel.read_all()
+    for ev in events:
+        if ev.pos <= mark:
+            ledger = ledger.apply(ev.name, ev.payload)
+    now = time.monotonic()
+    restarted = sess.starts > 0
+    frame = _capture(sess, None) if not restarted else None
+    before = frame if isinstance(frame, Frame) else Frame((), now)
+    state, actions = resumed(spec, ledger, mark, before, now)
+    for ev in events:
+        if ev.pos > mark:
+            state, more = step(state, ev, now)
+            actions += more
+    finished = next((a.end for a in actions if isinstance(a, Finish)), None)
+    sent_at = time.time()
+    if finished is not None and finished.outcome == "ended":
+        sess.adopt_ledger(state.ledger)
+        return _result(spec, finished, sent_at, ["reply taken from the hook record"])
+    if state.confirmed_at is None and (restarted or not sess.hooks_reporting):
+        return None  # never submitted before the agent was restarted: deliver it now
+    if restarted:
+        reply = ("[orchestrator: Claude was restarted while working on this message; the "
+                 "reply was lost; the message was not sent again.]")
+        end = TurnEnd("lost", "agent-died", reply, delivered=True, confirmed_at=now)
+        return _result(spec, end, sent_at, [])
+    sess.reporter.note("waiting for the message in flight")
+    end = drive(sess, spec, (state, [a for a in actions if not isinstance(a, Finish)]))
+    if end.outcome == "undeliverable":
+        raise DeliveryError(end.error)
+    if end.outcome == "lost":
+        return _result(spec, replace_reply(end, f"[orchestrator: {end.error} while working on "
+                                                "this message.]"), sent_at, [])
+    return _result(spec, end, sent_at, ["waited for the turn in flight"])
+
+
+def drive(sess: AgentSession, spec: TurnSpec,
+          start: tuple[TurnState, list[Action]] | None = None) -> TurnEnd:
+    """Run the machine until it finishes: perform each action, feed back each event."""
+    clock = time.monotonic
+    state, actions = start or begin(spec, sess.ledger, clock(), sess.watcher.last_output)
+    queue: deque[Event] = deque()
+    try:
+        while True:
+            for action in actions:
+                if isinstance(action, Finish):
+                    return action.end
+                event = _perform(sess, action)
+                if event is not None:
+                    queue.append(event)
+            actions = []
+            if queue:
+                state, actions = step(state, queue.popleft(), clock())
+                continue
+            now = clock()
+            timeout = state.wake_at - now if state.wake_at is not None else 3600.0
+            if sess.deadline is not None:
+                left = sess.deadline - now
+                if left <= 0:
+                    raise OutOfTime("time budget reached while Claude worked")
+                timeout = min(timeout, left)
+            activity = sess.watcher.wait(max(0.0, timeout))
+            if activity.hook:
+                queue.extend(sess.read_events())
+            if activity.output:
+                queue.append(Drew(sess.watcher.last_output))
+            if activity.gone or activity.pane_died:
+                status = sess.runtime.status()
+                if not status.alive:
+                    queue.append(Died(status.describe()))
+            queue.append(Tick())
+    finally:
+        sess.adopt_ledger(state.ledger)
+        sess.reporter.idle()
+
+
+def _perform(sess: AgentSession, action: Action) -> Event | None:
+    """One action on tmux; what it led to (a frame, the paste's position, the agent's death)."""
+    runtime = sess.runtime
+    try:
+        if isinstance(action, Capture):
+            return _capture(sess, action.history_from)
+        if isinstance(action, ClearInput):
+            runtime.press("C-u")
+        elif isinstance(action, Paste):
+            mark = sess.events_mark()  # before the paste: whatever it causes comes after
+            runtime.paste(action.text)
+            return Pasted(mark)
+        elif isinstance(action, Press):
+            runtime.press(action.key)
+        elif isinstance(action, Tell):
+            where = f" (answer it in tmux: {sess.attach_command})" if action.where else ""
+            sess.reporter.note(action.message + where)
+        elif isinstance(action, Status):
+            sess.reporter.waiting(action.what)
+    except TmuxError as err:
+        return _died_or_raise(sess, err)
+    return None
+
+
+def _capture(sess: AgentSession, history_from: int | None) -> Event:
+    try:
+        status = sess.runtime.status()
+        if not status.alive:  # a dead pane keeps its last screen: never judge that one
+            return Died(status.describe())
+        history = 0 if history_from is None else max(0, status.history_size - history_from)
+        lines = sess.runtime.capture(history=history)
+    except TmuxError as err:
+        return _died_or_raise(sess, err)
+    return Frame(tuple(lines), sess.watcher.last_output, status.history_size,
+                 history_from is not None)
+
+
+def _died_or_raise(sess: AgentSession, err: TmuxError) -> Event:
+    """A failed tmux command is the agent's death when the pane is gone; else a real error."""
+    status = sess.runtime.status()
+    if status.alive:
+        raise err
+    return Died(status.describe())
+
+
+def _spec(sess: AgentSession, message: str, text: str, kind: Kind) -> TurnSpec:
+    return TurnSpec(message=message, text=text, kind=kind, profile=sess.agent,
+                    idle_timeout=sess.config.idle_timeout,
+                    stable_window=sess.config.stable_window,
+                    stop_hooks_elsewhere=sess.stop_hooks_elsewhere)
+
+
+def _result(spec: TurnSpec, end: TurnEnd, sent_at: float, recovery: list[str]) -> TurnResult:
+    offset = time.time() - time.monotonic()  # the machine's times are monotonic
+
+    def wall(t: float | None) -> float | None:
+        return None if t is None else t + offset
+
+    return TurnResult(
+        message=spec.message, sent_text=spec.text, reply=end.reply, ended_by=end.ended_by,
+        sent_at=sent_at, confirmed_at=wall(end.confirmed_at), ended_at=wall(end.ended_at),
+        reply_at=time.time(), enters=end.enters, recovery=(*end.notes, *recovery),
+        received_text=end.received, error=end.error if end.ended_by == "api-error" else "",
+        prompt_id=end.prompt_id, events=end.events)
+
+
+def replace_reply(end: TurnEnd, reply: str) -> TurnEnd:
+    return replace(end, reply=reply)
+
+
+def _with_output(result: TurnResult, output: str) -> TurnResult:
+    return replace(result, output=output)
+
+
+def shell_output(sess: AgentSession, text: str) -> str | None:
+    """What a `!cmd` printed, from Claude's transcript (the screen shortens long output)."""
+    from claude_orchestrator.agents.transcript import bash_output
+
+    path = sess.ledger.transcript_path
+    return bash_output(path, text.lstrip().removeprefix("!").strip()) if path else None

@@ -1,0 +1,129 @@
+"""What the turn machine is told (events) and what it asks for (actions): plain data.
+
+Every event carries what makes it a fact rather than a guess: a hook event its position in the
+events file, a screen frame the time the pane last drew before it was taken. Times are the
+driver's monotonic clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from claude_orchestrator.runtime.hooks import HookEvent
+
+# ----------------------------------------------------------------------------- events
+Hook = HookEvent  # one hook payload, ending at byte `pos` of the events file
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One capture of the pane: its lines (with scrollback when asked), the time the pane last
+    drew before it was taken, and the pane's scrollback size then."""
+
+    lines: tuple[str, ...]
+    drawn_at: float
+    history_size: int = 0
+    with_history: bool = False
+
+
+@dataclass(frozen=True)
+class Drew:
+    """The pane drew something (a `%output` from the control client)."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class Pasted:
+    """Our paste went in; hook events after byte `mark` of the events file came after it."""
+
+    mark: int
+
+
+@dataclass(frozen=True)
+class Died:
+    """The agent's process exited, or its tmux session or server went away."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed (the machine asked to be woken)."""
+
+
+Event = Hook | Frame | Drew | Pasted | Died | Tick
+
+
+# ----------------------------------------------------------------------------- actions
+@dataclass(frozen=True)
+class Capture:
+    """Take a frame now (answered with a Frame event). `history_from`: include the scrollback
+    that grew since the pane's history had this size (the whole turn, for a screen reply)."""
+
+    history_from: int | None = None
+
+
+@dataclass(frozen=True)
+class ClearInput:
+    """Empty the agent's input box (text a person left there would be sent with ours)."""
+
+
+@dataclass(frozen=True)
+class Paste:
+    """Paste this text as one bracketed paste (answered with a Pasted event)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Press:
+    """Press one key, by its tmux name (`Enter`, `Escape`)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Tell:
+    """A one-line note for the person; `where` adds how to reach the pane (to answer it)."""
+
+    message: str
+    where: bool = False
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the live status line says we wait for."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class TurnEnd:
+    """How the turn ended. `outcome`: `ended` (a reply, or the screen's account of the turn),
+    `lost` (the agent died; `delivered` says whether the message had been submitted),
+    `undeliverable` (the message cannot be delivered as written; `error` says why)."""
+
+    outcome: str
+    ended_by: str = ""  # hook | api-error | screen | idle-timeout | agent-died
+    reply: str = ""
+    error: str = ""  # why undeliverable / why the agent was lost / StopFailure's error kind
+    delivered: bool = False
+    received: str | None = None
+    prompt_id: str | None = None
+    confirmed_at: float | None = None
+    ended_at: float | None = None
+    enters: int = 0
+    pastes: int = 0
+    notes: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The turn is over."""
+
+    end: TurnEnd
+
+
+Action = Capture | ClearInput | Paste | Press | Tell | Status | Finish

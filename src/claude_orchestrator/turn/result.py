@@ -1,0 +1,44 @@
+"""A turn's outcome: one shape for chat, the supervisor, the run log and the benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What one message got. `ended_by`: hook (Claude's Stop), api-error (StopFailure; `error`
+    holds its kind), screen, idle-timeout, agent-died, or nothing-to-send (the message was empty
+    once control characters were removed: nothing was typed). Times are wall-clock seconds."""
+
+    message: str
+    sent_text: str
+    reply: str
+    ended_by: str
+    sent_at: float
+    confirmed_at: float | None
+    ended_at: float | None
+    reply_at: float
+    enters: int = 1
+    recovery: tuple[str, ...] = ()
+    received_text: str | None = None
+    error: str = ""  # StopFailure's `error` (rate_limit, server_error, ...) for api-error
+    output: str | None = None  # what a `!cmd` printed (chat mode's bash pass-through)
+    prompt_id: str | None = None
+    events: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """Claude answered (by its hook or its screen), rather than failing or going quiet."""
+        return self.ended_by in ("hook", "screen")
+
+    @property
+    def delivered(self) -> bool:
+        """The message reached the agent (it was submitted)."""
+        return self.ended_by != "nothing-to-send" and (
+            self.confirmed_at is not None or self.ended_by in ("hook", "api-error", "screen"))
+
+    def timings(self) -> dict[str, Any]:
+        return {"sent_at": self.sent_at, "confirmed_at": self.confirmed_at,
+                "ended_at": self.ended_at, "reply_at": self.reply_at, "enters": self.enters}
