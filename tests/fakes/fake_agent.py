@@ -15,6 +15,7 @@ Scripted replies, chosen by the first word of the submitted message:
     exit N           exit with status N at once (after logging the message)
     crash-after N    busy N seconds, then exit with status 1
     silent           busy 0.2 s, no reply lines
+    env NAME         reply ``NAME=<its value>`` (``unset`` when the agent does not have it)
     stream N         busy N seconds, one new reply line on screen per second
     api-error        the turn fails: ``● API Error: 400 simulated``, StopFailure hook, no Stop
 
@@ -305,7 +306,9 @@ class Turn:
                 return
         except ValueError:
             pass
-        if first == "code":
+        if first == "env" and arg:
+            self.set_reply(f"{arg}={os.environ.get(arg, 'unset')}")
+        elif first == "code":
             self.reply = CODE_REPLY
             self.screen = render_markdown(CODE_REPLY)
         elif first == "silent":

@@ -652,3 +652,80 @@ def test_time_budget_ends_the_run_during_a_long_turn_and_resume_takes_the_reply(
     assert lines_with(resumed.stderr, "picked up"), resumed.stderr
     assert logged_texts(agent_log) == ["sleep 6"]  # delivered once
     assert request_messages(supervisor)[-1][-1] == {"role": "user", "content": "slept 6"}
+
+
+def test_resume_keeps_every_setting_and_the_spend(socket_name: str, workdir: Path,
+                                                  env: dict[str, str], supervisor: FakeOpenAI,
+                                                  agent_log: Path) -> None:
+    """A run started with flags (a withheld variable, budgets, limits) resumes with a bare
+    `resume ID`: the restarted agent still does not see the withheld variable, the iteration
+    budget counts the turns before (the one in flight too), and the spend goes on."""
+    env = dict(env, MY_TOKEN="tok-do-not-leak")
+    supervisor.enqueue(Reply("sleep 3", cost=0.25), Reply("env MY_TOKEN", cost=0.25),
+                       Reply("one too many"))
+    args = auto_args(socket_name, workdir, "--withhold-env", "MY_TOKEN", "--max-iterations", "2",
+                     "--context-tokens", "9000", "--reply-limit", "3000", "--idle-timeout", "7m",
+                     agent="claude")
+    proc = start_cli(args, env)
+    assert wait_until(lambda: "sleep 3" in logged_texts(agent_log), 30)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    tmux_cmd(socket_name, "kill-server")  # the agent dies too: resume starts it afresh
+    run_id = one_run_id(env)
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        recorded = log.get_run(run_id).settings
+    assert recorded["withhold_env"] == "MY_TOKEN" and recorded["context_tokens"] == 9000
+    assert recorded["reply_limit"] == 3000 and recorded["idle_timeout"] == 420.0
+    resumed = run_cli(["resume", run_id], env, timeout=60)
+    assert resumed.returncode == 3, resumed.stderr  # two turns: the budget, not a third turn
+    assert "iteration budget reached (2)" in resumed.stderr
+    assert logged_texts(agent_log) == ["sleep 3", "env MY_TOKEN"]
+    assert len(supervisor.requests) == 2
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        turns = log.turns(run_id)
+        assert [t.reply for t in turns][-1] == "MY_TOKEN=unset"
+        assert "not sent again" in (turns[0].reply or "")
+        assert log.get_run(run_id).cost_usd == pytest.approx(0.5)  # both calls, both runs
+
+
+def test_a_supervisor_message_of_control_characters_is_not_typed(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """The supervisor is told that nothing was sent, and the run goes on."""
+    supervisor.enqueue(Reply("\x1b[2J\x07\x00"), Reply("real work"), Reply(DONE))
+    proc = run_cli(auto_args(socket_name, workdir), env)
+    assert proc.returncode == 0, proc.stderr
+    assert logged_texts(agent_log) == ["real work"]
+    second = request_messages(supervisor)[1]
+    assert "nothing was sent to Claude" in second[-1]["content"]
+
+
+@pytest.mark.realcli
+def test_real_claude_resume_never_takes_the_reply_of_an_earlier_identical_message(
+        socket_name: str, workdir: Path, tmp_path: Path, cli_env: dict[str, str],
+        supervisor: FakeOpenAI) -> None:
+    """The message in flight ("continue") was sent before and answered: `resume` looks only at
+    what Claude reported after this turn began, so it waits for this turn's own reply."""
+    anthropic_key = "sk-ant-api03-orchestrator-test-key-0123456789abcdef"
+    home = prepare_home(tmp_path / "home", anthropic_key, trusted_dirs=[workdir])
+    supervisor.enqueue(Reply("continue"), Reply("continue"), Reply(DONE))
+    answers = iter(["first answer", "second answer"])
+
+    def reply_for(text: str) -> FakeAnthropicReply:
+        answer = next(answers)
+        return FakeAnthropicReply(answer, duration=6 if answer == "second answer" else 0)
+
+    with FakeAnthropic(reply_for) as api:
+        env = claude_env(home, api.base_url, anthropic_key, base=cli_env)
+        env.update(OPENROUTER_API_KEY=KEY, OPENROUTER_BASE_URL=supervisor.base_url)
+        proc = start_cli(["--task", TASK, "--socket", socket_name, str(workdir)], env)
+        assert wait_until(lambda: len(api.requests) == 2, 60)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        resumed = run_cli(["resume", one_run_id(env)], env, timeout=90)
+        assert resumed.returncode == 0, resumed.stderr
+        sent = [r.last_user_text for r in api.requests]
+    assert sent == ["continue", "continue"]  # not delivered a third time
+    last = request_messages(supervisor)[-1]
+    assert last[-1] == {"role": "user", "content": "second answer"}
+    assert last[-3] == {"role": "user", "content": "first answer"}

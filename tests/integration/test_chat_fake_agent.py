@@ -348,3 +348,16 @@ def test_a_busy_screen_that_does_not_redraw_is_not_an_idle_timeout(
     finally:
         sess.close(terminate=True)
     assert result.ended_by == "hook" and result.reply == "slept 4"
+
+
+def test_a_line_of_control_characters_is_not_sent(socket_name: str, tmp_path: Path,
+                                                 cli_env: dict[str, str],
+                                                 agent_log: Path) -> None:
+    """Nothing is left once control characters go: one line says so, the next message is
+    delivered as usual (tmux is never asked to paste nothing)."""
+    proc = run_cli(chat_args(socket_name, tmp_path), cli_env,
+                   input="\x07\x1b[31m\x1b[0m\x00\nhello after\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("nothing to send") == 1
+    assert "ECHO: hello after" in proc.stdout
+    assert logged_texts(agent_log) == ["hello after"]

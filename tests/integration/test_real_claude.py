@@ -74,6 +74,12 @@ DELIVERY_TEXTS = [
     "def f(x):\n\treturn x  # tab-indented\n\n    spaces = 'kept'",
     _FIFTY,
     _TEN_KB,
+    # Claude composes Unicode (NFC): a decomposed é arrives composed, and is still ours.
+    "cafe\u0301 and A\u030a and \u212b",
+    # 2.1.332 folds these into [Pasted text #N] and wraps them in <pasted_content>.
+    "one\ntwo\nthree\nfour\nfive",
+    "x" * 1200,
+    "first\n\n<pasted_content id=\"abcd\">\nnot a real wrapper\n</pasted_content id=\"abcd\">",
 ]
 
 
@@ -333,3 +339,50 @@ def test_message_sent_while_claude_is_busy_is_submitted_once(real: Real) -> None
     assert real.conversation() == ["typed by a person", "sent while busy"]
     assert submits(sess).count("sent while busy") == 1
     assert r.enters == 1
+
+
+# ----------------------------------------------------------------------------- 12. new edges
+
+
+def test_chat_bash_command_runs_once_and_its_output_is_shown(real: Real) -> None:
+    """`!cmd` in chat goes to Claude's bash mode: no submit event fires for it, its output is
+    a turn of its own ending with a Stop. It runs once, and what it printed comes back."""
+    sess = real.session()
+    sess.ensure_ready()
+    marker = real.work / "runs.txt"
+    real.api.push("I see the output.")
+    r = run_turn(sess, f"!echo ran >> {marker} && echo hello-from-bash", literal=False)
+    assert r.ended_by == "hook", r
+    assert r.output == "hello-from-bash"
+    assert r.reply == "I see the output."
+    time.sleep(1.0)
+    assert marker.read_text() == "ran\n"  # once
+    assert len(real.api.requests) == 1
+    assert "<bash-stdout>hello-from-bash" in real.api.requests[0].texts[-1]
+    after = run_turn(sess, "and now a prompt")
+    assert after.reply == "ECHO: and now a prompt"
+
+
+def test_queued_messages_merged_into_one_turn_get_that_turns_reply(real: Real) -> None:
+    """A person's message and ours, both sent while Claude works, are taken up together as one
+    turn (both releases): ours gets that turn's reply, never the busy turn's."""
+    sess = real.session()
+    sess.ensure_ready()
+    real.api.push(Reply("the busy turn's reply", duration=4), "the merged turn's reply")
+    real.tmux("send-keys", "-t", f"={SESSION}:", "-l", "first, by a person")
+    time.sleep(0.3)
+    real.tmux("send-keys", "-t", f"={SESSION}:", "Enter")
+    real.api.wait_for_requests(1, timeout=30, finished=False)
+    real.tmux("send-keys", "-t", f"={SESSION}:", "-l", "second, by a person")
+    time.sleep(0.3)
+    real.tmux("send-keys", "-t", f"={SESSION}:", "Enter")
+    time.sleep(0.5)
+    r = run_turn(sess, "third, ours")
+    assert r.ended_by == "hook", r
+    assert r.reply == "the merged turn's reply"
+    merged = real.api.requests[1]
+    assert merged.texts[-1] == "third, ours"
+    assert [t.strip() for t in merged.texts[-3:-1]] == ["first, by a person",
+                                                        "second, by a person"]
+    assert len(real.api.requests) == 2
+    assert submits(sess).count("third, ours") == 1

@@ -449,3 +449,12 @@ def test_strip_furniture_keeps_indentation_outside_a_bullet_block() -> None:
     new = ["$ show config", "config:", "  name: x", "  nested:", "    deep: 1"]
     assert strip_furniture(new, "show config") == "$ show config\nconfig:\n  name: x\n" \
         "  nested:\n    deep: 1"
+
+
+def test_a_folded_paste_is_ours_with_its_wrapper_and_escaped_tags() -> None:
+    """2.1.332 wraps a folded paste and escapes a tag of the wrapper's name inside it."""
+    sent = 'a\nb\n<pasted_content id="ab12">\n</pasted_content>\n<\\/pasted_content>\nend\n'
+    got = ('\n\n<pasted_content id="1597">\na\nb\n<\\pasted_content id="ab12">\n'
+           '<\\/pasted_content>\n<\\/pasted_content>\nend\n</pasted_content id="1597">\n')
+    assert prompts_match(got, sent)
+    assert not prompts_match(got.replace("end", "END"), sent)

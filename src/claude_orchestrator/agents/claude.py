@@ -57,6 +57,9 @@ _SPINNER_RE = re.compile(r"^[·✢✳✶✻✽*] \S+…")
 # Claude wraps a paste it folds into `[Pasted text #N]` (2.1.332): the id is per session.
 _PASTE_WRAP = re.compile(
     r'\n\n<pasted_content id="([0-9a-f]+)">\n(.*?)\n</pasted_content id="\1">\n', re.S)
+# ... and escapes a tag of that name inside it (`<\pasted_content`, `<\/pasted_content`), an
+# already escaped one staying as it is: so both forms read as one.
+_WRAP_TAG_ESCAPED = re.compile(r"<\\(/?pasted_content)")
 # The events we listen to; all are known to every supported release (an event name a release
 # does not know opens a blocking "Settings Warning" dialog at start-up).
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
@@ -85,7 +88,8 @@ def claude_normalise(text: str) -> str:
     >>> claude_normalise('cafe\\u0301') == 'caf\\u00e9'
     True
     """
-    text = unicodedata.normalize("NFC", unwrap_pastes(text)).replace("\t", "    ")
+    text = _WRAP_TAG_ESCAPED.sub(r"<\1", unwrap_pastes(text))
+    text = unicodedata.normalize("NFC", text).replace("\t", "    ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n").rstrip()
 
 

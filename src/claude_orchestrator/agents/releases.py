@@ -79,7 +79,3 @@ def installed_version(executable: str, timeout: float = 15.0) -> tuple[int, int,
     if out.returncode != 0 or "Claude Code" not in out.stdout:
         return None
     return parse_version(out.stdout)
-
-
-if __name__ == "__main__":  # scripts read the range: `python -m ...agents.releases`
-    print(OLDEST_SUPPORTED, NEWEST_TESTED)
