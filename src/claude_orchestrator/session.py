@@ -18,11 +18,11 @@ from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runtime.hooks import (
     HookChannel,
     HookEvent,
-    channel_dir,
     other_stop_hooks,
     split_user_settings,
 )
 from claude_orchestrator.runtime.lock import lock_session
+from claude_orchestrator.runtime.state import lock_path, remove_dir, session_dir, state_root
 from claude_orchestrator.runtime.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
 from claude_orchestrator.runtime.watch import Watcher
 from claude_orchestrator.screen import clean
@@ -55,7 +55,10 @@ class AgentSession:
         self.reporter = reporter
         self.sleep = sleep
         self.tmux_bin = find_tmux(env)
-        self.runtime = TmuxRuntime(config.socket, config.session, tmux_bin=self.tmux_bin)
+        self._lock_fd = lock_session(lock_path(config.socket, config.session, env))
+        folder = session_dir(state_root(env), config.socket, config.session)
+        self.runtime = TmuxRuntime(config.socket, config.session, folder,
+                                   tmux_bin=self.tmux_bin)
         home = Path(env.get("HOME") or Path.home())
         self.agent: Agent = select_agent(config.agent, config.claude_argv,
                                          folders=(home / ".claude", config.workdir / ".claude"))
@@ -63,8 +66,6 @@ class AgentSession:
         self._executable = config.claude_argv[0]
         with contextlib.suppress(Exception):
             self._executable = find_executable(config.claude_argv, env)
-        folder = channel_dir(config.socket, config.session)
-        self._lock_fd = lock_session(folder)
         self.channel: HookChannel | None = None
         self.settings_path: Path | None = None
         self.base_argv = list(config.claude_argv)
@@ -157,7 +158,8 @@ class AgentSession:
             try:
                 status = self.runtime.status()
                 if status.session and status.dead:
-                    self.runtime.respawn(argv, self.config.workdir, self.env)
+                    self.runtime.respawn(argv, self.config.workdir, self.env,
+                                         unset=self.config.withhold_env)
                 else:
                     # A server killed a moment ago can still hold the socket.
                     self.runtime.start(argv, self.config.workdir, self.env,
@@ -310,12 +312,16 @@ class AgentSession:
             return True
         return time.monotonic() - self.watcher.last_output >= self.config.stable_window
 
-    def close(self, *, terminate: bool) -> None:
-        """Leave (or kill, per TERMINATE_WHEN_QUIT) the session; release our resources."""
+    def close(self, *, terminate: bool, keep_record: bool = False) -> None:
+        """Leave (or kill, per TERMINATE_WHEN_QUIT) the session; release our resources. A
+        killed session's state folder goes too, but for its hook record when `keep_record`
+        (a run that can be resumed reads what Claude reported there)."""
         self.watcher.close()
         self.runtime.close(terminate=terminate)
         if self.channel is not None:
-            self.channel.close(remove=terminate)
+            self.channel.close()
+        if terminate:
+            remove_dir(self.runtime.folder, keep=("events.jsonl",) if keep_record else ())
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
 

@@ -20,6 +20,7 @@ from claude_orchestrator.runtime.hooks import (
     parse_events,
     split_user_settings,
 )
+from claude_orchestrator.runtime.state import remove_dir
 
 
 def _payload(name: str, **extra: Any) -> str:
@@ -333,7 +334,8 @@ def test_channel_with_real_hook_command(folder: Path) -> None:
         evs = ch.read_new()
         assert [e.payload["last_assistant_message"] for e in evs] == ["done"]
     finally:
-        ch.close(remove=True)
+        ch.close()
+    remove_dir(folder)
     assert not folder.exists()
 
 

@@ -81,7 +81,8 @@ class Run:
     def finish(self, outcome: Outcome) -> None:
         """Record the outcome and leave (or kill, per TERMINATE_WHEN_QUIT) the tmux session."""
         try:
-            self.sess.close(terminate=self.config.terminate_when_quit)
+            self.sess.close(terminate=self.config.terminate_when_quit,
+                            keep_record=outcome.status not in ("complete", "quit"))
         finally:
             self.log.finish_run(self.id, status=outcome.status, exit_code=outcome.exit_code,
                                 message=outcome.message.split("\n", 1)[0])

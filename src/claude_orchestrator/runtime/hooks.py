@@ -16,11 +16,12 @@ import json
 import os
 import shlex
 import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from claude_orchestrator.runtime.state import open_private, write_private
 
 
 @dataclass(frozen=True)
@@ -36,23 +37,6 @@ class HookEvent:
     def session_id(self) -> str | None:
         value = self.payload.get("session_id")
         return value if isinstance(value, str) else None
-
-
-def channel_dir(socket: str, session: str) -> Path:
-    """A private, stable folder per tmux socket and session.
-
-    Stable, so a Claude that outlives the orchestrator keeps reporting where the next
-    orchestrator (`resume`) looks.
-    """
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    root = Path(base) / f"claude-orchestrator-{os.getuid()}"
-    root.mkdir(mode=0o700, exist_ok=True)
-    info = root.lstat()
-    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(root, 0o700)
-    path = root / f"{socket}.{session}"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
 
 
 def hook_command(events: Path, wake: Path) -> str:
@@ -146,18 +130,19 @@ class HookChannel:
     """The events file, the FIFO and the settings file of one agent session."""
 
     def __init__(self, folder: Path) -> None:
+        """`folder` is the session's private state folder (runtime/state.py)."""
         self.folder = folder
         self.events_path = folder / "events.jsonl"
         self.wake_path = folder / "wake"
         self.settings_path = folder / "settings.json"
-        if self.wake_path.exists() and not stat.S_ISFIFO(self.wake_path.lstat().st_mode):
-            self.wake_path.unlink()
-        if not self.wake_path.exists():
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISFIFO(self.wake_path.lstat().st_mode):
+                self.wake_path.unlink()
+        with contextlib.suppress(FileExistsError):
             os.mkfifo(self.wake_path, 0o600)
         # Read-write: never blocks on open, and select() never sees EOF when no writer is left.
-        self.wake_fd = os.open(self.wake_path, os.O_RDWR | os.O_NONBLOCK)
-        fd = os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
+        self.wake_fd = open_private(self.wake_path, os.O_RDWR | os.O_NONBLOCK)
+        os.close(open_private(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
         self._offset = self.events_path.stat().st_size
 
     def write_settings(self, user_settings: dict[str, Any], events: Sequence[str]) -> Path:
@@ -165,9 +150,7 @@ class HookChannel:
         data = merge_settings(user_settings, hook_command(self.events_path, self.wake_path),
                               events)
         tmp = self.settings_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
+        write_private(tmp, json.dumps(data, indent=1).encode())
         os.replace(tmp, self.settings_path)
         return self.settings_path
 
@@ -199,27 +182,21 @@ class HookChannel:
 
     def _read_from(self, offset: int) -> tuple[list[HookEvent], int]:
         try:
-            with open(self.events_path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
+            fd = open_private(self.events_path, os.O_RDONLY)
         except FileNotFoundError:
             return [], offset
+        with os.fdopen(fd, "rb") as f:
+            f.seek(offset)
+            data = f.read()
         if not data:
             return [], offset
         # surrogateescape: odd bytes round-trip exactly, so byte offsets stay right.
         text = data.decode("utf-8", errors="surrogateescape")
         return parse_events(text, offset)
 
-    def close(self, *, remove: bool = False) -> None:
+    def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.wake_fd)
-        if remove:
-            for p in (self.events_path, self.wake_path, self.settings_path,
-                      self.folder / "lock"):
-                with contextlib.suppress(OSError):
-                    p.unlink()
-            with contextlib.suppress(OSError):
-                self.folder.rmdir()
 
 
 def parse_events(text: str, base: int = 0) -> tuple[list[HookEvent], int]:

@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 from claude_orchestrator.errors import SessionBusy
+from claude_orchestrator.runtime.state import open_private
 
 
-def lock_session(folder: Path) -> int:
-    """One orchestrator per tmux session: two would type into the same pane."""
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+def lock_session(path: Path) -> int:
+    """One orchestrator per tmux session: two would type into the same pane. `path` is keyed
+    to the tmux socket's real path (runtime/state.py `lock_path`)."""
+    fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -1,25 +1,44 @@
-"""The tmux runtime: one private tmux server (its own socket) holding one session with the agent.
+"""The tmux runtime: one private tmux server (its own socket) holding the agent's session.
 
 A thin layer over libtmux. The hot calls (status, paste, keys, capture) are single tmux commands,
 chained with `;` where several must happen together, so each costs one fork of the tmux client.
+
+No secret ever is on a command line: `new-session -e NAME=VALUE` would put the pane's whole
+environment on the tmux server's command line for its life (`ps` shows it to every local user).
+The pane's environment goes through a private file instead, read and deleted by the pane's
+wrapper before the agent starts; the server itself starts with a bare environment, so nothing of
+the user's enters tmux's global environment either. Several sessions can share one socket: every
+target names its session exactly (`=name:`), and a session is only ever seen by its own name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
-import tempfile
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import libtmux
 
+from claude_orchestrator.runtime.state import write_private
+
 PANE_WIDTH = 200
 PANE_HEIGHT = 50
 HISTORY_LIMIT = 50000
 _NOT_RUNNING = ("no server running", "error connecting", "server exited", "No such file")
+# What the tmux server itself starts with: enough to run, nothing of the user's secrets.
+SERVER_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "TMPDIR", "TMUX_TMPDIR")
+# Variables tmux sets for a pane itself: never carried over from ours.
+_TMUX_OWN = ("TMUX", "TMUX_PANE", "TERM")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The pane runs `sh -c WRAPPER ENVFILE STATUSFILE AGENT...`: read the environment (and remove
+# its file), run the agent, keep its exit status (tmux 3.3a can lose #{pane_dead_status}).
+_WRAPPER = ('e=$0; f=$1; shift; . "$e" || exit 127; rm -f "$e"; '
+            '"$@"; s=$?; printf "%s" "$s" > "$f"; exit "$s"')
 
 
 class TmuxError(Exception):
@@ -61,7 +80,7 @@ class TmuxRuntime:
     stay readable, and a large history so a long reply is still in the scrollback.
     """
 
-    def __init__(self, socket: str, session: str, *, tmux_bin: str | None = None,
+    def __init__(self, socket: str, session: str, folder: Path, *, tmux_bin: str | None = None,
                  width: int = PANE_WIDTH, height: int = PANE_HEIGHT,
                  history_limit: int = HISTORY_LIMIT) -> None:
         self.socket = socket
@@ -69,11 +88,13 @@ class TmuxRuntime:
         self.width = width
         self.height = height
         self.history_limit = history_limit
+        self.tmux_bin = tmux_bin or "tmux"
         self.server = libtmux.Server(socket_name=socket, config_file="/dev/null",
                                      tmux_bin=tmux_bin)
         self.target = f"={session}:"
-        self._scratch = Path(tempfile.mkdtemp(prefix="claude-orch-"))
-        self._status_file = self._scratch / "exit-status"
+        self.folder = folder  # the session's private state folder (runtime/state.py)
+        self._status_file = folder / "exit-status"
+        self._env_file = folder / "pane-env"
 
     # ----------------------------------------------------------------- low level
     def _run(self, *args: str) -> tuple[int, list[str], list[str]]:
@@ -93,15 +114,17 @@ class TmuxRuntime:
 
     # ----------------------------------------------------------------- state
     def status(self) -> PaneStatus:
-        """Server, session and pane state in one tmux call."""
-        fmt = ("#{pane_dead}|#{pane_dead_status}|#{pane_pid}|#{history_size}|#{pane_in_mode}")
+        """Server, session and pane state in one tmux call. The answer names its session: tmux
+        3.3a answers a target that does not exist with empty fields and status 0."""
+        fmt = ("#{session_name}|#{pane_dead}|#{pane_dead_status}|#{pane_pid}|#{history_size}|"
+               "#{pane_in_mode}")
         code, out, err = self._run("display-message", "-p", "-t", self.target, fmt)
-        if code != 0 or not out:
+        if code != 0 or not out or out[0].split("|", 1)[0] != self.session:
             text = " ".join(err)
             if any(s in text for s in _NOT_RUNNING) or not self.server.is_alive():
                 return PaneStatus(server=False, session=False)
             return PaneStatus(server=True, session=False)
-        dead, status, pid, hist, mode = ([*out[0].split("|"), "", "", "", "", ""])[:5]
+        dead, status, pid, hist, mode = ([*out[0].split("|")[1:], "", "", "", "", ""])[:5]
         if dead == "1" and not status.lstrip("-").isdigit():
             with contextlib.suppress(OSError):
                 status = self._status_file.read_text().strip()
@@ -119,44 +142,57 @@ class TmuxRuntime:
     # ----------------------------------------------------------------- lifecycle
     def start(self, argv: Sequence[str], workdir: Path, env: Mapping[str, str],
               unset: Sequence[str] = ()) -> None:
-        """A new session running `argv` in `workdir` (an old session of that name is replaced).
-
-        `unset` names variables removed from the server's global environment, so a server
-        started earlier cannot hand them to the pane.
+        """A new session running `argv` in `workdir` with environment `env` (an old session of
+        that name is replaced). `unset` names variables the pane must not have, even when a
+        server started earlier holds them in its global environment.
         """
         if self.status().session:
             self.kill_session()
-        command = self._wrap(argv)
+        command = self._wrap(argv, env, unset)
         unset_args: list[str] = []
         for name in unset:
             unset_args += ["set-environment", "-g", "-u", name, ";"]
-        self._check(
-            "new-session", *unset_args,
+        args = [
+            "-L", self.socket, "-f", "/dev/null", *unset_args,
             "set-option", "-g", "history-limit", str(self.history_limit), ";",
             "set-option", "-g", "remain-on-exit", "on", ";",
             "set-option", "-g", "focus-events", "on", ";",
             "set-option", "-g", "exit-empty", "on", ";",
             "new-session", "-d", "-s", self.session, "-c", str(workdir),
-            "-x", str(self.width), "-y", str(self.height), *_env_args(env), *command, ";",
+            "-x", str(self.width), "-y", str(self.height), *command, ";",
             "set-option", "-t", self.target, "remain-on-exit", "on",
-        )
+        ]
+        # A server started by this command inherits this environment: a bare one.
+        bare = {k: v for k, v in os.environ.items() if k in SERVER_ENV or k.startswith("LC_")}
+        try:
+            proc = subprocess.run([self.tmux_bin, *args], env=bare, capture_output=True,
+                                  text=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise TmuxError(f"tmux new-session failed: {e}") from None
+        if proc.returncode != 0:
+            raise TmuxError("tmux new-session failed: "
+                            f"{proc.stderr.strip() or f'exit status {proc.returncode}'}")
 
-    def respawn(self, argv: Sequence[str], workdir: Path, env: Mapping[str, str]) -> None:
+    def respawn(self, argv: Sequence[str], workdir: Path, env: Mapping[str, str],
+                unset: Sequence[str] = ()) -> None:
         """Run `argv` again in the existing pane (after the agent died), history kept."""
         self._check("respawn-pane", "respawn-pane", "-k", "-t", self.target,
-                    "-c", str(workdir), *_env_args(env), *self._wrap(argv))
+                    "-c", str(workdir), *self._wrap(argv, env, unset))
 
-    def _wrap(self, argv: Sequence[str]) -> list[str]:
-        """The pane's command: `argv` under a tiny `sh` that writes the exit status to a file.
+    def _wrap(self, argv: Sequence[str], env: Mapping[str, str],
+              unset: Sequence[str]) -> list[str]:
+        """The pane's command: `argv` under a tiny `sh` that first reads the environment from
+        a private file (then removes it) and afterwards writes the exit status to a file.
 
-        tmux 3.3a sometimes leaves `#{pane_dead_status}` empty for a process that died fast;
-        the file keeps the status. Several arguments make tmux exec directly (no user shell, so
-        no quoting issues and no dependence on $SHELL's syntax).
+        Several arguments make tmux exec directly (no user shell, so no quoting issues and no
+        dependence on $SHELL's syntax). The command line holds two paths and the agent's own
+        arguments: no value of the environment.
         """
         with contextlib.suppress(OSError):
             self._status_file.unlink()
-        script = '"$@"; s=$?; printf "%s" "$s" > "$0"; exit "$s"'
-        return ["/bin/sh", "-c", script, str(self._status_file), *argv]
+        write_private(self._env_file, env_script(env, unset).encode("utf-8",
+                                                                    "surrogateescape"))
+        return ["/bin/sh", "-c", _WRAPPER, str(self._env_file), str(self._status_file), *argv]
 
     def kill_session(self) -> None:
         self._run("kill-session", "-t", f"={self.session}")
@@ -170,10 +206,6 @@ class TmuxRuntime:
             self.kill_session()
             if self.session_count() == 0:
                 self.kill_server()
-        with contextlib.suppress(OSError):
-            for p in self._scratch.iterdir():
-                p.unlink()
-            self._scratch.rmdir()
 
     # ----------------------------------------------------------------- input
     def paste(self, text: str, *, then_enter: bool = False) -> None:
@@ -184,13 +216,12 @@ class TmuxRuntime:
         TUI takes newlines as text, not as submit. Copy mode is left first, or the keys would
         drive copy mode instead of the agent.
         """
-        path = self._scratch / "message"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        path = self.folder / "message"
+        write_private(path, text.encode("utf-8", "surrogateescape"))
+        buffer = f"orchestrator-{self.session}"  # buffers are the server's: one per session
         args = ["copy-mode", "-q", "-t", self.target, ";",
-                "load-buffer", "-b", "orchestrator", str(path), ";",
-                "paste-buffer", "-p", "-d", "-b", "orchestrator", "-t", self.target]
+                "load-buffer", "-b", buffer, str(path), ";",
+                "paste-buffer", "-p", "-d", "-b", buffer, "-t", self.target]
         if then_enter:
             args += [";", "send-keys", "-t", self.target, "Enter"]
         try:
@@ -219,14 +250,20 @@ class TmuxRuntime:
         return [line.rstrip() for line in out]
 
 
-def _env_args(env: Mapping[str, str]) -> list[str]:
-    """`-e NAME=VALUE` for each variable the pane should see (tmux's own are left out)."""
-    args: list[str] = []
-    for name, value in env.items():
-        if name in ("TMUX", "TMUX_PANE") or "\n" in value or "=" in name:
-            continue
-        args += ["-e", f"{name}={value}"]
-    return args
+def env_script(env: Mapping[str, str], unset: Sequence[str] = ()) -> str:
+    """A `sh` script that gives the pane exactly `env` (tmux's own variables aside) and removes
+    the `unset` ones. Values are single-quoted, so nothing in them is ever run.
+
+    >>> print(env_script({'A': "it's", 'TERM': 'x', 'B': '$(no)'}, ['SECRET']))
+    export A='it'"'"'s'
+    export B='$(no)'
+    unset SECRET
+    <BLANKLINE>
+    """
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()
+             if name not in _TMUX_OWN and _ENV_NAME.match(name) and name not in unset]
+    lines += [f"unset {name}" for name in unset if _ENV_NAME.match(name)]
+    return "\n".join(lines) + "\n"
 
 
 def pane_environment(environ: Mapping[str, str], withheld: Sequence[str]) -> dict[str, str]:
