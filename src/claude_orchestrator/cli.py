@@ -12,7 +12,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING
@@ -29,6 +29,8 @@ from claude_orchestrator.config import (
     settings_environ,
 )
 from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminated
+from claude_orchestrator.screen import terminal_safe
+from claude_orchestrator.secrets import Redactor, make_undumpable
 
 if TYPE_CHECKING:
     from claude_orchestrator.progress import Reporter
@@ -71,11 +73,20 @@ def _subparser(name: str) -> argparse.ArgumentParser:
         add_setting_flags(p)  # includes --runlog; the run's own settings are the defaults
     else:
         p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
+    if name == "show":
+        p.add_argument("--raw", action="store_true",
+                       help="print the stored text as it is (control sequences are otherwise "
+                            "shown as escapes, never sent to the terminal)")
     return p
 
 
+_redact: Callable[[str], str] = str  # the run's Redactor, once the secrets are known
+
+
 def error(message: str, status: int, stream: IO[str] | None = None) -> int:
-    (stream or sys.stderr).write(f"claude-orchestrator: error: {message}\n")
+    """One line (or a screen) on stderr, secrets out and control sequences visible."""
+    shown = terminal_safe(_redact(message))
+    (stream or sys.stderr).write(f"claude-orchestrator: error: {shown}\n")
     return status
 
 
@@ -113,16 +124,27 @@ def _install_signals() -> None:
     signal.signal(signal.SIGHUP, on_term)
 
 
-def _prepare(config: Config, *, need_key: bool) -> None:
+def _prepare(config: Config, *, need_key: bool) -> Redactor:
     """Everything a run needs, checked before anything starts; then the secrets leave our
-    environment, which the tmux server (and so Claude) would inherit."""
+    environment (the tmux server, and so Claude, would inherit it) and this process becomes
+    unreadable to the code Claude runs. Returns what redacts the secrets from all output."""
+    global _redact
     find_tmux(os.environ)
     find_executable(config.claude_argv, os.environ)
     if need_key and not config.api_key:
         raise ConfigError(f"{SECRET_ENV} is not set (autonomous mode needs the supervisor's "
                           "API key; use --chat to chat yourself)")
+    make_undumpable()
+    secrets = [config.api_key or ""]
     for name in config.withhold_env:
-        os.environ.pop(name, None)
+        secrets.append(os.environ.pop(name, ""))
+    redact = Redactor(secrets)
+    _redact = redact
+    return redact
+
+
+def _display(redact: Redactor) -> Callable[[str], str]:
+    return lambda text: terminal_safe(redact(text))
 
 
 def _runlog_path(config_path: Path | None) -> Path:
@@ -134,16 +156,16 @@ def _runlog_path(config_path: Path | None) -> Path:
 def _run(config: Config) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
-    _prepare(config, need_key=config.autonomous)
-    reporter = ConsoleReporter()
+    redact = _prepare(config, need_key=config.autonomous)
+    reporter = ConsoleReporter(show=_display(redact))
     if config.autonomous:
         from claude_orchestrator.drivers.autonomous import run_autonomous
 
-        return run_autonomous(config, reporter, _runlog_path(config.runlog))
-    return _run_chat(config, reporter)
+        return run_autonomous(config, reporter, _runlog_path(config.runlog), redact)
+    return _run_chat(config, reporter, redact)
 
 
-def _run_chat(config: Config, rep: Reporter) -> int:
+def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
     from claude_orchestrator.agents import UnknownDialog
     from claude_orchestrator.drivers.chat import ChatInterrupted, chat_loop, stdin_lines
     from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
@@ -152,7 +174,7 @@ def _run_chat(config: Config, rep: Reporter) -> int:
 
     out = sys.stdout
     sess = AgentSession(config, rep)
-    runlog = RunLog(_runlog_path(config.runlog))
+    runlog = RunLog(_runlog_path(config.runlog), redact=redact)
     record = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
                               model=None, session=config.session, socket=config.socket,
                               settings=config.public_settings())
@@ -163,7 +185,7 @@ def _run_chat(config: Config, rep: Reporter) -> int:
         try:
             sess.ensure_ready()
         except UnknownDialog as dialog:
-            out.write(f"{dialog}:\n{dialog.screen}\n"
+            out.write(run.show(f"{dialog}:\n{dialog.screen}\n") +
                       f"Answer it in tmux: {sess.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
         history = _runlog_path(config.runlog).parent / "chat-history"
@@ -213,19 +235,20 @@ def _subcommand(name: str, args: list[str]) -> int:
                 if not runs:
                     print("no runs recorded yet")
                 for run in runs:
-                    print(format_run_line(run))
+                    print(terminal_safe(format_run_line(run)))
                 return EXIT_OK
             run = log.get_run(ns.run)
-            print(format_run_detail(run, log.turns(run.id), log.supervisor_calls(run.id)))
+            detail = format_run_detail(run, log.turns(run.id), log.supervisor_calls(run.id))
+            print(detail if ns.raw else terminal_safe(detail))
             return EXIT_OK
         except RunNotFound as e:
             return error(str(e), EXIT_USAGE)
 
 
 def _resume(run_id: str, config: Config) -> int:
+    from claude_orchestrator.drivers.autonomous import resume_autonomous
     from claude_orchestrator.progress import ConsoleReporter
 
-    _prepare(config, need_key=True)
-    from claude_orchestrator.drivers.autonomous import resume_autonomous
-
-    return resume_autonomous(run_id, config, ConsoleReporter(), _runlog_path(config.runlog))
+    redact = _prepare(config, need_key=True)
+    return resume_autonomous(run_id, config, ConsoleReporter(show=_display(redact)),
+                             _runlog_path(config.runlog), redact)

@@ -4,7 +4,10 @@ wait for, for how long) when stderr is a terminal."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import IO, Any, Protocol
+
+from claude_orchestrator.screen import terminal_safe
 
 
 class Reporter(Protocol):
@@ -46,9 +49,11 @@ class ConsoleReporter:
     """Notes on stderr; on a terminal a transient status line (spinner, what we wait for, time
     elapsed) drawn by rich's own refresh thread, so the waiting code never wakes up for it."""
 
-    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None,
+                 show: Callable[[str], str] = terminal_safe) -> None:
         from rich.console import Console  # lazy: keeps `--help` fast
 
+        self.show = show  # secrets out, control sequences visible
         self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
         self.live = self.console.is_terminal if live is None else live
         self._progress: Any = None
@@ -60,9 +65,10 @@ class ConsoleReporter:
         self._context = text
 
     def note(self, message: str) -> None:
-        self.console.print(f"[orchestrator] {message}", markup=False)
+        self.console.print(f"[orchestrator] {self.show(message)}", markup=False)
 
     def waiting(self, what: str) -> None:
+        what = self.show(what)
         if self._context:
             what = f"{self._context} · {what}"
         if not self.live or what == self._what:

@@ -62,6 +62,24 @@ def sanitize_message(text: str) -> str:
     return _CONTROL_RE.sub("", text)
 
 
+_UNSAFE_FOR_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text fit to print in a terminal: every control character (ESC, CR, BEL...) and bidi
+    override is shown as an escape (`\\x1b`), never executed, so a reply cannot write the
+    clipboard (OSC 52), retitle the window or redraw the screen. Newline and tab stay.
+
+    >>> terminal_safe('ok\\x1b]52;c;Zm9v\\x07\\tdone\\r\\n')
+    'ok\\\\x1b]52;c;Zm9v\\\\x07\\tdone\\\\x0d\\n'
+    """
+    def shown(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNSAFE_FOR_TERMINAL.sub(shown, text)
+
+
 def new_lines(before: Sequence[str], after: Sequence[str]) -> list[str]:
     """The lines of `after` that were not in `before`.
 

@@ -392,7 +392,11 @@ def test_run_log_lists_shows_and_keeps_no_secret(socket_name: str, workdir: Path
     live = {p.name: p.read_bytes() for p in _log_files(db)}
     pane_pid = tmux_cmd(socket_name, "list-panes", "-t", "=gt-claude-loop",
                         "-F", "#{pane_pid}").stdout.strip()
-    pane_env = Path(f"/proc/{pane_pid}/environ").read_bytes()
+    # The pane runs a small `sh` that reads the environment from a private file, then the
+    # agent: the agent's own environment is the one that counts.
+    agent_pid = subprocess.run(["ps", "-o", "pid=", "--ppid", pane_pid], capture_output=True,
+                               text=True).stdout.split()[0]
+    pane_env = Path(f"/proc/{agent_pid}/environ").read_bytes()
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in _log_files(db)}
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -729,3 +733,43 @@ def test_real_claude_resume_never_takes_the_reply_of_an_earlier_identical_messag
     last = request_messages(supervisor)[-1]
     assert last[-1] == {"role": "user", "content": "second answer"}
     assert last[-3] == {"role": "user", "content": "first answer"}
+
+
+def test_the_key_never_reaches_claude_the_log_or_the_terminal(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """The supervisor writes (a piece of) its own key into a message, Claude echoes it, an error
+    body quotes it: it is typed, printed and stored as [REDACTED] everywhere."""
+    piece = KEY[4:20]  # 16 characters of the key: a piece is the key
+    supervisor.enqueue(Reply(f"store this: {KEY} and {piece}"), Reply(DONE))
+    proc = run_cli(auto_args(socket_name, workdir), env)
+    assert proc.returncode == 0, proc.stderr
+    typed = logged_texts(agent_log)
+    assert typed == ["store this: [REDACTED] and [REDACTED]"]
+    run_id = one_run_id(env)
+    show = run_cli(["show", run_id], env, timeout=30)
+    db = Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])
+    stored = b"".join(p.read_bytes() for p in _log_files(db))
+    for text in (proc.stdout, proc.stderr, show.stdout):
+        assert KEY not in text and piece not in text
+    assert piece.encode() not in stored and KEY.encode() not in stored
+
+
+def test_terminal_escapes_in_replies_are_shown_never_sent(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """A reply that carries terminal escapes (an OSC 52 clipboard write, a window title) is
+    printed with the escapes visible, live and by `show`; `show --raw` gives it as stored."""
+    supervisor.enqueue(Reply("hostile"), Reply("All done \x1b]52;c;cm0gLXJmIH4=\x07"
+                                               "\x1b]0;pwned\x07\n\nTASK_COMPLETE"))
+    proc = run_cli(auto_args(socket_name, workdir, agent="claude"), env)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr
+    assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in proc.stdout  # the summary, escapes shown
+    assert "clip \\x1b]52;c;cm0gLXJmIH4=\\x07 title" in proc.stderr  # Claude's reply, live
+    run_id = one_run_id(env)
+    show = run_cli(["show", run_id], env, timeout=30)
+    assert "\x1b" not in show.stdout and "clip \\x1b]52" in show.stdout
+    assert "\x1b" not in run_cli(["runs"], env, timeout=30).stdout
+    raw = run_cli(["show", run_id, "--raw"], env, timeout=30)
+    assert raw.returncode == 0 and "clip \x1b]52;c;cm0gLXJmIH4=\x07 title" in raw.stdout

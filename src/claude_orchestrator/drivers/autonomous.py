@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -16,6 +17,7 @@ from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
 from claude_orchestrator.errors import BudgetExhausted, ConfigError, SessionBusy, Terminated
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord
+from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.supervisor.conversation import (
     Conversation,
@@ -42,9 +44,10 @@ def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
     return task.strip()
 
 
-def run_autonomous(config: Config, reporter: Reporter, runlog_path: Path) -> int:
+def run_autonomous(config: Config, reporter: Reporter, runlog_path: Path,
+                   redact: Redactor) -> int:
     task = read_task(config, sys.stdin, sys.stderr)
-    with RunLog(runlog_path) as log:
+    with RunLog(runlog_path, redact=redact) as log:
         run = log.start_run(mode="autonomous", task=task, workdir=str(config.workdir),
                             model=config.model, session=config.session, socket=config.socket,
                             settings=config.public_settings())
@@ -54,10 +57,10 @@ def run_autonomous(config: Config, reporter: Reporter, runlog_path: Path) -> int
 
 
 def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
-                      runlog_path: Path) -> int:
+                      runlog_path: Path, redact: Redactor) -> int:
     """Continue a run: same tmux session, the supervisor's history rebuilt from the log, and the
     reply to a message that was in flight picked up instead of sending it again."""
-    with RunLog(runlog_path) as log:
+    with RunLog(runlog_path, redact=redact) as log:
         try:
             run = log.get_run(run_ref)
         except RunNotFound as e:
@@ -116,7 +119,7 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
         if inflight is not None:
             result = _finish_inflight(sess, inflight)
             run.record_turn(inflight.seq, result)
-            conv.add_turn(inflight.message, result.reply, _note(result))
+            conv.add_turn(inflight.message, run.redact(result.reply), _note(result))
         while True:
             if config.max_iterations and iterations >= config.max_iterations:
                 raise BudgetExhausted(f"iteration budget reached ({config.max_iterations})")
@@ -137,7 +140,8 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
                                        completion_tokens=reply.usage.completion_tokens,
                                        cost_usd=reply.usage.cost_usd, attempts=reply.attempts,
                                        message_count=len(messages))
-            done, body = split_completion(reply.text)
+            # The key never reaches Claude, even if the supervisor writes it.
+            done, body = split_completion(run.redact(reply.text))
             if done:
                 outcome = Outcome("complete", 0, "task complete", summary=body)
                 break
@@ -147,14 +151,15 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
             iterations += 1
             seq = run.begin_turn(body)
             if not config.json_output:
-                sys.stderr.write(f"\n── supervisor → Claude (turn {iterations}) ──\n{body}\n")
+                sys.stderr.write(f"\n── supervisor → Claude (turn {iterations}) ──\n"
+                                 f"{run.show(body)}\n")
             result = run_turn(sess, body, literal=True)
             run.record_turn(seq, result)
             if not config.json_output:
                 sys.stderr.write(f"── Claude ({result.ended_by}, "
                                  f"{result.reply_at - result.sent_at:.1f}s) ──\n"
-                                 f"{result.reply}\n")
-            conv.add_turn(body, result.reply, _note(result))
+                                 f"{run.show(result.reply)}\n")
+            conv.add_turn(body, run.redact(result.reply), _note(result))
     except BaseException as e:
         if not isinstance(e, (Exception, KeyboardInterrupt, Terminated)):
             raise
@@ -163,7 +168,7 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
         reporter.idle()
         client.close()
         run.finish(outcome)
-    _print_summary(config, log, run_id, outcome, time.monotonic() - started)
+    _print_summary(config, log, run_id, outcome, time.monotonic() - started, run.show)
     return outcome.exit_code
 
 
@@ -203,17 +208,18 @@ def _note_for(ended_by: str | None) -> str | None:
 
 
 def _print_summary(config: Config, log: RunLog, run_id: str, outcome: Outcome,
-                   elapsed: float) -> None:
+                   elapsed: float, show: Callable[[str], str]) -> None:
     run = log.get_run(run_id)
     data = {"run_id": run_id, "outcome": outcome.status, "exit_code": outcome.exit_code,
-            "message": outcome.message, "summary": outcome.summary, "turns": run.turns,
+            "message": log.redact(outcome.message), "summary": outcome.summary,
+            "turns": run.turns,
             "seconds": round(elapsed, 1), "prompt_tokens": run.prompt_tokens,
             "completion_tokens": run.completion_tokens, "cost_usd": round(run.cost_usd, 6)}
     if config.json_output:
         print(json.dumps(data, indent=2))
         return
     if outcome.summary:
-        print(outcome.summary)
-    print(f"\n{outcome.status}: {outcome.message}\nrun {run_id}: {run.turns} turns, "
+        print(show(outcome.summary))
+    print(f"\n{outcome.status}: {show(outcome.message)}\nrun {run_id}: {run.turns} turns, "
           f"{elapsed:.0f}s, {run.prompt_tokens + run.completion_tokens} tokens, "
           f"${run.cost_usd:.4f}", file=sys.stderr if outcome.exit_code else sys.stdout)

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.drivers.lifecycle import Run
+from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import run_turn
 
@@ -75,6 +76,7 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
 def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
               run: Run | None = None) -> int:
     """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF)."""
+    show = run.show if run else terminal_safe
     for line in lines:
         message = line.strip("\n")
         if message.strip() == "/quit":
@@ -94,15 +96,15 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
                 run.log.fail_turn(run.id, seq, "wait cancelled by the user")
             continue
         except UnknownDialog as dialog:
-            out.write(f"{dialog}:\n")
-            out.write(dialog.screen + "\n")
+            out.write(show(f"{dialog}:\n{dialog.screen}") + "\n")
             out.write(f"Answer it in tmux: {sess.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
             continue
         if result.output is not None:
-            out.write((result.output or "(the command printed nothing)").rstrip("\n") + "\n")
+            output = result.output or "(the command printed nothing)"
+            out.write(show(output.rstrip("\n")) + "\n")
         reply = result.reply if result.reply.strip() else "(no reply)"
-        out.write(reply.rstrip("\n") + "\n")
+        out.write(show(reply.rstrip("\n")) + "\n")
         out.flush()
         if run and seq is not None:
             run.record_turn(seq, result)

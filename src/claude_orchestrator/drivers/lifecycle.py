@@ -17,6 +17,7 @@ from claude_orchestrator.errors import (
     Terminated,
 )
 from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.session import AgentSession, StartFailed
 from claude_orchestrator.turn import TurnResult
 
@@ -68,7 +69,12 @@ class Run:
         self.id = run_id
         self.sess = sess
         self.config = config
+        self.redact = log.redact
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
+
+    def show(self, text: str) -> str:
+        """Text fit to print: secrets out, control sequences visible (SECURITY.md)."""
+        return terminal_safe(self.redact(text))
 
     def begin_turn(self, message: str) -> int:
         """Record a message before it is delivered (with where the hook record ends now, so a

@@ -28,7 +28,7 @@ import socket as _socket
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -185,12 +185,14 @@ def scrub_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 class RunLog:
     """The run log at ``path``; one writer per process is enough (calls are serialised)."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0,
+                 redact: Callable[[str], str] | None = None) -> None:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o600)
+        self.redact = redact or (lambda text: text)  # secrets never reach the file
         self._lock = threading.RLock()
         self._host = _socket.gethostname()
         self._db = sqlite3.connect(
@@ -261,7 +263,7 @@ class RunLog:
         for _ in range(5):
             now = _now()
             run_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-            values = (run_id, mode, task, str(workdir), model, session, socket,
+            values = (run_id, mode, self.redact(task), str(workdir), model, session, socket,
                       json.dumps(scrub_settings(settings), default=str), _iso(now),
                       os.getpid(), self._host)
             try:
@@ -289,7 +291,7 @@ class RunLog:
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
         self._update_run(run_id, "status = ?, exit_code = ?, message = ?, ended_at = ?",
-                         (status, exit_code, message, _iso(None)))
+                         (status, exit_code, self._text(message), _iso(None)))
 
     def mark_interrupted_if_dead(self) -> list[str]:
         """Persist 'interrupted' for runs left 'running' by a dead orchestrator; their ids."""
@@ -299,6 +301,9 @@ class RunLog:
             self._update_run(run_id, "status = 'interrupted', message = COALESCE(message, ?)",
                              ("the orchestrator process died",))
         return dead
+
+    def _text(self, text: str | None) -> str | None:
+        return None if text is None else self.redact(text)
 
     def _update_run(self, run_id: str, assignments: str, params: tuple[Any, ...]) -> None:
         with self._write() as db:
@@ -351,7 +356,8 @@ class RunLog:
         with self._write() as db:
             seq = self._next_seq(db, "turns", run_id)
             db.execute("INSERT INTO turns (run_id, seq, message, sent_at, events_mark)"
-                       " VALUES (?, ?, ?, ?, ?)", (run_id, seq, message, _iso(None), mark))
+                       " VALUES (?, ?, ?, ?, ?)",
+                       (run_id, seq, self.redact(message), _iso(None), mark))
         return self._turns("WHERE run_id = ? AND seq = ?", (run_id, seq))[0]
 
     def mark_delivered(self, run_id: str, seq: int, at: datetime | None = None) -> None:
@@ -367,9 +373,9 @@ class RunLog:
             db.execute("UPDATE turns SET status = 'done', reply = ?, ended_by = ?, ended_at = ?,"
                        " recovery = COALESCE(?, recovery), timings = COALESCE(?, timings),"
                        " error_kind = ?, output = ? WHERE run_id = ? AND seq = ?",
-                       (reply, ended_by, _iso(ended_at), recovery,
+                       (self.redact(reply), ended_by, _iso(ended_at), self._text(recovery),
                         None if timings is None else json.dumps(dict(timings), default=str),
-                        error_kind, output, run_id, seq))
+                        error_kind, self._text(output), run_id, seq))
             if was != "done":
                 db.execute("UPDATE runs SET turns = turns + 1 WHERE id = ?", (run_id,))
 
@@ -384,7 +390,8 @@ class RunLog:
 
     def fail_turn(self, run_id: str, seq: int, note: str) -> None:
         self._update_turn(run_id, seq, "status = 'failed', error = ?, ended_at = ?,"
-                          " ended_by = COALESCE(ended_by, 'error')", (note, _iso(None)))
+                          " ended_by = COALESCE(ended_by, 'error')",
+                          (self.redact(note), _iso(None)))
 
     def _update_turn(self, run_id: str, seq: int, assignments: str,
                      params: tuple[Any, ...]) -> None:
@@ -440,7 +447,7 @@ class RunLog:
             seq = self._next_seq(db, "supervisor_calls", run_id)
             db.execute("INSERT INTO supervisor_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (run_id, seq, _iso(None), message_count, prompt_tokens,
-                        completion_tokens, cost_usd, reply, attempts))
+                        completion_tokens, cost_usd, self._text(reply), attempts))
             db.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens ="
                        " completion_tokens + ?, cost_usd = cost_usd + ? WHERE id = ?",
                        (prompt_tokens or 0, completion_tokens or 0, cost_usd or 0.0, run_id))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from claude_orchestrator.errors import SupervisorError, SupervisorRefused
+from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.supervisor.api_errors import (
     CONTEXT_HINTS,
     error_code,
@@ -164,6 +165,7 @@ class SupervisorClient:
         self.app_title = app_title
         self.app_url = app_url
         self._api_key = api_key
+        self._redactor = Redactor([api_key])  # the key, or any 12 characters of it
         self._sleep = sleep
         self._on_retry = on_retry
         self._jitter = jitter
@@ -246,7 +248,7 @@ class SupervisorClient:
         raise SupervisorError(message) from None
 
     def _redact(self, text: str) -> str:
-        return redact(text, [self._api_key])
+        return self._redactor(text)
 
     def _attempt(self, payload: list[dict[str, str]]) -> tuple[str, Usage, str]:
         import openai

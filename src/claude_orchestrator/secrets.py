@@ -1,0 +1,88 @@
+"""Keeping the user's secrets out of everything we print or store, and out of reach of the code
+Claude runs (SECURITY.md).
+
+`Redactor` replaces every secret (the supervisor's key, the values of withheld variables) in a
+text: the whole value, and any piece of 12 or more characters of it (an error body that echoes
+part of the key, a key split over two lines), plus anything shaped like a bearer token or an
+`sk-` key. `make_undumpable` stops other processes of the same user from reading this process's
+environment and memory (Linux: `prctl(PR_SET_DUMPABLE, 0)`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+import sys
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+PIECE = 12  # a run of this many characters of a secret is the secret
+MIN_WHOLE = 6  # shorter values are left alone (they would blank out ordinary words)
+TOKEN_PATTERNS = (
+    re.compile(r"(?i)\bBearer\s+[^\s\"',;]+"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
+)
+_PR_SET_DUMPABLE = 4
+
+
+class Redactor:
+    """Replaces secrets in text.
+
+    Examples:
+        >>> r = Redactor(["sk-or-v1-0123456789abcdefghij"])
+        >>> r("the key sk-or-v1-0123456789abcdefghij leaked")
+        'the key [REDACTED] leaked'
+        >>> r("a piece 0123456789abcd of it, and Bearer xyz.abc too")
+        'a piece [REDACTED] of it, and [REDACTED] too'
+        >>> r("nothing here")
+        'nothing here'
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_WHOLE}, key=len,
+                              reverse=True)
+        self._pieces = {s[i:i + PIECE] for s in self.secrets if len(s) >= PIECE
+                        for i in range(len(s) - PIECE + 1)}
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        if self._pieces:
+            text = self._pieces_out(text)
+        for pattern in TOKEN_PATTERNS:
+            text = pattern.sub(REDACTED, text)
+        return text
+
+    def _pieces_out(self, text: str) -> str:
+        out: list[str] = []
+        i = start = 0
+        while i <= len(text) - PIECE:
+            if text[i:i + PIECE] not in self._pieces:
+                i += 1
+                continue
+            end = i + PIECE  # grow the match while it is still part of one secret
+            while end < len(text) and any(text[i:end + 1] in s for s in self.secrets):
+                end += 1
+            out += [text[start:i], REDACTED]
+            i = start = end
+        out.append(text[start:])
+        return "".join(out)
+
+    def with_more(self, secrets: Iterable[str]) -> Redactor:
+        return Redactor([*self.secrets, *secrets])
+
+
+def make_undumpable() -> bool:
+    """On Linux, forbid other processes of this user (the code Claude runs) to read this
+    process's environment (`/proc/<pid>/environ`) and memory, or to attach to it. True when
+    done; elsewhere a no-op (macOS denies task_for_pid to unprivileged peers by default)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return int(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
