@@ -70,6 +70,9 @@ def _subparser(name: str) -> argparse.ArgumentParser:
         p.add_argument("run", help="run id (or a unique prefix), as `runs` prints it")
     if name == "resume":
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
+        p.add_argument("--force", action="store_true",
+                       help="resume even though the run looks alive (its recorded process id "
+                            "now belongs to another program)")
         add_setting_flags(p)  # includes --runlog; the run's own settings are the defaults
     else:
         p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
@@ -94,13 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _install_signals()
     try:
-        load_dotenv(os.environ, Path.cwd() / ".env")
+        from_dotenv = load_dotenv(os.environ, Path.cwd() / ".env")
+        if from_dotenv:
+            sys.stderr.write(f"[orchestrator] settings read from ./.env: "
+                             f"{', '.join(from_dotenv)}\n")
         if args and args[0] in SUBCOMMANDS:
-            return _subcommand(args[0], args[1:])
+            return _subcommand(args[0], args[1:], from_dotenv)
         ns = build_parser().parse_args(args)
         config = resolve(vars(ns), os.environ, workdir=ns.workdir_flag or ns.workdir,
-                         task=ns.task,
-                         task_file=ns.task_file, json_output=ns.json)
+                         task=ns.task, task_file=ns.task_file, json_output=ns.json,
+                         from_dotenv=from_dotenv)
         return _run(config)
     except OrchestratorError as e:
         return error(str(e), e.exit_status)
@@ -147,12 +153,6 @@ def _display(redact: Redactor) -> Callable[[str], str]:
     return lambda text: terminal_safe(redact(text))
 
 
-def _runlog_path(config_path: Path | None) -> Path:
-    from claude_orchestrator.runlog import default_runlog_path
-
-    return config_path or default_runlog_path()
-
-
 def _run(config: Config) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
@@ -161,7 +161,7 @@ def _run(config: Config) -> int:
     if config.autonomous:
         from claude_orchestrator.drivers.autonomous import run_autonomous
 
-        return run_autonomous(config, reporter, _runlog_path(config.runlog), redact)
+        return run_autonomous(config, reporter, redact)
     return _run_chat(config, reporter, redact)
 
 
@@ -169,12 +169,16 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
     from claude_orchestrator.agents import UnknownDialog
     from claude_orchestrator.drivers.chat import ChatInterrupted, chat_loop, stdin_lines
     from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
-    from claude_orchestrator.runlog import RunLog
+    from claude_orchestrator.runlog import open_runlog
     from claude_orchestrator.session import AgentSession
 
     out = sys.stdout
-    sess = AgentSession(config, rep)
-    runlog = RunLog(_runlog_path(config.runlog), redact=redact)
+    runlog = open_runlog(config.runlog, redact=redact, on_busy=rep.note)
+    try:
+        sess = AgentSession(config, rep)
+    except BaseException:
+        runlog.close()
+        raise
     record = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
                               model=None, session=config.session, socket=config.socket,
                               settings=config.public_settings())
@@ -188,7 +192,7 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
             out.write(run.show(f"{dialog}:\n{dialog.screen}\n") +
                       f"Answer it in tmux: {sess.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
-        history = _runlog_path(config.runlog).parent / "chat-history"
+        history = runlog.path.parent / "chat-history"
         status = chat_loop(sess, stdin_lines(out, history), out, run=run)
         outcome = Outcome("quit", status, "quit")
     except ChatInterrupted:
@@ -212,13 +216,21 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
     return outcome.exit_code
 
 
-def _subcommand(name: str, args: list[str]) -> int:
-    from claude_orchestrator.runlog import RunLog, RunNotFound
+def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> int:
+    from claude_orchestrator.runlog import RunLogMissing, RunNotFound, open_runlog
     from claude_orchestrator.runlog.format import format_run_detail, format_run_line
 
     ns = _subparser(name).parse_args(args)
     chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
-    with RunLog(_runlog_path(Path(chosen).expanduser() if chosen else None)) as log:
+    path = Path(chosen).expanduser() if chosen else None
+    try:
+        log = open_runlog(path, readonly=name != "resume")
+    except RunLogMissing:
+        if name == "runs":
+            print("no runs recorded yet")
+            return EXIT_OK
+        return error(f"no run matches {ns.run!r}: nothing is recorded yet", EXIT_USAGE)
+    with log:
         if name == "resume":
             try:
                 run = log.get_run(ns.run)
@@ -226,9 +238,11 @@ def _subcommand(name: str, args: list[str]) -> int:
                 return error(str(e), EXIT_USAGE)
             # Every setting the run began with is the default; flags still override them.
             environ = {**os.environ, **settings_environ(run.settings)}
-            config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json)
+            config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json,
+                             from_dotenv=[n for n in from_dotenv
+                                          if n not in settings_environ(run.settings)])
             log.close()
-            return _resume(run.id, config)
+            return _resume(run.id, config, force=ns.force)
         try:
             if name == "runs":
                 runs = log.list_runs(limit=ns.limit)
@@ -245,10 +259,10 @@ def _subcommand(name: str, args: list[str]) -> int:
             return error(str(e), EXIT_USAGE)
 
 
-def _resume(run_id: str, config: Config) -> int:
+def _resume(run_id: str, config: Config, *, force: bool = False) -> int:
     from claude_orchestrator.drivers.autonomous import resume_autonomous
     from claude_orchestrator.progress import ConsoleReporter
 
     redact = _prepare(config, need_key=True)
-    return resume_autonomous(run_id, config, ConsoleReporter(show=_display(redact)),
-                             _runlog_path(config.runlog), redact)
+    return resume_autonomous(run_id, config, ConsoleReporter(show=_display(redact)), redact,
+                             force=force)

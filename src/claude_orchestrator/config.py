@@ -12,8 +12,10 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
-from collections.abc import Mapping, MutableMapping, Sequence
+import urllib.parse
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,14 +207,24 @@ def parse_float(name: str, value: str) -> float:
     return x
 
 
+MAX_DURATION = 365 * 86400.0
+
+
 def parse_duration(name: str, value: str) -> float:
-    """Seconds from `90`, `1.5s`, `250ms`, `30m`, `2h` or `1d`."""
+    """Seconds from `90`, `1.5s`, `250ms`, `30m`, `2h` or `1d` (at most a year).
+
+    >>> parse_duration('X', '1.5h')
+    5400.0
+    """
     m = _DURATION_RE.match(value)
     if not m:
         raise ConfigError(f"{name} must be a duration such as 30, 250ms, 90s, 30m or 2h; "
                           f"got {value!r}")
     scale = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}[m.group(2)]
-    return float(m.group(1)) * scale
+    seconds = float(m.group(1)) * scale
+    if seconds > MAX_DURATION:
+        raise ConfigError(f"{name} must be at most a year, got {value!r}")
+    return seconds
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -246,16 +258,49 @@ def parse_dotenv(text: str) -> dict[str, str]:
     return out
 
 
-def load_dotenv(environ: MutableMapping[str, str], path: Path) -> None:
-    """Fill variables not already set from a `.env` file, as the seed does."""
+def load_dotenv(environ: MutableMapping[str, str], path: Path) -> list[str]:
+    """Fill variables not already set from a `.env` file, as the seed does; the names it set.
+
+    A `.env` can come with a cloned repository: one that is not the user's own, or that others
+    may write, is refused (it could send the key elsewhere, or run another command).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except FileNotFoundError:
-        return
+        return []
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    if info.st_uid != os.getuid():
+        raise ConfigError(f"refusing {path}: it belongs to uid {info.st_uid}, not to you")
+    if stat.S_IMODE(info.st_mode) & 0o022:
+        raise ConfigError(f"refusing {path}: others may write it (mode "
+                          f"{stat.S_IMODE(info.st_mode):o}); fix it with: chmod go-w {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    taken = []
     for key, value in parse_dotenv(text).items():
-        environ.setdefault(key, value)
+        if key not in environ:
+            environ[key] = value
+            taken.append(key)
+    return taken
+
+
+def is_safe_url(url: str) -> bool:
+    """https, or plain http to this machine (a local model server).
+
+    >>> is_safe_url('https://openrouter.ai/api/v1'), is_safe_url('http://127.0.0.1:8080/v1')
+    (True, True)
+    >>> is_safe_url('http://collector.example/v1')
+    False
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127.")))
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -274,8 +319,9 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
             workdir: str | None = None, task: str | None = None, task_file: str | None = None,
-            json_output: bool = False) -> Config:
-    """Turn flags (None = unset) and the environment into a validated Config."""
+            json_output: bool = False, from_dotenv: Collection[str] = ()) -> Config:
+    """Turn flags (None = unset) and the environment into a validated Config. `from_dotenv`
+    names the variables a `.env` file set (held to stricter rules)."""
 
     def raw(dest: str) -> tuple[str, str]:
         s = BY_DEST[dest]
@@ -334,6 +380,9 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
     base_url = text("base_url").strip().rstrip("/")
     if not re.match(r"^https?://[^\s/]+", base_url):
         raise ConfigError(f"{raw('base_url')[0]} must be an http(s) URL, got {base_url!r}")
+    if raw("base_url")[0] in from_dotenv and not is_safe_url(base_url):
+        raise ConfigError(f"OPENROUTER_BASE_URL from ./.env must be https (or http to this "
+                          f"machine) before the API key is sent there; got {base_url!r}")
     runlog = text("runlog").strip()
     stable = duration("stable_window")
     if stable <= 0:
@@ -344,7 +393,7 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
     if not wd.is_dir():
         raise ConfigError(f"working directory is not a directory: {wd}")
     tf = Path(task_file).expanduser() if task_file else None
-    if tf is not None and not tf.is_file():
+    if tf is not None and (not tf.exists() or tf.is_dir()):  # a pipe (<(...)) is fine
         raise ConfigError(f"task file not found: {tf}")
     return Config(
         session=session, socket=socket, claude_argv=argv,

@@ -773,3 +773,28 @@ def test_terminal_escapes_in_replies_are_shown_never_sent(
     assert "\x1b" not in run_cli(["runs"], env, timeout=30).stdout
     raw = run_cli(["show", run_id, "--raw"], env, timeout=30)
     assert raw.returncode == 0 and "clip \x1b]52;c;cm0gLXJmIH4=\x07 title" in raw.stdout
+
+
+def test_a_run_log_locked_for_a_while_loses_nothing(socket_name: str, workdir: Path,
+                                                   env: dict[str, str], supervisor: FakeOpenAI,
+                                                   agent_log: Path) -> None:
+    """Another program holds the run log's write lock for 8 s mid-run: the run waits (and
+    says so), keeps the turn's record in memory meanwhile, and records everything."""
+    db = Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])
+    supervisor.enqueue(Reply("sleep 1"), Reply("second"), Reply(DONE))
+    proc = start_cli(auto_args(socket_name, workdir, agent="claude"), env)
+    assert wait_until(lambda: "sleep 1" in logged_texts(agent_log), 30)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    time.sleep(8)
+    holder.execute("COMMIT")
+    holder.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert lines_with(err, "run log", "locked", "waiting"), err
+    run_id = one_run_id(env)
+    with RunLog(db) as log:
+        turns = log.turns(run_id)
+        assert [(t.message, t.reply) for t in turns] == [("sleep 1", "slept 1"),
+                                                         ("second", "ECHO: second")]
+        assert log.get_run(run_id).status == "complete"

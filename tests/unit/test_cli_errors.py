@@ -7,14 +7,14 @@ environment (no tmux server is ever started: every case fails before that).
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-
-from claude_orchestrator.config import SETTINGS
 
 FAKE_KEY = "sk-or-v1-UNITTEST-cli-fake-key-4b7d2e"
 NPM_HINT = "claude not found on PATH: install it with npm install -g @anthropic-ai/claude-code"
@@ -61,10 +61,13 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
                           check=False)
 
 
+DOTENV_NOTE = "[orchestrator] settings read from ./.env: "
+
+
 def _assert_usage_error(r: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().split("\n")
+    lines = [ln for ln in r.stderr.strip().split("\n") if not ln.startswith(DOTENV_NOTE)]
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("claude-orchestrator: error: "), r.stderr
     assert FAKE_KEY not in r.stderr + r.stdout
@@ -87,112 +90,136 @@ def test_autonomous_mode_maybe_from_dotenv(tmp_path: Path, cwd: Path, tools: Pat
     (cwd / ".env").write_text("AUTONOMOUS_MODE=maybe\n")
     r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
     assert "AUTONOMOUS_MODE" in _assert_usage_error(r)
+    assert DOTENV_NOTE + "AUTONOMOUS_MODE" in r.stderr  # the user is told where it came from
 
 
-def test_max_iterations_negative(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run([], cwd, _env(tmp_path, str(tools), MAX_ITERATIONS="-1",
-                           OPENROUTER_API_KEY=FAKE_KEY))
-    assert "MAX_ITERATIONS" in _assert_usage_error(r)
+# ----------------------------------------------------------------------------- a hostile .env
+def test_dotenv_names_what_it_set_and_nothing_already_set(tmp_path: Path, cwd: Path,
+                                                          tools: Path) -> None:
+    (cwd / ".env").write_text("CLAUDE_CMD=evil-cmd\nMAX_ITERATIONS=oops\n"
+                              "OPENROUTER_MODEL=m/x\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY,
+                           OPENROUTER_MODEL="mine/set"))
+    _assert_usage_error(r)
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith(DOTENV_NOTE)]
+    assert notes == [DOTENV_NOTE + "CLAUDE_CMD, MAX_ITERATIONS"]
 
 
-@pytest.mark.parametrize("socket", ["a/b", "a b", "x;y"])
-def test_bad_socket_name(tmp_path: Path, cwd: Path, tools: Path, socket: str) -> None:
-    r = _run([], cwd, _env(tmp_path, str(tools), CLAUDE_TMUX_SOCKET=socket,
-                           OPENROUTER_API_KEY=FAKE_KEY))
-    assert "CLAUDE_TMUX_SOCKET" in _assert_usage_error(r)
+@pytest.mark.parametrize("url", ["http://collector.example/v1", "ftp://x"])
+def test_dotenv_base_url_must_be_https_or_loopback(url: str, tmp_path: Path, cwd: Path,
+                                                   tools: Path) -> None:
+    (cwd / ".env").write_text(f"OPENROUTER_BASE_URL={url}\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "OPENROUTER_BASE_URL" in _assert_usage_error(r)
 
 
-def test_bad_socket_flag(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run(["--socket", "a/b"], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
-    assert "--socket" in _assert_usage_error(r)
+@pytest.mark.parametrize("url", ["https://my.gateway/v1", "http://127.0.0.1:9/v1",
+                                 "http://localhost:9/v1"])
+def test_dotenv_base_url_https_or_loopback_is_used(url: str, tmp_path: Path, cwd: Path,
+                                                   tools: Path) -> None:
+    (cwd / ".env").write_text(f"OPENROUTER_BASE_URL={url}\nMAX_ITERATIONS=-1\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "MAX_ITERATIONS" in _assert_usage_error(r)  # got past the URL
 
 
-def test_missing_claude_executable(tmp_path: Path, cwd: Path) -> None:
-    only_tmux = tmp_path / "only-tmux"
-    only_tmux.mkdir()
-    _script(only_tmux, "tmux", "exit 1")
-    r = _run([], cwd, _env(tmp_path, str(only_tmux), OPENROUTER_API_KEY=FAKE_KEY))
-    assert _assert_usage_error(r) == f"claude-orchestrator: error: {NPM_HINT}"
+def test_dotenv_writable_by_others_is_refused(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    env_file = cwd / ".env"
+    env_file.write_text("OPENROUTER_MODEL=m/x\n")
+    env_file.chmod(0o666)
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "chmod go-w" in _assert_usage_error(r)
 
 
-def test_missing_claude_in_chat_mode(tmp_path: Path, cwd: Path) -> None:
-    only_tmux = tmp_path / "only-tmux"
-    only_tmux.mkdir()
-    _script(only_tmux, "tmux", "exit 1")
-    r = _run(["--chat"], cwd, _env(tmp_path, str(only_tmux)))
-    assert _assert_usage_error(r) == f"claude-orchestrator: error: {NPM_HINT}"
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another uid needs root (CI "
+                    "runs as root, so this runs there)")
+def test_dotenv_of_another_user_is_refused(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    env_file = cwd / ".env"
+    env_file.write_text("OPENROUTER_MODEL=m/x\n")
+    os.chown(env_file, 65534, -1)
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "belongs to uid 65534" in _assert_usage_error(r)
 
 
-def test_missing_other_agent_executable(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run([], cwd, _env(tmp_path, str(tools), CLAUDE_CMD="no-such-agent --flag",
-                           OPENROUTER_API_KEY=FAKE_KEY))
-    assert "no-such-agent" in _assert_usage_error(r)
+# ----------------------------------------------------------------------------- odd inputs
+def test_dotenv_not_utf8(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    (cwd / ".env").write_bytes(b"OPENROUTER_MODEL=caf\xe9\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "not UTF-8" in _assert_usage_error(r)
 
 
-def test_missing_tmux(tmp_path: Path, cwd: Path) -> None:
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    os.symlink(sys.executable, bare / "python3")
-    _script(bare, "claude", "exit 1")
-    r = _run([], cwd, _env(tmp_path, str(bare), OPENROUTER_API_KEY=FAKE_KEY))
-    assert "tmux not found on PATH" in _assert_usage_error(r)
-
-
-def test_missing_tmux_only_python_on_path(tmp_path: Path, cwd: Path) -> None:
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    os.symlink(sys.executable, bare / "python3")
-    r = _run(["--chat"], cwd, _env(tmp_path, str(bare)))
-    assert "tmux" in _assert_usage_error(r)
-
-
-def test_missing_api_key_in_autonomous_mode(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run(["--task", "do something"], cwd, _env(tmp_path, str(tools)))
-    line = _assert_usage_error(r)
-    assert "OPENROUTER_API_KEY" in line
-
-
-def test_api_key_file_missing(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run(["--api-key-file", str(tmp_path / "nokey")], cwd,
-             _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
-    assert "nokey" in _assert_usage_error(r)
-
-
-def test_bad_duration(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run(["--max-time", "soon"], cwd, _env(tmp_path, str(tools),
-                                               OPENROUTER_API_KEY=FAKE_KEY))
+@pytest.mark.parametrize("value", ["99999999999999d", "1e400", "400d"])
+def test_overflowing_duration(value: str, tmp_path: Path, cwd: Path, tools: Path) -> None:
+    r = _run(["--max-time", value], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
     assert "--max-time" in _assert_usage_error(r)
 
 
-def test_unbalanced_claude_cmd(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run([], cwd, _env(tmp_path, str(tools), CLAUDE_CMD='claude "oops',
-                           OPENROUTER_API_KEY=FAKE_KEY))
-    assert "CLAUDE_CMD" in _assert_usage_error(r)
+def test_task_file_from_a_pipe_is_accepted(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    """`--task-file <(...)` names a pipe: not refused as missing (the run then stops at the
+    missing key, the next check)."""
+    fifo = tmp_path / "task.fifo"
+    os.mkfifo(fifo)
+    r = _run(["--task-file", str(fifo)], cwd, _env(tmp_path, str(tools)))
+    assert "OPENROUTER_API_KEY" in _assert_usage_error(r)
 
 
-def test_unknown_flag_exits_2(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run(["--no-such-flag"], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
-    assert r.returncode == 2
-    assert "Traceback" not in r.stderr
-    assert FAKE_KEY not in r.stderr + r.stdout
+def test_runs_with_a_typo_in_the_folder_creates_nothing(tmp_path: Path, cwd: Path,
+                                                        tools: Path) -> None:
+    r = _run(["runs", "--runlog", str(tmp_path / "typo" / "x.sqlite3")], cwd,
+             _env(tmp_path, str(tools)))
+    assert r.returncode == 0 and "no runs recorded yet" in r.stdout
+    assert not (tmp_path / "typo").exists()
 
 
-def test_help_lists_every_env_var(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    r = _run(["--help"], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
-    assert r.returncode == 0, r.stderr
-    assert "Traceback" not in r.stderr
-    missing = [s.env for s in SETTINGS if s.env not in r.stdout]
-    assert not missing, missing
-    missing_flags = [s.flag for s in SETTINGS if s.flag not in r.stdout]
-    assert not missing_flags, missing_flags
-    assert FAKE_KEY not in r.stdout + r.stderr
+def test_corrupt_and_newer_run_logs_give_one_line(tmp_path: Path, cwd: Path,
+                                                  tools: Path) -> None:
+    import sqlite3
+
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database at all" * 100)
+    r = _run(["runs", "--runlog", str(corrupt)], cwd, _env(tmp_path, str(tools)))
+    assert "unusable" in _assert_usage_error(r)
+    newer = tmp_path / "newer.sqlite3"
+    with sqlite3.connect(newer) as db:
+        db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        db.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', 'x')")
+    r = _run(["show", "x", "--runlog", str(newer)], cwd, _env(tmp_path, str(tools)))
+    assert "newer claude-orchestrator" in _assert_usage_error(r)
 
 
-def test_too_old_tmux(tmp_path: Path, cwd: Path) -> None:
-    """tmux < 3.2 lacks the control-mode flags and subscriptions the waiting relies on."""
-    old = tmp_path / "old-tmux"
-    old.mkdir()
-    _script(old, "tmux", 'echo "tmux 3.1c"')
-    _script(old, "claude", "exit 1")
-    r = _run(["--chat"], cwd, _env(tmp_path, str(old)))
-    assert "tmux 3.2 or newer is needed, found tmux 3.1c" in _assert_usage_error(r)
+@pytest.mark.skipif(os.getuid() != 0, reason="a log only another uid may write needs root to "
+                    "set up (CI runs as root, so this runs there)")
+def test_a_read_only_run_log_lists_and_refuses_a_run_in_one_line() -> None:
+    """Read by a user who may not write it (root can write anything, so the reader is
+    `nobody`): `runs` lists it, a run stops with one line, exit 2."""
+    from claude_orchestrator.runlog import RunLog
+
+    world = Path(tempfile.mkdtemp())  # pytest's own folders are closed to other users
+    try:
+        world.chmod(0o755)
+        path = world / "runs.sqlite3"
+        with RunLog(path) as log:
+            log.start_run(mode="chat", task="", workdir="/w", model=None, session=None,
+                          socket=None, settings={})
+        os.chmod(path, 0o644)
+        tools = world / "bin"
+        tools.mkdir(mode=0o755)
+        _script(tools, "tmux", "exit 1")
+        _script(tools, "claude", "exit 1")
+        home = world / "home"
+        home.mkdir()
+        os.chown(home, 65534, 65534)
+        env = _env(world, str(tools), CLAUDE_ORCHESTRATOR_RUNLOG=str(path), HOME=str(home),
+                   XDG_RUNTIME_DIR="")
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "setpriv (util-linux) runs a command as another uid"
+        cli = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+               "-m", "claude_orchestrator"]
+        listed = subprocess.run([*cli, "runs"], cwd=home, env=env, capture_output=True,
+                                text=True, timeout=30)
+        assert listed.returncode == 0, listed.stderr
+        assert "chat" in listed.stdout
+        run = subprocess.run([*cli, "--chat"], cwd=home, env=env, capture_output=True,
+                             text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert "read-only" in _assert_usage_error(run)
+    finally:
+        shutil.rmtree(world, ignore_errors=True)

@@ -16,7 +16,7 @@ from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
 from claude_orchestrator.errors import BudgetExhausted, ConfigError, SessionBusy, Terminated
 from claude_orchestrator.progress import Reporter
-from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord
+from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord, open_runlog
 from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.supervisor.conversation import (
@@ -29,25 +29,30 @@ from claude_orchestrator.turn import TurnResult, await_reply, run_turn
 
 def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
     """--task, --task-file, piped stdin, or the seed's interactive prompt."""
-    if config.task is not None:
-        task = config.task
-    elif config.task_file is not None:
-        task = config.task_file.read_text(encoding="utf-8")
-    elif not stdin.isatty():
-        task = stdin.read()
-    else:
-        out.write("Enter task description: ")
-        out.flush()
-        task = stdin.readline()
+    try:
+        if config.task is not None:
+            task = config.task
+        elif config.task_file is not None:
+            task = config.task_file.read_bytes().decode("utf-8")
+        elif not stdin.isatty():
+            task = stdin.read()
+        else:
+            out.write("Enter task description: ")
+            out.flush()
+            task = stdin.readline()
+    except UnicodeDecodeError:
+        where = config.task_file or "standard input"
+        raise ConfigError(f"the task in {where} is not UTF-8 text") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read the task file {config.task_file}: {e.strerror}") from None
     if not task.strip():
         raise ConfigError("the task is empty (give --task, --task-file, or type one)")
     return task.strip()
 
 
-def run_autonomous(config: Config, reporter: Reporter, runlog_path: Path,
-                   redact: Redactor) -> int:
+def run_autonomous(config: Config, reporter: Reporter, redact: Redactor) -> int:
     task = read_task(config, sys.stdin, sys.stderr)
-    with RunLog(runlog_path, redact=redact) as log:
+    with open_runlog(config.runlog, redact=redact, on_busy=reporter.note) as log:
         run = log.start_run(mode="autonomous", task=task, workdir=str(config.workdir),
                             model=config.model, session=config.session, socket=config.socket,
                             settings=config.public_settings())
@@ -57,10 +62,10 @@ def run_autonomous(config: Config, reporter: Reporter, runlog_path: Path,
 
 
 def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
-                      runlog_path: Path, redact: Redactor) -> int:
+                      redact: Redactor, *, force: bool = False) -> int:
     """Continue a run: same tmux session, the supervisor's history rebuilt from the log, and the
     reply to a message that was in flight picked up instead of sending it again."""
-    with RunLog(runlog_path, redact=redact) as log:
+    with open_runlog(config.runlog, redact=redact, on_busy=reporter.note) as log:
         try:
             run = log.get_run(run_ref)
         except RunNotFound as e:
@@ -69,8 +74,9 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
             raise ConfigError(f"run {run.id} is a chat session; only autonomous runs resume")
         if run.status == "complete":
             raise ConfigError(f"run {run.id} is already complete")
-        if run.status == "running":
-            raise ConfigError(f"run {run.id} is still running (pid {run.pid})")
+        if run.status == "running" and not force:
+            raise ConfigError(f"run {run.id} is still running (pid {run.pid}); if that process "
+                              f"is not claude-orchestrator any more: resume {run.id} --force")
         log.resume_run(run.id)
         config = replace(config, workdir=Path(run.workdir))
         conv = Conversation(first_message(run.task, run.workdir), config.context_tokens,

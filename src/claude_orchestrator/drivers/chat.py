@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.drivers.lifecycle import Run
+from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import run_turn
@@ -67,6 +68,8 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
             line = stream.readline()
         except KeyboardInterrupt:
             raise ChatInterrupted from None
+        except UnicodeDecodeError:
+            raise ConfigError("standard input is not UTF-8 text") from None
         if not line:
             out.write("\n")
             return

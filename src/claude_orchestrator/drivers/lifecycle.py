@@ -4,6 +4,10 @@ root (shared/decisions.md, "Exit status")."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from claude_orchestrator.agents import UnknownDialog
@@ -85,10 +89,29 @@ class Run:
         self.log.record_turn(self.id, seq, result)
 
     def finish(self, outcome: Outcome) -> None:
-        """Record the outcome and leave (or kill, per TERMINATE_WHEN_QUIT) the tmux session."""
-        try:
-            self.sess.close(terminate=self.config.terminate_when_quit,
-                            keep_record=outcome.status not in ("complete", "quit"))
-        finally:
-            self.log.finish_run(self.id, status=outcome.status, exit_code=outcome.exit_code,
-                                message=outcome.message.split("\n", 1)[0])
+        """Record the outcome and leave (or kill, per TERMINATE_WHEN_QUIT) the tmux session.
+        Shielded from further Ctrl-C or SIGTERM: a run must never stay `running` because the
+        person pressed Ctrl-C three times."""
+        with shielded():
+            try:
+                self.sess.close(terminate=self.config.terminate_when_quit,
+                                keep_record=outcome.status not in ("complete", "quit"))
+            finally:
+                self.log.finish_run(self.id, status=outcome.status,
+                                    exit_code=outcome.exit_code,
+                                    message=outcome.message.split("\n", 1)[0])
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Ignore SIGINT, SIGTERM and SIGHUP while the body runs (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kinds = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = [signal.signal(kind, signal.SIG_IGN) for kind in kinds]
+    try:
+        yield
+    finally:
+        for kind, handler in zip(kinds, before, strict=True):
+            signal.signal(kind, handler)

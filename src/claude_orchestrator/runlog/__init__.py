@@ -4,21 +4,25 @@ migrations (`migrations`), and how runs read in a terminal (`format`)."""
 from claude_orchestrator.runlog.log import (
     RunLog,
     RunLogError,
+    RunLogMissing,
     RunNotFound,
     RunRecord,
     SupervisorCall,
     TurnRecord,
     default_runlog_path,
+    open_runlog,
     scrub_settings,
 )
 
 __all__ = [
     "RunLog",
     "RunLogError",
+    "RunLogMissing",
     "RunNotFound",
     "RunRecord",
     "SupervisorCall",
     "TurnRecord",
     "default_runlog_path",
+    "open_runlog",
     "scrub_settings",
 ]

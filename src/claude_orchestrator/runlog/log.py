@@ -20,6 +20,8 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -28,6 +30,8 @@ import socket as _socket
 import sqlite3
 import sys
 import threading
+import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +56,10 @@ class RunLogError(UsageError):
     """A run-log failure, with a one-line message (exit 2: the log is unusable as given)."""
 
 
+class RunLogMissing(RunLogError):
+    """There is no run log yet (nothing was recorded)."""
+
+
 class RunNotFound(RunLogError):
     """No run (or more than one run) matches the given id or prefix."""
 
@@ -73,6 +81,14 @@ def default_runlog_path() -> Path:
     else:
         base = Path.home() / ".local" / "share"
     return base / "claude-orchestrator" / "runs.sqlite3"
+
+
+def open_runlog(path: Path | None, **options: Any) -> RunLog:
+    """The run log at `path` (a folder that does not exist is an error: a typo must not make
+    one), or at the default place (its folder made when missing)."""
+    if path is None:
+        return RunLog(default_runlog_path(), create_folder=True, **options)
+    return RunLog(path, create_folder=False, **options)
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -183,54 +199,154 @@ def scrub_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RunLog:
-    """The run log at ``path``; one writer per process is enough (calls are serialised)."""
+    """The run log at ``path``; one writer per process is enough (calls are serialised).
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0,
-                 redact: Callable[[str], str] | None = None) -> None:
+    Opened for reading only (``readonly``: `runs`, `show`), it never writes, so a read-only file
+    still lists. A log that is busy (another program holds its write lock) is waited for, with
+    retries up to ``busy_limit`` seconds, while the data to write stays in memory; ``on_busy``
+    hears once that it waits. A corrupt log, one written by a newer version, a read-only one
+    opened for writing, or a missing folder it may not create is a one-line ``RunLogError``.
+    """
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = 1.0,
+                 redact: Callable[[str], str] | None = None, readonly: bool = False,
+                 create_folder: bool = True, busy_limit: float = 600.0,
+                 on_busy: Callable[[str], None] | None = None) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        if self.path.stat().st_mode & 0o077:
-            os.chmod(self.path, 0o600)
         self.redact = redact or (lambda text: text)  # secrets never reach the file
+        self.readonly = readonly
+        self.busy_limit = busy_limit
+        self.on_busy = on_busy
         self._lock = threading.RLock()
         self._host = _socket.gethostname()
-        self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        if readonly:
+            if not self.path.is_file():
+                raise RunLogMissing(f"no run log at {self.path}")
+            target = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        else:
+            self._make_file(create_folder)
+            target = str(self.path)
+        try:
+            self._connect(target, busy_timeout)
+        except sqlite3.DatabaseError as e:
+            if not readonly or "readonly" not in str(e) + str(getattr(e, "sqlite_errorname", "")):
+                raise self._unusable(e) from None
+            # A WAL log read by someone who may not write beside it (no -shm file to make):
+            # read it as it is on disk.
+            try:
+                self._connect(target + "&immutable=1", busy_timeout)
+            except sqlite3.DatabaseError as e2:
+                raise self._unusable(e2) from None
+
+    def _connect(self, target: str, busy_timeout: float) -> None:
+        self._db = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                                   check_same_thread=False, uri=self.readonly)
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if not self.readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _make_file(self, create_folder: bool) -> None:
+        folder = self.path.parent
+        if not folder.is_dir():
+            if not create_folder:
+                raise RunLogError(f"the run log's folder does not exist: {folder}")
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+                raise RunLogError(f"the run log {self.path} is read-only ({e.strerror}); "
+                                  "`runs` and `show` still read it") from None
+            raise RunLogError(f"cannot open the run log {self.path}: {e.strerror}") from None
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)
+
+    def _unusable(self, e: sqlite3.DatabaseError) -> RunLogError:
+        text = str(e)
+        if "readonly" in text or "read-only" in text:
+            return RunLogError(f"the run log {self.path} is read-only; `runs` and `show` still "
+                               "read it")
+        if "locked" in text or "busy" in text:
+            return RunLogError(f"the run log {self.path} stayed locked by another program for "
+                               f"{self.busy_limit:g}s")
+        return RunLogError(f"the run log {self.path} is unusable ({text}); move it away to "
+                           "start a new one")
 
     def _migrate(self) -> None:
+        names = {m.__name__ for m in MIGRATIONS}
+        tables = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        done = ({r[0] for r in self._db.execute("SELECT name FROM _migrations")}
+                if "_migrations" in tables else set())
+        newer = sorted(done - names)
+        if newer:
+            raise RunLogError(f"the run log {self.path} was written by a newer "
+                              f"claude-orchestrator (schema {newer[-1]}); upgrade to read it")
+        if self.readonly or done == names:
+            return
         with self._write() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
             )
-            done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
             for migration in MIGRATIONS:
                 if migration.__name__ not in done:
                     migration(db)
                     db.execute("INSERT INTO _migrations VALUES (?, ?)",
                                (migration.__name__, _iso(None)))
 
+    def _retrying(self, statement: str) -> None:
+        """Run BEGIN or COMMIT, waiting out another program's lock (the data to write is held
+        in memory meanwhile), up to `busy_limit`."""
+        deadline = time.monotonic() + self.busy_limit
+        pause, told = 0.05, False
+        while True:
+            try:
+                self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise self._unusable(e) from None
+                if time.monotonic() >= deadline:
+                    raise self._unusable(e) from None
+                if not told and self.on_busy is not None:
+                    told = True
+                    self.on_busy(f"the run log {self.path} is locked by another program; "
+                                 "waiting (nothing is lost meanwhile)")
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One immediate transaction, committed on exit (rolled back on error)."""
+        if self.readonly:
+            raise RunLogError(f"the run log {self.path} was opened for reading only")
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._retrying("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._retrying("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as e:
+                raise self._unusable(e) from None
 
     def close(self) -> None:
         with self._lock:
