@@ -789,7 +789,7 @@ def test_a_run_log_locked_for_a_while_loses_nothing(socket_name: str, workdir: P
     time.sleep(8)
     holder.execute("COMMIT")
     holder.close()
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert lines_with(err, "run log", "locked", "waiting"), err
     run_id = one_run_id(env)
