@@ -63,6 +63,15 @@ class Delay:
 
 
 @dataclass(frozen=True)
+class Trickle:
+    """A 200 whose body (the completion of ``then``) comes one byte every ``every`` seconds:
+    each read is quick, the whole answer takes for ever."""
+
+    every: float = 0.5
+    then: Reply = field(default_factory=lambda: Reply("finally"))
+
+
+@dataclass(frozen=True)
 class Malformed:
     """A 200 whose body is not JSON."""
 
@@ -89,7 +98,8 @@ class Raw:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-Response: TypeAlias = Reply | HttpError | Delay | Malformed | EmptyChoices | NoChoices | Raw
+Response: TypeAlias = (Reply | HttpError | Delay | Trickle | Malformed | EmptyChoices | NoChoices
+                       | Raw)
 Responder = Callable[[dict[str, Any]], str]
 
 
@@ -296,6 +306,20 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 if script.then is not None:
                     self._answer(script.then, request)
                 else:
+                    self.close_connection = True
+            elif isinstance(script, Trickle):
+                data = json.dumps(fake.completion_body(script.then, request)).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for i in range(len(data)):
+                        if fake._closing.wait(script.every):
+                            return
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
             elif isinstance(script, Malformed):
                 self._send(200, script.body, {"Content-Type": script.content_type})

@@ -361,3 +361,38 @@ def test_a_line_of_control_characters_is_not_sent(socket_name: str, tmp_path: Pa
     assert proc.stdout.count("nothing to send") == 1
     assert "ECHO: hello after" in proc.stdout
     assert logged_texts(agent_log) == ["hello after"]
+
+
+def test_two_sessions_on_one_socket_start_recover_and_stop_independently(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """Two orchestrators on one tmux server (the busy-session hint says to use --session): each
+    starts its own agent, recovers when its own session is killed, and leaves the other alone
+    when it quits and kills its session."""
+    logs = {name: tmp_path / f"{name}.jsonl" for name in ("one", "two")}
+
+    def spawn(name: str) -> subprocess.Popen[str]:
+        env = dict(cli_env, FAKE_AGENT_LOG=str(logs[name]))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "claude_orchestrator", *chat_args(socket_name, tmp_path),
+             "--session", name, "--terminate-when-quit"], env=env, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdin is not None
+        proc.stdin.write(f"hello from {name}\n")
+        proc.stdin.flush()
+        return proc
+
+    one, two = spawn("one"), spawn("two")
+    for name in ("one", "two"):
+        assert wait_until(lambda n=name: logged_texts(logs[n]) == [f"hello from {n}"], 20)
+    tmux_cmd(socket_name, "kill-session", "-t", "=one")  # the first one's session dies
+    out_one, err_one = one.communicate("after the crash\n", timeout=60)
+    assert one.returncode == 0, err_one
+    assert "ECHO: after the crash" in out_one and "restarting" in err_one
+    # The first quit and killed its session; the second's session and agent live on.
+    assert tmux_cmd(socket_name, "has-session", "-t", "=two").returncode == 0
+    assert tmux_cmd(socket_name, "has-session", "-t", "=one").returncode != 0
+    out_two, err_two = two.communicate("still here\n", timeout=60)
+    assert two.returncode == 0, err_two
+    assert "ECHO: still here" in out_two and "restarting" not in err_two
+    assert logged_texts(logs["two"]) == ["hello from two", "still here"]
+    assert tmux_cmd(socket_name, "has-session").returncode != 0  # the last one took the server

@@ -30,6 +30,7 @@ from tests.fakes.fake_openai import (
     NoChoices,
     Raw,
     Reply,
+    Trickle,
 )
 
 KEY = "sk-or-v1-FAKEKEY-d3adb33f-0123456789abcdef"
@@ -237,6 +238,16 @@ def test_timeout_then_success(fake: FakeOpenAI, rec: Recorder) -> None:
     assert (reply.text, reply.attempts) == ("ok", 2)
     assert time.monotonic() - started < 1.5
     assert "timeout" in rec.notices[0].reason
+
+
+def test_a_server_that_trickles_is_cut_at_the_whole_calls_deadline(fake: FakeOpenAI,
+                                                                   rec: Recorder) -> None:
+    """Each byte comes quickly, the whole answer would take minutes: the call is given up at
+    its deadline (not each read's) and tried again."""
+    fake.enqueue(Trickle(every=0.2), Reply("ok"))
+    reply = make_client(fake.base_url, rec, timeout=1.0).complete(MESSAGES)
+    assert (reply.text, reply.attempts) == ("ok", 2)
+    assert "sending slowly" in rec.notices[0].reason
 
 
 @pytest.mark.parametrize(

@@ -254,13 +254,22 @@ class SupervisorClient:
         import openai
 
         client = self._client()
+        deadline = time.monotonic() + self.timeout
         try:
-            raw = client.chat.completions.with_raw_response.create(
+            # Streamed at the HTTP level, so the whole call keeps one deadline however the
+            # server sends (the SDK's own timeout limits each read, not the call).
+            with client.chat.completions.with_streaming_response.create(
                 model=self.model,
                 messages=payload,  # type: ignore[arg-type]
                 extra_body={"usage": {"include": True}},
-            )
-            body_text = raw.http_response.text
+            ) as response:
+                chunks: list[bytes] = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise _Transient(f"no whole answer within {self.timeout:g} s (the "
+                                         "server kept sending slowly)")
+            body_text = b"".join(chunks).decode("utf-8", "replace")
         except openai.APITimeoutError:
             raise _Transient(f"no answer within {self.timeout:g} s (timeout)") from None
         except openai.APIConnectionError as exc:

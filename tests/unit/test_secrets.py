@@ -1,0 +1,80 @@
+"""secrets.py: what is redacted, and the orchestrator's memory and environment out of reach of
+other processes of the same user (the code Claude runs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from claude_orchestrator import cli
+from claude_orchestrator.config import resolve
+from claude_orchestrator.secrets import REDACTED, Redactor
+
+KEY = "sk-or-v1-0123456789abcdefABCDEFGHIJKLMNOP"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (f"key={KEY}", f"key={REDACTED}"),
+    (f"half {KEY[:20]} and {KEY[20:]} end", f"half {REDACTED} and {REDACTED} end"),
+    ("short 0123456789a is not 12", "short 0123456789a is not 12"),
+    (f"{KEY[5:17]}", REDACTED),  # exactly 12 characters of it
+    ("Authorization: Bearer abc.def-ghi", f"Authorization: {REDACTED}"),
+    ("an sk-ant-api03-whatever-token here", f"an {REDACTED} here"),
+    ("plain words stay", "plain words stay"),
+])
+def test_redaction(text: str, expected: str) -> None:
+    assert Redactor([KEY])(text) == expected
+
+
+def test_withheld_values_are_secrets_too() -> None:
+    r = Redactor([KEY]).with_more(["ghp_TOKEN-9876543210zyx", "tiny"])
+    assert r("a ghp_TOKEN-9876543210zyx b tiny") == f"a {REDACTED} b tiny"
+
+
+def test_prepare_makes_the_process_undumpable_and_knows_the_secrets(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    called = []
+    monkeypatch.setattr(cli, "make_undumpable", lambda: called.append(True) or True)
+    monkeypatch.setattr(cli, "find_tmux", lambda env: "/usr/bin/tmux")
+    monkeypatch.setattr(cli, "find_executable", lambda argv, env: "/usr/bin/claude")
+    monkeypatch.setenv("MY_TOKEN", "tok-secret-value-1234")
+    config = resolve({"withhold_env": "MY_TOKEN"}, {"OPENROUTER_API_KEY": KEY},
+                     workdir=str(tmp_path))
+    redact = cli._prepare(config, need_key=True)
+    assert called == [True]
+    assert "MY_TOKEN" not in os.environ  # the pane would inherit it
+    assert redact(f"{KEY} tok-secret-value-1234") == f"{REDACTED} {REDACTED}"
+
+
+def _environ_readable(undumpable: bool) -> bool:
+    """Another process of the same (non-root) user reads a process's /proc/<pid>/environ."""
+    setpriv = shutil.which("setpriv")
+    assert setpriv is not None
+    nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    code = ("from claude_orchestrator.secrets import make_undumpable; import time, sys; "
+            f"{'make_undumpable(); ' if undumpable else ''}print('ready', flush=True); "
+            "time.sleep(20)")
+    env = dict(os.environ, THE_KEY=KEY, PYTHONPATH=os.pathsep.join(sys.path))
+    target = subprocess.Popen([*nobody, sys.executable, "-c", code], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdout.readline().strip() == "ready"
+        probe = subprocess.run([*nobody, "cat", f"/proc/{target.pid}/environ"],
+                               capture_output=True, timeout=10)
+        return KEY.encode() in probe.stdout
+    finally:
+        target.kill()
+        target.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.getuid() != 0,
+                    reason="needs Linux /proc and root to run both sides as another uid (CI "
+                           "runs as root on Linux, so this runs there)")
+def test_same_user_code_cannot_read_the_orchestrators_environment() -> None:
+    assert _environ_readable(undumpable=False)  # the threat is real ...
+    assert not _environ_readable(undumpable=True)  # ... and the defence holds
