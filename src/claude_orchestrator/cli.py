@@ -121,13 +121,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _install_signals() -> None:
+    """Ctrl-C and SIGTERM unwind the run (it is recorded, TERMINATE_WHEN_QUIT honoured). The
+    first one is the request: further ones are ignored while the run records its ending, so
+    pressing Ctrl-C three times cannot leave it `running` (chat re-arms Ctrl-C when it only
+    cancelled a wait: `rearm_interrupt`)."""
+
     def on_term(signum: int, frame: FrameType | None) -> None:
+        _ignore_further_signals()
         raise Terminated
 
+    signal.signal(signal.SIGINT, _on_interrupt)
     signal.signal(signal.SIGTERM, on_term)
     # A closed terminal (SIGHUP) also unwinds cleanly: the run is recorded as interrupted and
     # TERMINATE_WHEN_QUIT is honoured, instead of dying mid-write.
     signal.signal(signal.SIGHUP, on_term)
+
+
+def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    _ignore_further_signals()
+    raise KeyboardInterrupt
+
+
+def _ignore_further_signals() -> None:
+    for kind in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(kind, signal.SIG_IGN)
+
+
+def rearm_interrupt() -> None:
+    """Ctrl-C (and SIGTERM) work again: the last one only cancelled a wait."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        _install_signals()
 
 
 def _prepare(config: Config, *, need_key: bool) -> Redactor:
@@ -193,7 +216,8 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
                       f"Answer it in tmux: {sess.attach_command}\n")
             sess.wait_ready(allow_unknown=True)
         history = runlog.path.parent / "chat-history"
-        status = chat_loop(sess, stdin_lines(out, history), out, run=run)
+        status = chat_loop(sess, stdin_lines(out, history), out, run=run,
+                           on_cancel=rearm_interrupt)
         outcome = Outcome("quit", status, "quit")
     except ChatInterrupted:
         outcome = outcome_of(KeyboardInterrupt(), run.id, resumable=False)

@@ -798,3 +798,21 @@ def test_a_run_log_locked_for_a_while_loses_nothing(socket_name: str, workdir: P
         assert [(t.message, t.reply) for t in turns] == [("sleep 1", "slept 1"),
                                                          ("second", "ECHO: second")]
         assert log.get_run(run_id).status == "complete"
+
+
+def test_three_quick_ctrl_c_still_record_the_run(socket_name: str, workdir: Path,
+                                                 env: dict[str, str], supervisor: FakeOpenAI,
+                                                 agent_log: Path) -> None:
+    supervisor.enqueue(Reply("sleep 5"), Reply(DONE))
+    proc = start_cli(auto_args(socket_name, workdir, agent="claude"), env)
+    assert wait_until(lambda: "sleep 5" in logged_texts(agent_log), 30)
+    for _ in range(3):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    run_id = one_run_id(env)
+    assert run_status(env, run_id) == "interrupted"
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        assert log.get_run(run_id).exit_code == 130

@@ -4,8 +4,10 @@ model-written code), with any agent command (here: a plain shell, the generic pr
 from __future__ import annotations
 
 import contextlib
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.integration.conftest import (
@@ -90,3 +92,52 @@ def test_pane_starts_in_the_working_directory(socket_name: str, tmp_path: Path,
                    input="pwd\n")
     assert proc.returncode == 0, proc.stderr
     assert str(work) in proc.stdout
+
+
+def test_nothing_in_the_shared_temp_folder_and_state_is_private(
+        socket_name: str, tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """All of a session's state is in its private folder (0700, files 0600); the shared temp
+    folder gets nothing of ours (tmux's own socket folder aside)."""
+    tmp = Path(tempfile.gettempdir())
+    before = {p.name for p in tmp.iterdir()}
+    proc = run_cli(["--chat", "--socket", socket_name, "--agent", "claude", "--claude-cmd",
+                    f"{sys.executable} {FAKE_AGENT}", str(tmp_path)], cli_env,
+                   input="hello\n")
+    assert proc.returncode == 0, proc.stderr
+    new = {p.name for p in tmp.iterdir()} - before
+    assert not {n for n in new if not n.startswith(("tmux-", "pytest-"))}, new
+    state = (Path(cli_env["XDG_RUNTIME_DIR"]) / "claude-orchestrator"
+             / f"{socket_name}.gt-claude-loop")
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    names = {p.name for p in state.iterdir()}
+    assert {"events.jsonl", "settings.json", "wake"} <= names
+    for p in state.iterdir():
+        assert stat.S_IMODE(p.lstat().st_mode) & 0o077 == 0, p
+    # The pane's command names files in that folder only.
+    cmd = tmux_cmd(socket_name, "display-message", "-p", "-t", "=gt-claude-loop:",
+                   "#{pane_start_command}").stdout
+    assert str(state) in cmd and str(tmp) + "/claude" not in cmd
+
+
+def test_the_lock_holds_across_runtime_folders(socket_name: str, tmp_path: Path,
+                                              cli_env: dict[str, str], agent_log: Path) -> None:
+    """A second orchestrator on the same tmux session is refused even when its environment
+    names another runtime folder."""
+    first = subprocess.Popen(
+        [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket_name,
+         "--agent", "generic", "--claude-cmd", f"{sys.executable} {FAKE_AGENT}", str(tmp_path)],
+        env=cli_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    assert first.stdin is not None
+    first.stdin.write("hello\n")
+    first.stdin.flush()
+    assert wait_until(lambda: logged_texts(agent_log) == ["hello"], 20)
+    other = tmp_path / "other-run"
+    other.mkdir(mode=0o700)
+    second = run_cli(["--chat", "--socket", socket_name, "--agent", "generic", "--claude-cmd",
+                      f"{sys.executable} {FAKE_AGENT}", str(tmp_path)],
+                     dict(cli_env, XDG_RUNTIME_DIR=str(other)), input="intruder\n")
+    assert second.returncode == 2, second.stderr
+    assert "another claude-orchestrator" in second.stderr
+    first.communicate("", timeout=30)
+    assert logged_texts(agent_log) == ["hello"]

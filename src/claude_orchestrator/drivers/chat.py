@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -77,7 +77,7 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
 
 
 def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
-              run: Run | None = None) -> int:
+              run: Run | None = None, on_cancel: Callable[[], None] | None = None) -> int:
     """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF)."""
     show = run.show if run else terminal_safe
     for line in lines:
@@ -94,6 +94,8 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
         try:
             result = run_turn(sess, message, literal=False)
         except KeyboardInterrupt:
+            if on_cancel is not None:
+                on_cancel()
             out.write("\n(wait cancelled; Claude goes on working. Ctrl-C at the prompt quits)\n")
             if run and seq is not None:
                 run.log.fail_turn(run.id, seq, "wait cancelled by the user")
