@@ -260,6 +260,10 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
                 run = log.get_run(ns.run)
             except RunNotFound as e:
                 return error(str(e), EXIT_USAGE)
+            if run.status == "running" and not ns.force:
+                return error(f"run {run.id} is still running (pid {run.pid}); if that process "
+                             f"is not claude-orchestrator any more: resume {run.id} --force",
+                             EXIT_USAGE)
             # Every setting the run began with is the default; flags still override them.
             environ = {**os.environ, **settings_environ(run.settings)}
             config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json,

@@ -223,3 +223,21 @@ def test_a_read_only_run_log_lists_and_refuses_a_run_in_one_line() -> None:
         assert "read-only" in _assert_usage_error(run)
     finally:
         shutil.rmtree(world, ignore_errors=True)
+
+
+def test_resume_of_a_run_whose_pid_was_reused_needs_force(tmp_path: Path, cwd: Path,
+                                                          tools: Path) -> None:
+    """The run's recorded process id now belongs to another program (here: this test): resume
+    says so and how to go on; with --force it goes on (to the next check: the missing key)."""
+    from claude_orchestrator.runlog import RunLog
+
+    db = tmp_path / "runs.sqlite3"
+    with RunLog(db) as log:
+        run = log.start_run(mode="autonomous", task="t", workdir=str(cwd), model="m/x",
+                            session=None, socket=None, settings={})
+        log._update_run(run.id, "pid = ?", (os.getpid(),))
+    env = _env(tmp_path, str(tools), CLAUDE_ORCHESTRATOR_RUNLOG=str(db))
+    refused = _assert_usage_error(_run(["resume", run.id], cwd, env))
+    assert "still running" in refused and f"resume {run.id} --force" in refused
+    forced = _assert_usage_error(_run(["resume", run.id, "--force"], cwd, env))
+    assert "OPENROUTER_API_KEY" in forced
