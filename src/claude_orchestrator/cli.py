@@ -280,7 +280,8 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
                     print(terminal_safe(format_run_line(run)))
                 return EXIT_OK
             run = log.get_run(ns.run)
-            detail = format_run_detail(run, log.turns(run.id), log.supervisor_calls(run.id))
+            detail = format_run_detail(run, log.turns(run.id), log.supervisor_calls(run.id),
+                                       log.pauses(run.id), log.verifications(run.id))
             print(detail if ns.raw else terminal_safe(detail))
             return EXIT_OK
         except RunNotFound as e:

@@ -68,7 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_iterations", "--max-iterations", "MAX_ITERATIONS", "0",
             "stop after this many supervisor turns (0 = unlimited)", "int"),
     Setting("max_cost", "--max-cost", "CLAUDE_ORCHESTRATOR_MAX_COST", "0",
-            "stop when the supervisor has cost this many USD (0 = unlimited)", "float"),
+            "stop when the run has cost this many USD: the supervisor's calls plus Claude's "
+            "tokens, an estimate (0 = unlimited)", "float"),
     Setting("max_time", "--max-time", "CLAUDE_ORCHESTRATOR_MAX_TIME", "0",
             "stop after this long, e.g. 90m or 2h (0 = unlimited)", "duration"),
     Setting("agent", "--agent", "CLAUDE_ORCHESTRATOR_AGENT", "auto",
@@ -101,6 +102,20 @@ SETTINGS: tuple[Setting, ...] = (
             "characters of one Claude reply the supervisor sees (middle trimmed)", "int"),
     Setting("runlog", "--runlog", "CLAUDE_ORCHESTRATOR_RUNLOG", "",
             "SQLite run log (default: the user's data dir)", "path"),
+    Setting("max_pause", "--max-pause", "CLAUDE_ORCHESTRATOR_MAX_PAUSE", "6h",
+            "longest pause for one usage limit; past it the run stops with 3 (resumable)",
+            "duration"),
+    Setting("limit_wait", "--limit-wait", "CLAUDE_ORCHESTRATOR_LIMIT_WAIT", "5m",
+            "pause for a limit that names no reset time (doubling, to an hour)", "duration"),
+    Setting("verify", "--verify", "CLAUDE_ORCHESTRATOR_VERIFY", "",
+            "shell command that must pass (exit 0) before TASK_COMPLETE counts"),
+    Setting("verify_timeout", "--verify-timeout", "CLAUDE_ORCHESTRATOR_VERIFY_TIMEOUT", "10m",
+            "how long the --verify command may run", "duration"),
+    Setting("stuck_after", "--stuck-after", "CLAUDE_ORCHESTRATOR_STUCK_AFTER", "3",
+            "stop (exit 6) when the same message or reply comes this many times in a row "
+            "(0 = never)", "int"),
+    Setting("attach_idle", "--attach-idle", "CLAUDE_ORCHESTRATOR_ATTACH_IDLE", "2m",
+            "a person at the pane counts as typing until idle this long", "duration"),
 )
 BY_DEST = {s.dest: s for s in SETTINGS}
 
@@ -133,6 +148,12 @@ class Config:
     context_tokens: int = 60000
     reply_limit: int = 12000
     runlog: Path | None = None
+    max_pause: float = 6 * 3600.0
+    limit_wait: float = 300.0
+    verify: str = ""
+    verify_timeout: float = 600.0
+    stuck_after: int = 3
+    attach_idle: float = 120.0
     workdir: Path = field(default_factory=Path.cwd)
     task: str | None = None
     task_file: Path | None = None
@@ -411,6 +432,9 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
         context_tokens=parse_int(*raw("context_tokens"), minimum=2000),
         reply_limit=parse_int(*raw("reply_limit"), minimum=200),
         runlog=Path(runlog).expanduser() if runlog else None,
+        max_pause=duration("max_pause"), limit_wait=duration("limit_wait"),
+        verify=text("verify").strip(), verify_timeout=duration("verify_timeout") or 600.0,
+        stuck_after=parse_int(*raw("stuck_after")), attach_idle=duration("attach_idle"),
         workdir=wd.resolve(), task=task, task_file=tf, json_output=json_output,
     )
 

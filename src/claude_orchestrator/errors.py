@@ -72,9 +72,13 @@ class AgentLost(OrchestratorError):
 
 class NoProgress(OrchestratorError):
     """The same supervisor message, or the same reply, came too many times in a row (exit 6;
-    the run is resumable)."""
+    the run is resumable). `detail` holds both texts for the summary."""
 
     exit_status = 6
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class Terminated(BaseException):

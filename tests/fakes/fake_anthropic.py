@@ -98,6 +98,11 @@ class Reply:
     status: int = 200
     error_type: str = ""
     error_message: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers (e.g. ``retry-after``, a subscriber's ``anthropic-ratelimit-*``)."""
+    usage: tuple[int, int, int, int] = (10, 0, 0, 0)
+    """(input, cache write, cache read, output) tokens reported for the reply; output 0 means
+    the default (a quarter of the text's length)."""
     tool_use: dict[str, Any] | None = field(default=None, hash=False)
     """A tool call after the text (if any): ``{"name": ..., "input": {...}}`` and optionally
     ``"id"`` (default ``toolu_fake_<hex>``). The reply then stops with ``stop_reason: tool_use``."""
@@ -266,9 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, status: int, obj: Any) -> None:
+    def _send_json(self, status: int, obj: Any,
+                   headers: tuple[tuple[str, str], ...] = ()) -> None:
         data = json.dumps(obj).encode()
         self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("request-id", "req_fake_" + uuid.uuid4().hex[:16])
@@ -325,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.delay > 0 and fake._stopping.wait(reply.delay):
                 return
             if reply.is_error:
-                self._send_json(reply.status, reply.error_body())
+                self._send_json(reply.status, reply.error_body(), reply.headers)
             elif body.get("stream"):
                 self._stream(reply, model, rec)
             else:
@@ -349,7 +357,9 @@ class _Handler(BaseHTTPRequestHandler):
         msg = fake._message("", model)
         msg["content"] = []
         msg["stop_reason"] = None
-        msg["usage"] = {"input_tokens": 10, "output_tokens": 1}
+        inp, cache_write, cache_read, out = reply.usage
+        msg["usage"] = {"input_tokens": inp, "cache_creation_input_tokens": cache_write,
+                        "cache_read_input_tokens": cache_read, "output_tokens": 1}
         self._event("message_start", {"message": msg})
         tool = reply.tool_block()
         index = 0
@@ -381,12 +391,13 @@ class _Handler(BaseHTTPRequestHandler):
                     {"index": index, "delta": {"type": "input_json_delta", "partial_json": part}},
                 )
             self._event("content_block_stop", {"index": index})
-        out_tokens = max(1, len(reply.text) // 4)
+        out_tokens = out or max(1, len(reply.text) // 4)
         self._event(
             "message_delta",
             {
                 "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": out_tokens},
+                "usage": {"input_tokens": inp, "cache_creation_input_tokens": cache_write,
+                          "cache_read_input_tokens": cache_read, "output_tokens": out_tokens},
             },
         )
         self._event("message_stop", {})

@@ -244,7 +244,7 @@ def test_detail_format(log: RunLog) -> None:
     text = format_run_detail(log.get_run(run.id), log.turns(run.id), log.supervisor_calls(run.id))
     assert text.splitlines()[0] == f"Run {run.id}"
     for expected in ("budget (exit 3)", "cost budget $0.50 reached", "m/x", "session s",
-                     "$0.5000 over 1 supervisor calls", '"max_iterations": 5', "  Build it",
+                     "supervisor $0.5000 over 1 calls", '"max_iterations": 5', "  Build it",
                      "=== turn 1  done by hook", "  | step one", "  |   indented",
                      "    did step one", "=== turn 2  sent", "no reply recorded (in flight)"):
         assert expected in text, expected

@@ -1,5 +1,5 @@
 """Reading Claude Code's session transcript (`transcript_path`, JSON lines): what a `!cmd`
-printed. The screen shortens long output; the transcript has all of it."""
+printed (the screen shortens long output), and the tokens a turn used (no hook carries them)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from claude_orchestrator.agents.prices import Tokens
 
 _BASH_INPUT = re.compile(r"<bash-input>(.*?)</bash-input>", re.S)
 _BASH_OUT = re.compile(r"<bash-stdout>(.*?)</bash-stdout>", re.S)
@@ -74,4 +76,66 @@ def bash_output(path: str | Path, command: str, wait: float = 1.0) -> str | None
         found = find_bash_output(list(entries(path)), command)
         if found is not None or time.monotonic() >= deadline:
             return found
+        time.sleep(0.05)
+
+
+def size(path: str | Path | None) -> int:
+    """The transcript's size now: what a turn adds comes after it."""
+    try:
+        return Path(path).stat().st_size if path else 0
+    except OSError:
+        return 0
+
+
+def usage_since(path: str | Path, offset: int) -> tuple[list[Tokens], bool]:
+    """The tokens of the API answers written after byte `offset`, one entry per model, and
+    whether the turn's closing `turn_duration` line is there yet. Claude writes one assistant
+    line per content block, each repeating its message's id and usage: each id counts once;
+    `<synthetic>` lines (errors) are not answers."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], False
+    seen: set[str] = set()
+    by_model: dict[str, Tokens] = {}
+    done = False
+    for raw in data.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("type") == "system" and entry.get("subtype") == "turn_duration":
+            done = True
+        message = entry.get("message")
+        if entry.get("type") != "assistant" or not isinstance(message, dict):
+            continue
+        model = str(message.get("model") or "")
+        mid = str(message.get("id") or "")
+        usage = message.get("usage")
+        if model == "<synthetic>" or not mid or mid in seen or not isinstance(usage, dict):
+            continue
+        seen.add(mid)
+
+        def count(key: str, u: dict[str, Any] = usage) -> int:
+            value = u.get(key)
+            return int(value) if isinstance(value, int) and value > 0 else 0
+
+        add = Tokens(model, count("input_tokens"), count("output_tokens"),
+                     count("cache_creation_input_tokens"), count("cache_read_input_tokens"))
+        by_model[model] = by_model.get(model, Tokens(model)) + add
+    return list(by_model.values()), done
+
+
+def turn_usage(path: str | Path, offset: int, wait: float = 1.5) -> list[Tokens]:
+    """The tokens of the turn written after `offset`, waiting (bounded) for Claude to finish
+    writing it: it writes the turn some 50-150 ms after the Stop hook."""
+    deadline = time.monotonic() + wait
+    while True:
+        tokens, done = usage_since(path, offset)
+        if done or time.monotonic() >= deadline:
+            return tokens
         time.sleep(0.05)

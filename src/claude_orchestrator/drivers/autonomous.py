@@ -10,11 +10,19 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from claude_orchestrator.config import Config
+from claude_orchestrator.drivers.checks import run_check
 from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
-from claude_orchestrator.errors import BudgetExhausted, ConfigError, SessionBusy, Terminated
+from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
+from claude_orchestrator.errors import (
+    BudgetExhausted,
+    ConfigError,
+    NoProgress,
+    SessionBusy,
+    Terminated,
+)
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord, open_runlog
 from claude_orchestrator.secrets import Redactor
@@ -25,6 +33,9 @@ from claude_orchestrator.supervisor.conversation import (
     split_completion,
 )
 from claude_orchestrator.turn import TurnResult, await_reply, run_turn
+
+if TYPE_CHECKING:
+    from claude_orchestrator.supervisor import SupervisorClient
 
 
 def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
@@ -94,7 +105,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
 
 def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: Conversation,
            *, session_id: str | None, inflight: TurnRecord | None) -> int:
-    from claude_orchestrator.supervisor import RetryNotice, SupervisorClient, Usage
+    from claude_orchestrator.supervisor import RetryNotice, SupervisorClient
 
     def on_retry(n: RetryNotice) -> None:
         reporter.note(f"supervisor API: {n.reason}; retry {n.attempt}/{n.max_retries} "
@@ -115,67 +126,161 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     started = time.monotonic()
     if config.max_time:
         sess.deadline = started + config.max_time
-    recorded = log.get_run(run_id)
-    usage = Usage(recorded.prompt_tokens, recorded.completion_tokens, recorded.cost_usd)
-    iterations = len(conv.turns) + (1 if inflight is not None else 0)
+    loop = _Loop(config, reporter, run, conv, client, started,
+                 iterations=len(conv.turns) + (1 if inflight is not None else 0))
     outcome = Outcome("failed", 1, "stopped")
     reporter.note(f"run {run_id}; watch live: {sess.attach_command}")
     try:
         sess.ensure_ready()
+        log.end_open_pauses(run_id)  # a run stopped during a pause goes on with it (below)
         if inflight is not None:
-            result = _finish_inflight(sess, inflight)
-            run.record_turn(inflight.seq, result)
-            conv.add_turn(inflight.message, run.redact(result.reply), _note(result))
-        while True:
-            if config.max_iterations and iterations >= config.max_iterations:
-                raise BudgetExhausted(f"iteration budget reached ({config.max_iterations})")
-            if sess.deadline is not None and time.monotonic() >= sess.deadline:
-                raise BudgetExhausted(f"time budget reached ({config.max_time:g}s)")
-            if config.max_cost and usage.cost_usd >= config.max_cost:
-                raise BudgetExhausted(f"cost budget reached (${usage.cost_usd:.4f} of "
-                                      f"${config.max_cost:g})")
-            reporter.context(f"turn {iterations + 1} · {usage.total_tokens} tokens · "
-                             f"${usage.cost_usd:.4f} · {_clock(time.monotonic() - started)}")
-            reporter.waiting("supervisor writing the next message")
-            messages = conv.messages()
-            reply = client.complete(messages)
-            reporter.idle()
-            usage = usage + reply.usage
-            log.record_supervisor_call(run_id, reply=reply.text,
-                                       prompt_tokens=reply.usage.prompt_tokens,
-                                       completion_tokens=reply.usage.completion_tokens,
-                                       cost_usd=reply.usage.cost_usd, attempts=reply.attempts,
-                                       message_count=len(messages))
-            # The key never reaches Claude, even if the supervisor writes it.
-            done, body = split_completion(run.redact(reply.text))
-            if done:
-                outcome = Outcome("complete", 0, "task complete", summary=body)
-                break
-            if not sess.agent.prepare(body, literal=True):
-                conv.add_pending(reply.text)  # nothing to type: ask again
-                continue
-            iterations += 1
-            seq = run.begin_turn(body)
-            if not config.json_output:
-                sys.stderr.write(f"\n── supervisor → Claude (turn {iterations}) ──\n"
-                                 f"{run.show(body)}\n")
-            result = run_turn(sess, body, literal=True)
-            run.record_turn(seq, result)
-            if not config.json_output:
-                sys.stderr.write(f"── Claude ({result.ended_by}, "
-                                 f"{result.reply_at - result.sent_at:.1f}s) ──\n"
-                                 f"{run.show(result.reply)}\n")
-            conv.add_turn(body, run.redact(result.reply), _note(result))
+            result = loop.unattended.settle(inflight.message, _finish_inflight(sess, inflight))
+            loop.recorded(inflight.seq, inflight.message, result)
+        outcome = loop.run()
     except BaseException as e:
         if not isinstance(e, (Exception, KeyboardInterrupt, Terminated)):
             raise
         outcome = outcome_of(e, run_id)
+        if isinstance(e, NoProgress):
+            outcome.summary = e.detail
     finally:
         reporter.idle()
         client.close()
         run.finish(outcome)
     _print_summary(config, log, run_id, outcome, time.monotonic() - started, run.show)
     return outcome.exit_code
+
+
+class _Loop:
+    """The supervisor's loop over one session: message, turn, reply, until it is done."""
+
+    def __init__(self, config: Config, reporter: Reporter, run: Run, conv: Conversation,
+                 client: SupervisorClient, started: float, *, iterations: int) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.run_ = run
+        self.conv = conv
+        self.client = client
+        self.started = started
+        self.iterations = iterations
+        self.sess = run.sess
+        self.unattended = Unattended(
+            run.sess, PauseLimits(config.limit_wait, config.max_pause),
+            on_pause=lambda reason, until, text: run.log.begin_pause(
+                run.id, turn_seq=self.seq, reason=reason, until=until, text=text),
+            on_pause_end=lambda pause: run.log.end_pause(run.id, pause))
+        self.seq: int | None = None
+        self.messages: list[str] = []  # what the supervisor sent, for the stuck check
+        self.replies: list[str] = []
+
+    def run(self) -> Outcome:
+        config, log, run_id = self.config, self.run_.log, self.run_.id
+        while True:
+            self.check_budgets()
+            record = log.get_run(run_id)
+            self.reporter.context(
+                f"turn {self.iterations + 1} · {record.prompt_tokens + record.completion_tokens}"
+                f" tokens · ${record.total_cost_usd:.4f} · "
+                f"{_clock(time.monotonic() - self.started)}")
+            self.reporter.waiting("supervisor writing the next message")
+            messages = self.conv.messages()
+            reply = self.client.complete(messages)
+            self.reporter.idle()
+            log.record_supervisor_call(run_id, reply=reply.text,
+                                       prompt_tokens=reply.usage.prompt_tokens,
+                                       completion_tokens=reply.usage.completion_tokens,
+                                       cost_usd=reply.usage.cost_usd, attempts=reply.attempts,
+                                       message_count=len(messages))
+            # The key never reaches Claude, even if the supervisor writes it.
+            done, body = split_completion(self.run_.redact(reply.text))
+            if done:
+                failed = self.verify()
+                if failed is None:
+                    return Outcome("complete", 0, "task complete", summary=body)
+                self.conv.add_turn(reply.text, failed)
+                continue
+            if not self.sess.agent.prepare(body, literal=True):
+                self.conv.add_pending(reply.text)  # nothing to type: ask again
+                continue
+            self.note_message(body)
+            self.iterations += 1
+            self.seq = self.run_.begin_turn(body)
+            if not config.json_output:
+                sys.stderr.write(f"\n── supervisor → Claude (turn {self.iterations}) ──\n"
+                                 f"{self.run_.show(body)}\n")
+            result = self.unattended.deliver(body)
+            self.recorded(self.seq, body, result)
+
+    def recorded(self, seq: int, body: str, result: TurnResult) -> None:
+        """A turn's result: in the run log, on screen, in the supervisor's history."""
+        self.run_.record_turn(seq, result)
+        if not self.config.json_output:
+            sys.stderr.write(f"── Claude ({result.ended_by}, "
+                             f"{result.reply_at - result.sent_at:.1f}s) ──\n"
+                             f"{self.run_.show(result.reply)}\n")
+        reply = self.run_.redact(result.reply)
+        self.conv.add_turn(body, reply, _note(result))
+        self.note_reply(reply)
+        self.check_cost()
+
+    # ----------------------------------------------------------------- budgets and progress
+    def check_budgets(self) -> None:
+        config = self.config
+        if config.max_iterations and self.iterations >= config.max_iterations:
+            raise BudgetExhausted(f"iteration budget reached ({config.max_iterations})")
+        if self.sess.deadline is not None and time.monotonic() >= self.sess.deadline:
+            raise BudgetExhausted(f"time budget reached ({config.max_time:g}s)")
+        self.check_cost()
+
+    def check_cost(self) -> None:
+        """Fails closed: the supervisor's cost plus Claude's estimate, after each turn and
+        before each supervisor call."""
+        if not self.config.max_cost:
+            return
+        record = self.run_.log.get_run(self.run_.id)
+        if record.total_cost_usd >= self.config.max_cost:
+            raise BudgetExhausted(
+                f"cost budget reached (${record.total_cost_usd:.4f} of "
+                f"${self.config.max_cost:g}: supervisor ${record.cost_usd:.4f} + Claude "
+                f"~${record.claude_cost_usd:.4f}, an estimate)")
+
+    def note_message(self, body: str) -> None:
+        self.messages.append(" ".join(body.split()))
+        self._stuck(self.messages, "the supervisor sent the same message")
+
+    def note_reply(self, reply: str) -> None:
+        self.replies.append(" ".join(reply.split()))
+        self._stuck(self.replies, "Claude gave the same reply")
+
+    def _stuck(self, seen: list[str], what: str) -> None:
+        n = self.config.stuck_after
+        if n and len(seen) >= n and len(set(seen[-n:])) == 1:
+            last_message = self.messages[-1] if self.messages else ""
+            last_reply = self.replies[-1] if self.replies else ""
+            raise NoProgress(f"no progress: {what} {n} times in a row",
+                             f"The supervisor's last message:\n{last_message}\n\n"
+                             f"Claude's last reply:\n{last_reply}")
+
+    # ----------------------------------------------------------------- the check
+    def verify(self) -> str | None:
+        """Run --verify; None when it passed (or there is none), else what the supervisor is
+        told next."""
+        command = self.config.verify
+        if not command:
+            return None
+        self.reporter.waiting(f"checking: {command}")
+        check = run_check(command, self.config.workdir, self.config.verify_timeout)
+        self.reporter.idle()
+        self.run_.log.record_verification(self.run_.id, command=command, status=check.status,
+                                          seconds=check.seconds, output=check.tail)
+        if check.status == 0:
+            self.reporter.note(f"the check passed: {command} ({check.seconds:.1f}s)")
+            return None
+        how = (f"with status {check.status}" if check.status is not None else
+               f"to finish within {self.config.verify_timeout:g}s")
+        self.reporter.note(f"the check failed: {command} ({how}); the run goes on")
+        return (f"The check \"{command}\" failed {how}:\n"
+                f"{self.run_.redact(check.tail) or '(it printed nothing)'}")
 
 
 def _clock(seconds: float) -> str:
@@ -220,12 +325,18 @@ def _print_summary(config: Config, log: RunLog, run_id: str, outcome: Outcome,
             "message": log.redact(outcome.message), "summary": outcome.summary,
             "turns": run.turns,
             "seconds": round(elapsed, 1), "prompt_tokens": run.prompt_tokens,
-            "completion_tokens": run.completion_tokens, "cost_usd": round(run.cost_usd, 6)}
+            "completion_tokens": run.completion_tokens,
+            "cost_usd": round(run.total_cost_usd, 6),
+            "supervisor_cost_usd": round(run.cost_usd, 6),
+            "claude_cost_usd": round(run.claude_cost_usd, 6),  # an estimate (its tokens, priced)
+            "claude_tokens": run.claude_tokens}
     if config.json_output:
         print(json.dumps(data, indent=2))
         return
     if outcome.summary:
         print(show(outcome.summary))
     print(f"\n{outcome.status}: {show(outcome.message)}\nrun {run_id}: {run.turns} turns, "
-          f"{elapsed:.0f}s, {run.prompt_tokens + run.completion_tokens} tokens, "
-          f"${run.cost_usd:.4f}", file=sys.stderr if outcome.exit_code else sys.stdout)
+          f"{elapsed:.0f}s, {run.prompt_tokens + run.completion_tokens} supervisor tokens, "
+          f"${run.total_cost_usd:.4f} (supervisor ${run.cost_usd:.4f} + Claude "
+          f"~${run.claude_cost_usd:.4f}, an estimate)",
+          file=sys.stderr if outcome.exit_code else sys.stdout)

@@ -16,10 +16,10 @@ from typing import IO, Any
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.drivers.lifecycle import Run
+from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.session import AgentSession
-from claude_orchestrator.turn import run_turn
 
 PROMPT = "you> "
 
@@ -78,8 +78,16 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
 
 def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
               run: Run | None = None, on_cancel: Callable[[], None] | None = None) -> int:
-    """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF)."""
+    """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF).
+    A usage limit or an API failure is waited out as in autonomous mode, and said so."""
     show = run.show if run else terminal_safe
+    current: list[int | None] = [None]  # the turn a pause belongs to
+    unattended = Unattended(
+        sess, PauseLimits(sess.config.limit_wait, sess.config.max_pause),
+        on_pause=(lambda reason, until, text: run.log.begin_pause(
+            run.id, turn_seq=current[0], reason=reason, until=until, text=text))
+        if run else None,
+        on_pause_end=(lambda pause: run.log.end_pause(run.id, pause)) if run else None)
     for line in lines:
         message = line.strip("\n")
         if message.strip() == "/quit":
@@ -90,9 +98,9 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
             out.write("(nothing to send: the message is empty once control characters are "
                       "removed)\n")
             continue
-        seq = run.begin_turn(message) if run else None
+        seq = current[0] = run.begin_turn(message, source="chat") if run else None
         try:
-            result = run_turn(sess, message, literal=False)
+            result = unattended.deliver(message, literal=False)
         except KeyboardInterrupt:
             if on_cancel is not None:
                 on_cancel()

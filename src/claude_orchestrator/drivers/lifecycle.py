@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from claude_orchestrator.agents import UnknownDialog
+from claude_orchestrator.agents.prices import price
+from claude_orchestrator.agents.transcript import turn_usage
 from claude_orchestrator.config import Config
 from claude_orchestrator.errors import (
     BudgetExhausted,
@@ -74,19 +76,35 @@ class Run:
         self.sess = sess
         self.config = config
         self.redact = log.redact
+        self._unpriced: set[str] = set()
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
 
     def show(self, text: str) -> str:
         """Text fit to print: secrets out, control sequences visible (SECURITY.md)."""
         return terminal_safe(self.redact(text))
 
-    def begin_turn(self, message: str) -> int:
+    def begin_turn(self, message: str, source: str = "supervisor") -> int:
         """Record a message before it is delivered (with where the hook record ends now, so a
         resume looks only at what came after it)."""
-        return self.log.begin_turn(self.id, message, mark=self.sess.events_mark()).seq
+        return self.log.begin_turn(self.id, message, mark=self.sess.events_mark(),
+                                   source=source).seq
 
     def record_turn(self, seq: int, result: TurnResult) -> None:
+        """The turn's result, then Claude's own tokens for it from its transcript (written
+        just after the turn ended: read once the reply is out, so it costs no dead time)."""
         self.log.record_turn(self.id, seq, result)
+        if result.transcript is None or result.ended_by not in ("hook", "api-error", "screen"):
+            return
+        tokens = turn_usage(*result.transcript)
+        cost = 0.0
+        for t in tokens:
+            amount, unknown = price(t)
+            cost += amount
+            if unknown and t.model not in self._unpriced:
+                self._unpriced.add(t.model)
+                self.sess.reporter.note(f"Claude's model {t.model!r} is not in the price table; "
+                                        "its tokens are priced as the dearest model's")
+        self.log.add_claude_usage(self.id, seq, tokens, cost)
 
     def finish(self, outcome: Outcome) -> None:
         """Record the outcome and leave (or kill, per TERMINATE_WHEN_QUIT) the tmux session.

@@ -2,6 +2,7 @@
 migrations (`migrations`), and how runs read in a terminal (`format`)."""
 
 from claude_orchestrator.runlog.log import (
+    Pause,
     RunLog,
     RunLogError,
     RunLogMissing,
@@ -9,12 +10,14 @@ from claude_orchestrator.runlog.log import (
     RunRecord,
     SupervisorCall,
     TurnRecord,
+    Verification,
     default_runlog_path,
     open_runlog,
     scrub_settings,
 )
 
 __all__ = [
+    "Pause",
     "RunLog",
     "RunLogError",
     "RunLogMissing",
@@ -22,6 +25,7 @@ __all__ = [
     "RunRecord",
     "SupervisorCall",
     "TurnRecord",
+    "Verification",
     "default_runlog_path",
     "open_runlog",
     "scrub_settings",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
-from claude_orchestrator.runlog import RunRecord, SupervisorCall, TurnRecord
+from claude_orchestrator.runlog import Pause, RunRecord, SupervisorCall, TurnRecord, Verification
 
 
 def _local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -20,7 +21,7 @@ def _first_line(text: str, width: int = 60) -> str:
 def format_run_line(run: RunRecord) -> str:
     """One line for ``runs``: id, status, start (local), mode, turns, cost, task."""
     return (f"{run.id}  {run.status:<11}  {_local(run.started_at, '%Y-%m-%d %H:%M')}  "
-            f"{run.mode:<10}  {run.turns:>4} turns  ${run.cost_usd:>8.4f}  "
+            f"{run.mode:<10}  {run.turns:>4} turns  ${run.total_cost_usd:>8.4f}  "
             f"{_first_line(run.task) or '(chat session)'}")
 
 
@@ -28,9 +29,10 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in (text.splitlines() or [""]))
 
 
-def format_run_detail(run: RunRecord, turns: list[TurnRecord],
-                      calls: list[SupervisorCall]) -> str:
-    """The whole run for ``show``: its fields, then every turn's message and reply."""
+def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[SupervisorCall],
+                      pauses: Sequence[Pause] = (), checks: Sequence[Verification] = ()) -> str:
+    """The whole run for ``show``: its fields, then every turn's message and reply, with the
+    pauses and checks where they happened."""
     fields = [
         ("status", run.status + (f" (exit {run.exit_code})" if run.exit_code is not None else "")),
         ("outcome", run.message or "-"), ("mode", run.mode), ("workdir", run.workdir),
@@ -40,7 +42,9 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord],
         ("agent session", run.agent_session_id or "-"), ("pid", f"{run.pid} on {run.host}"),
         ("turns", str(run.turns)),
         ("tokens", f"{run.prompt_tokens} prompt + {run.completion_tokens} completion"),
-        ("cost", f"${run.cost_usd:.4f} over {len(calls)} supervisor calls"),
+        ("cost", f"${run.total_cost_usd:.4f}: supervisor ${run.cost_usd:.4f} over {len(calls)} "
+                 f"calls + Claude ~${run.claude_cost_usd:.4f} for {run.claude_tokens} tokens "
+                 "(an estimate)"),
         ("settings", json.dumps(run.settings, sort_keys=True)),
     ]
     out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields),
@@ -48,8 +52,15 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord],
     for t in turns:
         took = f" in {(t.ended_at - t.sent_at).total_seconds():.1f}s" if t.ended_at else ""
         how = f" by {t.ended_by}" if t.ended_by else ""
-        out += ["", f"=== turn {t.seq}  {t.status}{how}{took}  sent {_local(t.sent_at)} ===",
+        who = "" if t.source in ("supervisor", "chat") else f" (from a {t.source} at the pane)"
+        out += ["", f"=== turn {t.seq}  {t.status}{how}{took}  sent {_local(t.sent_at)}{who} ===",
                 "--> sent to the agent:", _indent(t.message, "  | ")]
+        for p in pauses:
+            if p.turn_seq == t.seq:
+                ended = _local(p.ended_at) if p.ended_at else "not ended"
+                until = f", until {_local(p.until_at)}" if p.until_at else ""
+                out.append(f"  (paused: {p.reason} from {_local(p.started_at)}{until}; "
+                           f"ended {ended}: {_first_line(p.text or '', 100)})")
         if t.recovery:
             out.append(f"  (recovery: {t.recovery})")
         if t.error:
@@ -58,4 +69,12 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord],
             out += ["<-- reply:", _indent(t.reply, "    ")]
         elif t.status == "sent":
             out.append("<-- no reply recorded (in flight)")
+        if t.claude_tokens:
+            out.append(f"  (Claude: {t.claude_tokens} tokens, ~${t.claude_cost_usd:.4f})")
+    for c in checks:
+        result = f"exit {c.status}" if c.status is not None else "did not finish"
+        out += ["", f"=== check {c.seq}  {result} in {c.seconds:.1f}s  at {_local(c.at)} ===",
+                _indent(c.command, "  $ ")]
+        if c.output:
+            out.append(_indent(c.output, "    "))
     return "\n".join(out)

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,6 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.runlog.migrations import MIGRATIONS
 
@@ -115,7 +116,37 @@ class RunRecord:
     turns: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
+    cost_usd: float  # the supervisor's, as its API reported it
+    claude_tokens: int = 0
+    claude_cost_usd: float = 0.0  # Claude's own, estimated from its tokens (agents/prices.py)
+
+    @property
+    def total_cost_usd(self) -> float:
+        """What the run cost: the supervisor's calls and Claude's work (an estimate)."""
+        return self.cost_usd + self.claude_cost_usd
+
+
+@dataclass(frozen=True)
+class Pause:
+    run_id: str
+    seq: int
+    turn_seq: int | None
+    reason: str
+    started_at: datetime
+    until_at: datetime | None
+    ended_at: datetime | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    run_id: str
+    seq: int
+    at: datetime
+    command: str
+    status: int | None  # None: it did not finish within its time
+    seconds: float
+    output: str | None
 
 
 @dataclass(frozen=True)
@@ -135,6 +166,9 @@ class TurnRecord:
     events_mark: int | None = None
     error_kind: str | None = None
     output: str | None = None
+    source: str = "supervisor"  # who sent the message: supervisor, person, chat
+    claude_tokens: int = 0
+    claude_cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -443,7 +477,8 @@ class RunLog:
             started_at=datetime.fromisoformat(row["started_at"]), ended_at=_dt(row["ended_at"]),
             pid=row["pid"], host=row["host"], turns=row["turns"],
             prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
-            cost_usd=row["cost_usd"],
+            cost_usd=row["cost_usd"], claude_tokens=row["claude_tokens"],
+            claude_cost_usd=row["claude_cost_usd"],
         )
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
@@ -466,14 +501,15 @@ class RunLog:
 
     # --- turns and supervisor calls -----------------------------------------------------------
 
-    def begin_turn(self, run_id: str, message: str, *, mark: int | None = None) -> TurnRecord:
+    def begin_turn(self, run_id: str, message: str, *, mark: int | None = None,
+                   source: str = "supervisor") -> TurnRecord:
         """Record a message as 'sent' before it is delivered; `mark` is where the agent's hook
         record ended then (what a resume looks after)."""
         with self._write() as db:
             seq = self._next_seq(db, "turns", run_id)
-            db.execute("INSERT INTO turns (run_id, seq, message, sent_at, events_mark)"
-                       " VALUES (?, ?, ?, ?, ?)",
-                       (run_id, seq, self.redact(message), _iso(None), mark))
+            db.execute("INSERT INTO turns (run_id, seq, message, sent_at, events_mark, source)"
+                       " VALUES (?, ?, ?, ?, ?, ?)",
+                       (run_id, seq, self.redact(message), _iso(None), mark, source))
         return self._turns("WHERE run_id = ? AND seq = ?", (run_id, seq))[0]
 
     def mark_delivered(self, run_id: str, seq: int, at: datetime | None = None) -> None:
@@ -503,6 +539,70 @@ class RunLog:
                          ended_at=_utc(result.ended_at or result.reply_at),
                          recovery="; ".join(result.recovery) or None, timings=result.timings(),
                          error_kind=result.error or None, output=result.output)
+
+    def add_claude_usage(self, run_id: str, seq: int, tokens: Sequence[Tokens],
+                         cost_usd: float) -> None:
+        """Claude's own tokens and their estimated cost for a turn, added to the run's."""
+        if not tokens and not cost_usd:
+            return
+        total = sum(tokens, Tokens())
+        with self._write() as db:
+            db.execute("UPDATE turns SET claude_input_tokens = claude_input_tokens + ?,"
+                       " claude_output_tokens = claude_output_tokens + ?,"
+                       " claude_cache_write_tokens = claude_cache_write_tokens + ?,"
+                       " claude_cache_read_tokens = claude_cache_read_tokens + ?,"
+                       " claude_cost_usd = claude_cost_usd + ? WHERE run_id = ? AND seq = ?",
+                       (total.input, total.output, total.cache_write, total.cache_read,
+                        cost_usd, run_id, seq))
+            db.execute("UPDATE runs SET claude_tokens = claude_tokens + ?,"
+                       " claude_cost_usd = claude_cost_usd + ? WHERE id = ?",
+                       (total.total, cost_usd, run_id))
+
+    # --- pauses and checks --------------------------------------------------------------------
+
+    def begin_pause(self, run_id: str, *, turn_seq: int | None, reason: str,
+                    until: datetime | None, text: str | None) -> int:
+        """A pause starts (a usage limit, an API failure): its row, until it ends."""
+        with self._write() as db:
+            seq = self._next_seq(db, "pauses", run_id)
+            db.execute("INSERT INTO pauses VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                       (run_id, seq, turn_seq, reason, _iso(None),
+                        None if until is None else _iso(until), self._text(text)))
+        return seq
+
+    def end_open_pauses(self, run_id: str) -> None:
+        """Close the pauses a stopped run left open (a resume starts its own)."""
+        with self._write() as db:
+            db.execute("UPDATE pauses SET ended_at = ? WHERE run_id = ? AND ended_at IS NULL",
+                       (_iso(None), run_id))
+
+    def end_pause(self, run_id: str, seq: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE pauses SET ended_at = ? WHERE run_id = ? AND seq = ?",
+                       (_iso(None), run_id, seq))
+
+    def pauses(self, run_id: str) -> list[Pause]:
+        rows = self._rows("SELECT * FROM pauses WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [Pause(run_id=r["run_id"], seq=r["seq"], turn_seq=r["turn_seq"],
+                      reason=r["reason"], started_at=datetime.fromisoformat(r["started_at"]),
+                      until_at=_dt(r["until_at"]), ended_at=_dt(r["ended_at"]), text=r["text"])
+                for r in rows]
+
+    def record_verification(self, run_id: str, *, command: str, status: int | None,
+                            seconds: float, output: str) -> None:
+        with self._write() as db:
+            seq = self._next_seq(db, "verifications", run_id)
+            db.execute("INSERT INTO verifications VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, seq, _iso(None), self.redact(command), status, seconds,
+                        self.redact(output)))
+
+    def verifications(self, run_id: str) -> list[Verification]:
+        rows = self._rows("SELECT * FROM verifications WHERE run_id = ? ORDER BY seq",
+                          (run_id,))
+        return [Verification(run_id=r["run_id"], seq=r["seq"],
+                             at=datetime.fromisoformat(r["at"]), command=r["command"],
+                             status=r["status"], seconds=r["seconds"], output=r["output"])
+                for r in rows]
 
     def fail_turn(self, run_id: str, seq: int, note: str) -> None:
         self._update_turn(run_id, seq, "status = 'failed', error = ?, ended_at = ?,"
@@ -541,6 +641,10 @@ class RunLog:
                 recovery=r["recovery"], error=r["error"],
                 timings=None if r["timings"] is None else json.loads(r["timings"]),
                 events_mark=r["events_mark"], error_kind=r["error_kind"], output=r["output"],
+                source=r["source"],
+                claude_tokens=(r["claude_input_tokens"] + r["claude_output_tokens"]
+                               + r["claude_cache_write_tokens"] + r["claude_cache_read_tokens"]),
+                claude_cost_usd=r["claude_cost_usd"],
             )
             for r in self._rows(f"SELECT * FROM turns {where}", params)
         ]

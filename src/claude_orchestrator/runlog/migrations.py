@@ -49,9 +49,35 @@ def m004_turn_events_mark(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN output TEXT")
 
 
+def m005_unattended(db: sqlite3.Connection) -> None:
+    """What unattended running records: Claude's own tokens and cost per turn and per run
+    (an estimate), who sent a turn's message (`supervisor`, `person`, `chat`), the pauses for
+    usage limits and API failures, and the checks run before a task counts as complete."""
+    for column in ("claude_input_tokens", "claude_output_tokens", "claude_cache_write_tokens",
+                   "claude_cache_read_tokens"):
+        db.execute(f"ALTER TABLE turns ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE turns ADD COLUMN claude_cost_usd REAL NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE turns ADD COLUMN source TEXT NOT NULL DEFAULT 'supervisor'")
+    db.execute("ALTER TABLE runs ADD COLUMN claude_tokens INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE runs ADD COLUMN claude_cost_usd REAL NOT NULL DEFAULT 0")
+    db.execute(
+        """CREATE TABLE pauses (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+            turn_seq INTEGER, reason TEXT NOT NULL, started_at TEXT NOT NULL,
+            until_at TEXT, ended_at TEXT, text TEXT, PRIMARY KEY (run_id, seq))"""
+    )
+    db.execute(
+        """CREATE TABLE verifications (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+            at TEXT NOT NULL, command TEXT NOT NULL, status INTEGER, seconds REAL NOT NULL,
+            output TEXT, PRIMARY KEY (run_id, seq))"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_create_runs,
     m002_create_turns,
     m003_create_supervisor_calls,
     m004_turn_events_mark,
+    m005_unattended,
 ]

@@ -56,6 +56,7 @@ def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnR
         spec = _spec(sess, message, text, agent.kind(text, literal=literal,
                                                      hooks=sess.hooks_reporting))
         sent_at = time.time()
+        transcript = _transcript_mark(sess)
         end = drive(sess, spec)
         if end.outcome == "undeliverable":
             raise DeliveryError(end.error)
@@ -76,7 +77,7 @@ def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnR
             redelivered = True
             recovery.append("message delivered again after the restart (it had not arrived)")
             continue
-        result = _result(spec, end, sent_at, recovery)
+        result = replace(_result(spec, end, sent_at, recovery), transcript=transcript)
         if spec.kind is Kind.SHELL and end.ended_by == "hook":
             output = shell_output(sess, text)
             if output is not None:
@@ -244,6 +245,13 @@ def replace_reply(end: TurnEnd, reply: str) -> TurnEnd:
 
 def _with_output(result: TurnResult, output: str) -> TurnResult:
     return replace(result, output=output)
+
+
+def _transcript_mark(sess: AgentSession) -> tuple[str, int] | None:
+    from claude_orchestrator.agents.transcript import size
+
+    path = sess.ledger.transcript_path
+    return (path, size(path)) if path else None
 
 
 def shell_output(sess: AgentSession, text: str) -> str | None:

@@ -27,6 +27,8 @@ class TurnResult:
     output: str | None = None  # what a `!cmd` printed (chat mode's bash pass-through)
     prompt_id: str | None = None
     events: tuple[str, ...] = field(default=(), repr=False)
+    # Where Claude's transcript stood when the turn began (its tokens are written after it).
+    transcript: tuple[str, int] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
