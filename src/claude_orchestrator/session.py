@@ -112,6 +112,13 @@ class AgentSession:
         self._note_session()
         return events
 
+    def take_exchanges(self) -> list[tuple[str, str]]:
+        """Messages someone else gave Claude (a person at the pane) since last asked, with
+        Claude's replies; Claude's own prompts (after a usage limit) are not among them."""
+        self.read_events()
+        self.ledger, exchanges = self.ledger.take_exchanges()
+        return [(p, r) for p, r in exchanges if not self.agent.from_itself(p)]
+
     def adopt_ledger(self, ledger: Ledger) -> None:
         """The ledger as a turn left it (the turn machine read the events meanwhile)."""
         self.ledger = ledger

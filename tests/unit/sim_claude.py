@@ -36,6 +36,8 @@ class SimClaude:
     question: bool = False  # a permission question is open on the screen
     failure: str = ""  # the next turn ends with StopFailure of this kind
     lose_pastes: int = 0  # this many pastes never reach the box (a TUI not ready for input)
+    person_typed_at: float | None = None  # a person's terminal is attached; they last typed then
+    typing_when_pasted: list[float] = field(default_factory=list)  # their idle time at a paste
 
     now: float = 0.0
     pos: int = 0  # the events file's size
@@ -74,6 +76,8 @@ class SimClaude:
     def paste(self, text: str) -> int:
         """The text goes into the box; returns the events-file position before it."""
         self.pasted.append((text, self.question))
+        if self.person_typed_at is not None:
+            self.typing_when_pasted.append(self.now - self.person_typed_at)
         mark = self.pos
         if self.lose_pastes:
             self.lose_pastes -= 1
@@ -169,8 +173,10 @@ class SimClaude:
         footer = "  ⏵⏵ bypass permissions on" + (" · esc to interrupt" if busy else "")
         return (*top, *spinner, *queued, RULE, *box, RULE, footer)
 
-    def frame(self, history_from: int | None = None) -> Frame:
-        return Frame(self.lines(), self.drawn_at, 0, history_from is not None)
+    def frame(self, history_from: int | None = None, people: bool = False) -> Frame:
+        idle = None if self.person_typed_at is None or not people else (
+            self.now - self.person_typed_at)
+        return Frame(self.lines(), self.drawn_at, 0, history_from is not None, person_idle=idle)
 
     def reply_for(self, text: str) -> str | None:
         """The reply of the turn that processed `text` (None: no turn did)."""

@@ -557,3 +557,42 @@ def test_enter_never_taken_while_claude_works_is_undeliverable() -> None:
     for _ in range(40):
         h.advance(1.0)
     assert h.end is not None and "Claude does not take the message" in h.end.error
+
+
+# ----------------------------------------------------------------------------- a person
+def test_never_pasted_while_a_person_types_at_the_pane() -> None:
+    w = world()
+    w.person_typed_at = 0.9  # typed a moment ago, in their attached terminal
+    h = Harness(w, spec_for("hello", attach_idle=5))
+    assert w.pasted == [] and h.state.phase is Phase.PERSON
+    assert h.notes == ["paused: someone is typing at the pane"]
+    for _ in range(3):
+        h.advance(1.0)
+    assert w.pasted == []
+    h.advance(2.5)  # idle for 5 s now
+    assert w.pasted == [("hello", False)] and len(h.notes) == 1
+    h.run_out()
+    assert w.submitted == ["hello"]
+
+
+def test_a_persons_text_in_the_box_is_waited_for_not_cleared() -> None:
+    w = world()
+    w.person_typed_at = -500.0  # attached, idle for long: but their words sit in the box
+    w.box = "half a thought"
+    h = Harness(w, spec_for("hello", attach_idle=5))
+    h.advance(3.0)
+    assert w.pasted == [] and w.box == "half a thought"
+    w.submit(w.box)  # they send it themselves
+    w.box = ""
+    h.advance(2.5)
+    assert w.pasted == [("hello", False)]
+    h.run_out()
+    assert w.submitted == ["half a thought", "hello"]
+
+
+def test_nobody_attached_left_text_is_cleared() -> None:
+    w = world()
+    w.box = "stale words nobody is typing"
+    h = Harness(w, spec_for("hello", attach_idle=5))
+    h.run_out()
+    assert w.submitted == ["hello"]

@@ -36,6 +36,7 @@ TEXTS = [
 UNDELIVERABLE = ("does not take the message", "different text twice", "did not arrive",
                  "question nobody answered")
 DELAYS = [0.01, 0.05, 0.2, 0.35, 1.0, 2.5, 11.0]
+ATTACH_IDLE = 3.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Scenario:
         self.text = setup.text
         self.earlier: list[SimTurn] = list(world.finished)
         self.world = world
-        self.h = Harness(world, spec_for(setup.text), ledger)
+        self.h = Harness(world, spec_for(setup.text, attach_idle=ATTACH_IDLE), ledger)
         self.people = 0
 
     # ------------------------------------------------------------------ what happens
@@ -108,11 +109,16 @@ class Scenario:
         if not self.world.dead:
             self.h.die()
 
+    def a_person_types_at_the_pane(self) -> None:
+        self.world.person_typed_at = self.world.now
+
     # ------------------------------------------------------------------ what must hold
     def check(self) -> None:
         w = self.world
         assert len(w.pasted) <= 2, w.pasted
         assert not any(question for _, question in w.pasted), "pasted into a question"
+        assert all(idle >= ATTACH_IDLE for idle in w.typing_when_pasted), \
+            "pasted while a person typed at the pane"
         exact = self.text.rstrip()
         copies = sum(t.texts.count(exact) for t in self._turns())
         assert copies + w.queue.count(exact) <= 1, ("received twice", self._turns(), w.queue)
@@ -145,7 +151,7 @@ class Scenario:
         self.check()
 
     STEPS = ("hooks_are_read", "screen_draws", "a_turn_ends", "someone_answers_the_question",
-             "a_person_submits_at_the_pane", "the_pane_dies")
+             "a_person_submits_at_the_pane", "a_person_types_at_the_pane", "the_pane_dies")
 
 
 class TurnAgainstSimulatedClaude(RuleBasedStateMachine):
@@ -183,6 +189,10 @@ class TurnAgainstSimulatedClaude(RuleBasedStateMachine):
     def the_pane_dies(self) -> None:
         self.s.the_pane_dies()
 
+    @rule()
+    def a_person_types_at_the_pane(self) -> None:
+        self.s.a_person_types_at_the_pane()
+
     @invariant()
     def holds(self) -> None:
         self.s.check()
@@ -211,7 +221,7 @@ def test_turn_random_walk(setup: Setup, seed: int) -> None:
         if rng.random() < 0.35:
             s.time_passes(rng.choice(DELAYS))
         else:
-            name = rng.choice(Scenario.STEPS if deaths else Scenario.STEPS[:-1])
+            name = rng.choice([n for n in Scenario.STEPS if deaths or n != "the_pane_dies"])
             getattr(s, name)()
         s.check()
     s.finish()

@@ -74,7 +74,7 @@ class Harness:
         elif isinstance(action, Capture):
             if w.dead:
                 return self._death()
-            return w.frame(action.history_from)
+            return w.frame(action.history_from, people=action.people)
         elif isinstance(action, ClearInput):
             w.clear()
         elif isinstance(action, Paste):

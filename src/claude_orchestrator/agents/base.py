@@ -168,6 +168,10 @@ class Agent:
         """Whether a text the agent reports is a garbled copy of ours."""
         return resembles(reported, sent)
 
+    def from_itself(self, prompt: str) -> bool:
+        """A prompt the agent gave itself (not a person's message)."""
+        return False
+
     # ----------------------------------------------------------------- the screen
     def screen_state(self, lines: Sequence[str]) -> ScreenState:
         """Idle, busy, or a dialog, judged from the visible screen."""

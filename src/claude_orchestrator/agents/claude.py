@@ -243,6 +243,12 @@ class ClaudeAgent(Agent):
     def normalise(self, text: str) -> str:
         return claude_normalise(text)
 
+    def from_itself(self, prompt: str) -> bool:
+        """Claude's own prompts: going on after a usage limit reset (2.1.332), a background
+        task's notification."""
+        start = prompt.lstrip()
+        return start.startswith(("Your claude.ai usage limit has reset", "<task-notification>"))
+
     def received_as_sent(self, reported: str, sent: str) -> bool:
         return prompts_match(reported, sent)
 

@@ -177,6 +177,7 @@ class _Loop:
         config, log, run_id = self.config, self.run_.log, self.run_.id
         while True:
             self.check_budgets()
+            self.people_at_the_pane()
             record = log.get_run(run_id)
             self.reporter.context(
                 f"turn {self.iterations + 1} · {record.prompt_tokens + record.completion_tokens}"
@@ -223,6 +224,20 @@ class _Loop:
         self.note_reply(reply)
         self.check_cost()
 
+    def people_at_the_pane(self) -> None:
+        """What a person told Claude at the pane meanwhile: theirs in the run log, and the
+        supervisor is told what they said and what Claude answered."""
+        for prompt, reply in self.sess.take_exchanges():
+            prompt, reply = self.run_.redact(prompt), self.run_.redact(reply)
+            self.run_.record_exchange(prompt, reply)
+            if not self.config.json_output:
+                sys.stderr.write(f"\n── a person at the pane → Claude ──\n"
+                                 f"{self.run_.show(prompt)}\n── Claude ──\n"
+                                 f"{self.run_.show(reply)}\n")
+            self.conv.add_aside(f"[orchestrator: meanwhile a person at Claude's terminal sent "
+                                f"Claude this message:\n{prompt}\n--- and Claude answered:\n"
+                                f"{reply}]")
+
     # ----------------------------------------------------------------- budgets and progress
     def check_budgets(self) -> None:
         config = self.config
@@ -245,16 +260,17 @@ class _Loop:
                 f"~${record.claude_cost_usd:.4f}, an estimate)")
 
     def note_message(self, body: str) -> None:
-        self.messages.append(" ".join(body.split()))
+        self.messages.append(body)
         self._stuck(self.messages, "the supervisor sent the same message")
 
     def note_reply(self, reply: str) -> None:
-        self.replies.append(" ".join(reply.split()))
+        self.replies.append(reply)
         self._stuck(self.replies, "Claude gave the same reply")
 
     def _stuck(self, seen: list[str], what: str) -> None:
+        """The same text (whitespace aside) `--stuck-after` times in a row: no progress."""
         n = self.config.stuck_after
-        if n and len(seen) >= n and len(set(seen[-n:])) == 1:
+        if n and len(seen) >= n and len({" ".join(t.split()) for t in seen[-n:]}) == 1:
             last_message = self.messages[-1] if self.messages else ""
             last_reply = self.replies[-1] if self.replies else ""
             raise NoProgress(f"no progress: {what} {n} times in a row",

@@ -121,6 +121,11 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
         out.flush()
         if run and seq is not None:
             run.record_turn(seq, result)
+        for prompt, answer in sess.take_exchanges():
+            out.write(show(f"(at the pane, someone sent Claude: {prompt.strip()})\n"
+                           f"{answer.rstrip()}") + "\n")
+            if run:
+                run.record_exchange(prompt, answer)
     return 0
 
 

@@ -89,6 +89,11 @@ class Run:
         return self.log.begin_turn(self.id, message, mark=self.sess.events_mark(),
                                    source=source).seq
 
+    def record_exchange(self, prompt: str, reply: str) -> None:
+        """A message someone gave Claude at the pane, and Claude's reply: a turn of theirs."""
+        seq = self.log.begin_turn(self.id, prompt, source="person").seq
+        self.log.finish_turn(self.id, seq, reply=reply, ended_by="hook")
+
     def record_turn(self, seq: int, result: TurnResult) -> None:
         """The turn's result, then Claude's own tokens for it from its transcript (written
         just after the turn ended: read once the reply is out, so it costs no dead time)."""

@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,18 @@ class TmuxRuntime:
             pid=int(pid) if pid.isdigit() else None,
             history_size=int(hist) if hist.isdigit() else 0, in_mode=mode == "1",
         )
+
+    def person_idle(self) -> float | None:
+        """Seconds since a person last typed in a terminal attached to this session (None when
+        no terminal is attached). Control-mode clients (ours) are not people; `client_activity`
+        moves when someone types in that client, not on `send-keys`."""
+        code, out, _ = self._run("list-clients", "-t", f"={self.session}", "-F",
+                                 "#{client_control_mode} #{client_activity}")
+        if code != 0:
+            return None
+        latest = [int(act) for mode, _, act in (ln.partition(" ") for ln in out)
+                  if mode == "0" and act.isdigit()]
+        return max(0.0, time.time() - max(latest)) if latest else None
 
     def session_count(self) -> int:
         code, out, _ = self._run("list-sessions", "-F", "#{session_name}")

@@ -28,6 +28,7 @@ class Activity:
     output: bool = False  # the pane drew something
     pane_died: bool = False
     gone: bool = False  # the session or the server went away (control client ended)
+    clients: bool = False  # another client attached or detached
 
 
 class ControlClient:
@@ -73,6 +74,8 @@ class ControlClient:
             elif line.startswith(b"%exit"):
                 self.ended = True
                 activity.gone = True
+            elif line.startswith((b"%client-session-changed", b"%client-detached")):
+                activity.clients = True  # someone attached to (or left) the session
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -104,6 +107,9 @@ class Watcher:
         self._attached = False  # a control client was attached (and may have gone since)
         self._attached_at = 0.0
         self._last_output = time.monotonic()
+        # Whether a person's terminal may be attached: true until tmux said nobody is, and
+        # again whenever a client attaches or leaves (learnt from the control client).
+        self.people_maybe = True
 
     def attach(self) -> None:
         """(Re)start the control client, after the session was (re)created."""
@@ -152,6 +158,8 @@ class Watcher:
                 self.control.read(activity)
         if activity.gone:
             self.detach()
+        if activity.clients:
+            self.people_maybe = True
         return activity
 
     def close(self) -> None:

@@ -83,6 +83,16 @@ class Conversation:
             text = f"[{note}]\n{text}"
         self.turns.append((prompt, text))
 
+    def add_aside(self, text: str) -> None:
+        """Something the supervisor should know that it did not ask for (what a person at the
+        pane told Claude): added to the latest reply it will read."""
+        text = trim_middle(text, self.reply_limit)
+        if self.turns:
+            prompt, reply = self.turns[-1]
+            self.turns[-1] = (prompt, f"{reply}\n\n{text}")
+        else:
+            self.task_message = f"{self.task_message}\n\n{text}"
+
     def add_pending(self, prompt: str) -> None:
         """An empty supervisor reply: ask again, without typing anything into Claude."""
         self.turns.append((prompt, "[orchestrator: your reply was empty; nothing was sent to "

@@ -178,7 +178,7 @@ def _perform(sess: AgentSession, action: Action) -> Event | None:
     runtime = sess.runtime
     try:
         if isinstance(action, Capture):
-            return _capture(sess, action.history_from)
+            return _capture(sess, action.history_from, people=action.people)
         if isinstance(action, ClearInput):
             runtime.press("C-u")
         elif isinstance(action, Paste):
@@ -197,17 +197,21 @@ def _perform(sess: AgentSession, action: Action) -> Event | None:
     return None
 
 
-def _capture(sess: AgentSession, history_from: int | None) -> Event:
+def _capture(sess: AgentSession, history_from: int | None, *, people: bool = False) -> Event:
     try:
         status = sess.runtime.status()
         if not status.alive:  # a dead pane keeps its last screen: never judge that one
             return Died(status.describe())
         history = 0 if history_from is None else max(0, status.history_size - history_from)
         lines = sess.runtime.capture(history=history)
+        idle = None
+        if people and sess.watcher.people_maybe:  # tmux is asked only when someone came
+            idle = sess.runtime.person_idle()
+            sess.watcher.people_maybe = idle is not None
     except TmuxError as err:
         return _died_or_raise(sess, err)
     return Frame(tuple(lines), sess.watcher.last_output, status.history_size,
-                 history_from is not None)
+                 history_from is not None, person_idle=idle)
 
 
 def _died_or_raise(sess: AgentSession, err: TmuxError) -> Event:
@@ -222,7 +226,8 @@ def _spec(sess: AgentSession, message: str, text: str, kind: Kind) -> TurnSpec:
     return TurnSpec(message=message, text=text, kind=kind, profile=sess.agent,
                     idle_timeout=sess.config.idle_timeout,
                     stable_window=sess.config.stable_window,
-                    stop_hooks_elsewhere=sess.stop_hooks_elsewhere)
+                    stop_hooks_elsewhere=sess.stop_hooks_elsewhere,
+                    attach_idle=sess.config.attach_idle)
 
 
 def _result(spec: TurnSpec, end: TurnEnd, sent_at: float, recovery: list[str]) -> TurnResult:

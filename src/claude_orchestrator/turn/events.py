@@ -24,6 +24,9 @@ class Frame:
     drawn_at: float
     history_size: int = 0
     with_history: bool = False
+    # A person's terminal attached to the session: seconds since they last typed there (None:
+    # nobody is attached, or it was not asked).
+    person_idle: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Capture:
     that grew since the pane's history had this size (the whole turn, for a screen reply)."""
 
     history_from: int | None = None
+    people: bool = False  # also ask tmux who is attached (before a paste)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,10 @@ class Entry:
     serial: int
     prompt_id: str | None  # None: a turn whose id we learn only from its Stop
     queued_behind: int = 0  # messages queued behind this turn (2.1.332)
+    prompts: tuple[str, ...] = ()  # the messages this turn answers
+    ours: bool = False  # one of them is the orchestrator's own
+    queued: tuple[str, ...] = ()  # messages queued behind it, taken up together next
+    queued_ours: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,29 +51,42 @@ class Ledger:
     known: frozenset[str] = frozenset()  # every prompt id seen
     open: tuple[Entry, ...] = ()  # running (and queued-ahead) turns, oldest first
     serial: int = 0
+    # Turns that answered someone else's message (a person at the pane), ended: (their
+    # message, Claude's reply), oldest first, until taken.
+    exchanges: tuple[tuple[str, str], ...] = ()
 
     # ------------------------------------------------------------------ reading events
-    def submitted(self, prompt_id: str | None) -> tuple[Ledger, frozenset[int]]:
-        """A UserPromptSubmit: the ledger after it, and the serials of the turns that run
-        before this prompt's own (ahead of it)."""
+    def submitted(self, prompt_id: str | None, prompt: str = "",
+                  ours: bool = False) -> tuple[Ledger, frozenset[int]]:
+        """A UserPromptSubmit (of the orchestrator's own message when `ours`): the ledger
+        after it, and the serials of the turns that run before this prompt's own."""
         ahead = frozenset(e.serial for e in self.open)
         for i, e in enumerate(self.open):
             if prompt_id is not None and e.prompt_id == prompt_id:
                 # 2.1.332: queued behind the running turn that carries this id.
-                return self._with(i, replace(e, queued_behind=e.queued_behind + 1),
-                                  prompt_id), ahead
+                return self._with(i, self._queue(e, prompt, ours), prompt_id), ahead
         if prompt_id is not None and prompt_id not in self.known:
             for i, e in enumerate(self.open):
                 if e.prompt_id is None:
                     # Queued behind a turn whose id we had not seen: now we know it.
-                    return self._with(i, replace(e, prompt_id=prompt_id,
-                                                 queued_behind=e.queued_behind + 1),
-                                      prompt_id), ahead
-        entry = Entry(self.serial + 1, prompt_id)
+                    return self._with(i, replace(self._queue(e, prompt, ours),
+                                                 prompt_id=prompt_id), prompt_id), ahead
+        entry = Entry(self.serial + 1, prompt_id, prompts=(prompt,) if prompt else (),
+                      ours=ours)
         return replace(self, open=(*self.open, entry), serial=entry.serial,
                        known=self._know(prompt_id)), ahead
 
-    def close(self, prompt_id: str | None) -> tuple[Ledger, int | None]:
+    @staticmethod
+    def _queue(e: Entry, prompt: str, ours: bool) -> Entry:
+        return replace(e, queued_behind=e.queued_behind + 1,
+                       queued=(*e.queued, prompt) if prompt else e.queued,
+                       queued_ours=e.queued_ours or ours)
+
+    def take_exchanges(self) -> tuple[Ledger, tuple[tuple[str, str], ...]]:
+        """The ended turns that answered someone else's message, and the ledger without them."""
+        return replace(self, exchanges=()), self.exchanges
+
+    def close(self, prompt_id: str | None, reply: str = "") -> tuple[Ledger, int | None]:
         """A Stop or StopFailure: the ledger after it, and the serial of the turn it ended
         (None when it ended a turn we never saw start)."""
         index = None
@@ -87,8 +104,12 @@ class Ledger:
         if ended.queued_behind:
             # The messages queued behind it are taken up together, as one new turn.
             serial += 1
-            rest = (*rest, Entry(serial, None))
-        return replace(self, open=rest, serial=serial, known=self._know(prompt_id)), ended.serial
+            rest = (*rest, Entry(serial, None, prompts=ended.queued, ours=ended.queued_ours))
+        exchanges = self.exchanges
+        if ended.prompts and not ended.ours:
+            exchanges = (*exchanges, ("\n".join(ended.prompts), reply))
+        return replace(self, open=rest, serial=serial, known=self._know(prompt_id),
+                       exchanges=exchanges), ended.serial
 
     def started(self, payload: dict[str, Any]) -> Ledger:
         """A SessionStart: a (re)started agent runs no turn; remember its conversation."""
@@ -103,9 +124,9 @@ class Ledger:
         """Any hook event, when the caller does not need to know whose turn it touched."""
         pid = prompt_id_of(payload)
         if name == "UserPromptSubmit":
-            return self.submitted(pid)[0]
+            return self.submitted(pid, str(payload.get("prompt") or ""))[0]
         if name in TURN_ENDS:
-            return self.close(pid)[0]
+            return self.close(pid, str(payload.get("last_assistant_message") or ""))[0]
         if name == "SessionStart":
             return self.started(payload)
         if name == "SessionEnd":

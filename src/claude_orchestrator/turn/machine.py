@@ -46,6 +46,7 @@ Step = tuple["TurnState", list[Action]]
 class Phase(enum.Enum):
     LOOK = "look"
     QUESTION = "question"
+    PERSON = "person"  # a person types at the pane: wait until they stop
     ECHO = "echo"
     SUBMIT = "submit"
     WORK = "work"
@@ -82,6 +83,7 @@ class TurnSpec:
     idle_timeout: float
     stable_window: float
     stop_hooks_elsewhere: bool = False  # a user's Stop hook can send Claude back to work
+    attach_idle: float = 120.0  # a person at the pane counts as typing until idle this long
     timing: Timing = field(default_factory=Timing)
 
 
@@ -116,6 +118,7 @@ class TurnState:
     idle_look_at: float = 0.0
     busy_at: float = 0.0  # idle timeout: the screen said busy at this time
     asked: bool = False  # told the person about a question mid-turn
+    person_look_at: float = 0.0  # when to look again at a person typing at the pane
     notes: tuple[str, ...] = ()
     seen: tuple[str, ...] = ()
 
@@ -123,7 +126,7 @@ class TurnState:
 def begin(spec: TurnSpec, ledger: Ledger, now: float, drawn_at: float) -> Step:
     """The first step: look at the screen before anything is pasted."""
     state = TurnState(spec, Phase.LOOK, ledger, started=now, drawn_at=drawn_at, look="look")
-    return state, [Status(f"delivering to {spec.profile.name}"), Capture()]
+    return state, [Status(f"delivering to {spec.profile.name}"), Capture(people=True)]
 
 
 def step(s: TurnState, ev: Event, now: float) -> Step:
@@ -160,13 +163,20 @@ def _on_hook(s: TurnState, ev: Hook, now: float) -> Step:
             return s, [Tell(f"Claude: {message}", where=True)]
         return s, []
     if ev.name == "UserPromptSubmit":
-        ledger, ahead = s.ledger.submitted(pid)
-        s = replace(s, ledger=ledger)
-        if not (after_first and spec.kind is Kind.PROMPT and s.confirmed_at is None
-                and s.phase in (Phase.LOOK, Phase.QUESTION, Phase.ECHO, Phase.SUBMIT)):
-            return s, []
         got = str(ev.payload.get("prompt", ""))
-        if spec.profile.received_as_sent(got, spec.text):
+        candidate = (after_first and spec.kind is Kind.PROMPT and s.confirmed_at is None
+                     and s.phase in (Phase.LOOK, Phase.QUESTION, Phase.ECHO, Phase.SUBMIT,
+                                     Phase.PERSON))
+        mine = candidate and spec.profile.received_as_sent(got, spec.text)
+        # Ours too (never reported as someone else's): a garbled copy of our text, and what a
+        # slash command we typed expands to.
+        ours = mine or (after and s.confirmed_at is None and (
+            spec.kind is Kind.SCREEN or spec.profile.resembles(got, spec.text)))
+        ledger, ahead = s.ledger.submitted(pid, got, ours=ours)
+        s = replace(s, ledger=ledger)
+        if not candidate:
+            return s, []
+        if mine:
             # Ours (a late report of a first delivery counts too: it is never sent again).
             s = replace(s, phase=Phase.WORK, confirmed_at=now, received=got, prompt_id=pid,
                         waiting=Waiting(ahead), idle_at=None, judged=-1.0)
@@ -181,7 +191,7 @@ def _on_hook(s: TurnState, ev: Hook, now: float) -> Step:
         s = replace(s, phase=Phase.REDELIVER, garbled=Waiting(ahead), notes=(*s.notes, note))
         return _schedule(s, now), [Tell(note)]
     if ev.name in TURN_ENDS:
-        ledger, closed = s.ledger.close(pid)
+        ledger, closed = s.ledger.close(pid, str(ev.payload.get("last_assistant_message") or ""))
         s = replace(s, ledger=ledger)
         if s.phase is Phase.REDELIVER and s.garbled is not None:
             # The garbled copy's own turn is the first one to end that is not ahead of it.
@@ -238,6 +248,8 @@ def _schedule(s: TurnState, now: float) -> TurnState:
     due: list[float] = []
     if s.phase is Phase.LOOK:
         due.append(s.drawn_at + t.settle_quiet)
+    elif s.phase is Phase.PERSON:
+        due.append(s.person_look_at)
     elif s.phase is Phase.QUESTION:
         assert s.question_since is not None
         due += [s.question_since + s.spec.idle_timeout]
@@ -271,14 +283,14 @@ def _schedule(s: TurnState, now: float) -> TurnState:
 def _on_tick(s: TurnState, now: float) -> Step:
     if s.wake_at is not None and now < s.wake_at:
         return s, []
-    if s.phase is Phase.LOOK:
-        return replace(s, look="look"), [Capture()]
+    if s.phase in (Phase.LOOK, Phase.PERSON):
+        return replace(s, look="look"), [Capture(people=True)]
     if s.phase is Phase.QUESTION:
         assert s.question_since is not None
         if now >= s.question_since + s.spec.idle_timeout:
             return _undeliverable(s, "Claude shows a question nobody answered within "
                                   f"{s.spec.idle_timeout:g}s", now)
-        return replace(s, look="question"), [Capture()]
+        return replace(s, look="question"), [Capture(people=True)]
     if s.phase is Phase.ECHO:
         return _press_enter(s, now)
     if s.phase is Phase.SUBMIT:
@@ -300,7 +312,7 @@ def _whole_turn(s: TurnState) -> Capture:
 def _on_frame(s: TurnState, f: Frame, now: float) -> Step:
     look = s.look
     s = replace(s, look="")
-    if s.phase in (Phase.LOOK, Phase.QUESTION):
+    if s.phase in (Phase.LOOK, Phase.QUESTION, Phase.PERSON):
         return _before_paste(s, f, now)
     if s.phase is Phase.ECHO and look == "echo":
         if s.spec.profile.input_pending(f.lines, s.spec.text):
@@ -335,9 +347,18 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
             state is ScreenState.BUSY or now - f.drawn_at < t.settle_quiet):
         # Let the agent finish drawing the last turn, so "before" is the settled screen.
         return _schedule(replace(s, phase=Phase.LOOK), now), []
+    leftover = spec.profile.leftover_input(f.lines)
+    if f.person_idle is not None and (f.person_idle < spec.attach_idle or leftover):
+        # A person at the pane types (or left their text in the box): never type over them.
+        wait = min(spec.attach_idle - f.person_idle, 2.0) if not leftover else 2.0
+        actions = [] if s.phase is Phase.PERSON else [
+            Tell("paused: someone is typing at the pane"),
+            Status("paused: someone is typing at the pane")]
+        s = replace(s, phase=Phase.PERSON, person_look_at=now + max(0.2, wait))
+        return _schedule(s, now), actions
     ledger = s.ledger.idle() if state is ScreenState.IDLE else s.ledger
-    actions = [ClearInput()] if spec.profile.leftover_input(f.lines) else []
-    if s.phase is Phase.QUESTION:
+    actions = [ClearInput()] if leftover else []
+    if s.phase in (Phase.QUESTION, Phase.PERSON):
         actions.append(Status(f"delivering to {spec.profile.name}"))
     s = replace(s, phase=Phase.ECHO, ledger=ledger, before=f, pastes=s.pastes + 1,
                 echo_drawn=False, echo_deadline=now + t.echo_wait, mark=None)
@@ -410,7 +431,7 @@ def _not_arrived(s: TurnState, now: float) -> Step:
 def _deliver_again(s: TurnState, now: float, actions: Sequence[Action] = ()) -> Step:
     s = replace(s, phase=Phase.LOOK, look="look", enters=0, confirmed_at=None, waiting=None,
                 idle_at=None)
-    return s, [*actions, Capture()]
+    return s, [*actions, Capture(people=True)]
 
 
 def _work_look(s: TurnState, f: Frame, look: str, now: float) -> Step:
