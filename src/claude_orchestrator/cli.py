@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "works through a task (default), or you chat with it (--chat). "
                     "Subcommands: runs, show RUN, resume RUN.",
         epilog="Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration, "
-               "3 budget exhausted, 4 supervisor API refused, 5 Claude could not start, "
-               "130/143 interrupted. Settings come from flags, then the environment, then "
-               "./.env, then defaults.",
+               "3 budget exhausted, 4 supervisor API refused, 5 Claude cannot work, "
+               "6 no progress, 130/143 interrupted. Settings come from flags, then the "
+               "environment, then ./.env, then defaults.",
     )
     parser.add_argument("workdir", nargs="?", help="folder Claude works in (default: here)")
     parser.add_argument("--workdir", dest="workdir_flag", metavar="WORKDIR",
