@@ -33,6 +33,7 @@ from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor, make_undumpable
 
 if TYPE_CHECKING:
+    from claude_orchestrator.api import RunResult
     from claude_orchestrator.progress import Reporter
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -180,52 +181,64 @@ def _run(config: Config) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
     redact = _prepare(config, need_key=config.autonomous)
-    reporter = ConsoleReporter(show=_display(redact))
+    reporter = ConsoleReporter(show=_display(redact), steps=not config.json_output)
     if config.autonomous:
         from claude_orchestrator.drivers.autonomous import run_autonomous
 
-        return run_autonomous(config, reporter, redact)
+        return _summary(config, run_autonomous(config, reporter, redact), redact)
     return _run_chat(config, reporter, redact)
 
 
+def _summary(config: Config, result: RunResult, redact: Redactor) -> int:
+    """The run's end on the terminal (or as JSON); its exit status."""
+    import json
+
+    if config.json_output:
+        print(json.dumps({"outcome": result.status, **result.as_dict()}, indent=2))
+        return result.exit_code
+    show = _display(redact)
+    if result.summary:
+        print(show(result.summary))
+    print(f"\n{result.status}: {show(result.message)}\nrun {result.run_id}: {result.turns} "
+          f"turns, {result.seconds:.0f}s, "
+          f"{result.prompt_tokens + result.completion_tokens} supervisor tokens, "
+          f"${result.cost_usd:.4f} (supervisor ${result.supervisor_cost_usd:.4f} + Claude "
+          f"~${result.claude_cost_usd:.4f}, an estimate)",
+          file=sys.stderr if result.exit_code else sys.stdout)
+    return result.exit_code
+
+
 def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
+    """Chat: a thin layer over the public `Session` (api.py)."""
     from claude_orchestrator.agents import UnknownDialog
+    from claude_orchestrator.api import Session
     from claude_orchestrator.drivers.chat import ChatInterrupted, chat_loop, stdin_lines
-    from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
-    from claude_orchestrator.runlog import open_runlog
-    from claude_orchestrator.session import AgentSession
+    from claude_orchestrator.drivers.lifecycle import Outcome, outcome_of
 
     out = sys.stdout
-    runlog = open_runlog(config.runlog, redact=redact, on_busy=rep.note)
-    try:
-        sess = AgentSession(config, rep)
-    except BaseException:
-        runlog.close()
-        raise
-    record = runlog.start_run(mode="chat", task="", workdir=str(config.workdir),
-                              model=None, session=config.session, socket=config.socket,
-                              settings=config.public_settings())
-    run = Run(runlog, record.id, sess, config)
+    session = Session(config=config, reporter=rep, redact=redact)
+    assert session.run is not None
+    show = session.run.show
     outcome = Outcome("quit", EXIT_OK, "ended")
     try:
-        rep.note(f"watch live: {sess.attach_command}")
+        rep.note(f"watch live: {session.attach_command}")
         try:
-            sess.ensure_ready()
+            session.start()
         except UnknownDialog as dialog:
-            out.write(run.show(f"{dialog}:\n{dialog.screen}\n") +
-                      f"Answer it in tmux: {sess.attach_command}\n")
-            sess.wait_ready(allow_unknown=True)
-        history = runlog.path.parent / "chat-history"
-        status = chat_loop(sess, stdin_lines(out, history), out, run=run,
+            out.write(show(f"{dialog}:\n{dialog.screen}\n") +
+                      f"Answer it in tmux: {session.attach_command}\n")
+            session.agent.wait_ready(allow_unknown=True)
+        history = session.run.log.path.parent / "chat-history"
+        status = chat_loop(session, stdin_lines(out, history), out, show=show,
                            on_cancel=rearm_interrupt)
         outcome = Outcome("quit", status, "quit")
     except ChatInterrupted:
-        outcome = outcome_of(KeyboardInterrupt(), run.id, resumable=False)
+        outcome = outcome_of(KeyboardInterrupt(), session.run.id, resumable=False)
         sys.stderr.write("\ninterrupted\n")
     except BaseException as e:
         if not isinstance(e, (Exception, KeyboardInterrupt, Terminated)):
             raise
-        outcome = outcome_of(e, run.id, resumable=False)
+        outcome = outcome_of(e, session.run.id, resumable=False)
         if isinstance(e, KeyboardInterrupt):
             sys.stderr.write("\ninterrupted\n")
         elif isinstance(e, Terminated):
@@ -233,10 +246,8 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
         else:
             error(outcome.message, outcome.exit_code)
     finally:
-        try:
-            run.finish(outcome)
-        finally:
-            runlog.close()
+        session.close(status=outcome.status, exit_code=outcome.exit_code,
+                      message=outcome.message.split("\n", 1)[0])
     return outcome.exit_code
 
 
@@ -293,5 +304,6 @@ def _resume(run_id: str, config: Config, *, force: bool = False) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
     redact = _prepare(config, need_key=True)
-    return resume_autonomous(run_id, config, ConsoleReporter(show=_display(redact)), redact,
-                             force=force)
+    reporter = ConsoleReporter(show=_display(redact), steps=not config.json_output)
+    result = resume_autonomous(run_id, config, reporter, redact, force=force)
+    return _summary(config, result, redact)

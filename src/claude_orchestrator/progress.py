@@ -25,12 +25,19 @@ class Reporter(Protocol):
     def context(self, text: str) -> None:
         """What the driver adds in front of every status (e.g. turn, tokens, cost)."""
 
+    def transcript(self, heading: str, text: str) -> None:
+        """One step of the conversation as it happens (a message, a reply)."""
+
 
 class QuietReporter:
-    """Records notes; shows nothing (tests, `--json`)."""
+    """Records notes; shows nothing (tests, `--json`, the library's default)."""
 
     def __init__(self) -> None:
         self.notes: list[str] = []
+        self.steps: list[tuple[str, str]] = []
+
+    def transcript(self, heading: str, text: str) -> None:
+        self.steps.append((heading, text))
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -50,10 +57,11 @@ class ConsoleReporter:
     elapsed) drawn by rich's own refresh thread, so the waiting code never wakes up for it."""
 
     def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None,
-                 show: Callable[[str], str] = terminal_safe) -> None:
+                 show: Callable[[str], str] = terminal_safe, steps: bool = True) -> None:
         from rich.console import Console  # lazy: keeps `--help` fast
 
         self.show = show  # secrets out, control sequences visible
+        self.steps = steps  # print the conversation as it happens
         self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
         self.live = self.console.is_terminal if live is None else live
         self._progress: Any = None
@@ -66,6 +74,11 @@ class ConsoleReporter:
 
     def note(self, message: str) -> None:
         self.console.print(f"[orchestrator] {self.show(message)}", markup=False)
+
+    def transcript(self, heading: str, text: str) -> None:
+        if self.steps:
+            self.console.file.write(f"── {heading} ──\n{self.show(text)}\n")
+            self.console.file.flush()
 
     def waiting(self, what: str) -> None:
         what = self.show(what)

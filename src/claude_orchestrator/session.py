@@ -206,6 +206,7 @@ class AgentSession:
         ledger = Ledger()
         for ev in self.channel.read_all():
             ledger = ledger.apply(ev.name, ev.payload)
+        ledger = ledger.take_exchanges()[0]  # the past is the run log's, not news
         if self.session_id is not None and ledger.session_id is None:
             ledger = Ledger(session_id=self.session_id, reporting=ledger.reporting)
         self.adopt_ledger(ledger)

@@ -130,12 +130,21 @@ def usage_since(path: str | Path, offset: int) -> tuple[list[Tokens], bool]:
     return list(by_model.values()), done
 
 
-def turn_usage(path: str | Path, offset: int, wait: float = 1.5) -> list[Tokens]:
+def turn_usage(path: str | Path, offset: int, wait: float = 1.5,
+               quiet: float = 0.3) -> list[Tokens]:
     """The tokens of the turn written after `offset`, waiting (bounded) for Claude to finish
-    writing it: it writes the turn some 50-150 ms after the Stop hook."""
+    writing it: it writes the turn some 50-150 ms after the Stop hook, its `turn_duration`
+    line last. No file: nothing to wait for; a file that stops growing: what is there."""
+    if not Path(path).exists():
+        return []
     deadline = time.monotonic() + wait
+    last_size, still_since = size(path), time.monotonic()
     while True:
         tokens, done = usage_since(path, offset)
-        if done or time.monotonic() >= deadline:
+        now = time.monotonic()
+        if done or now >= deadline or now - still_since >= quiet:
             return tokens
         time.sleep(0.05)
+        grown = size(path)
+        if grown != last_size:
+            last_size, still_since = grown, time.monotonic()

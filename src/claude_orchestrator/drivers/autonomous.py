@@ -4,14 +4,13 @@ happens, so `resume` continues a run whose orchestrator died."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from claude_orchestrator.api import RunResult
 from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.checks import run_check
 from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
@@ -32,7 +31,8 @@ from claude_orchestrator.supervisor.conversation import (
     first_message,
     split_completion,
 )
-from claude_orchestrator.turn import TurnResult, await_reply, run_turn
+from claude_orchestrator.turn.driver import await_reply, run_turn
+from claude_orchestrator.turn.result import TurnResult
 
 if TYPE_CHECKING:
     from claude_orchestrator.supervisor import SupervisorClient
@@ -61,8 +61,8 @@ def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
     return task.strip()
 
 
-def run_autonomous(config: Config, reporter: Reporter, redact: Redactor) -> int:
-    task = read_task(config, sys.stdin, sys.stderr)
+def run_autonomous(config: Config, reporter: Reporter, redact: Redactor) -> RunResult:
+    task = config.task if config.task is not None else read_task(config, sys.stdin, sys.stderr)
     with open_runlog(config.runlog, redact=redact, on_busy=reporter.note) as log:
         run = log.start_run(mode="autonomous", task=task, workdir=str(config.workdir),
                             model=config.model, session=config.session, socket=config.socket,
@@ -73,7 +73,7 @@ def run_autonomous(config: Config, reporter: Reporter, redact: Redactor) -> int:
 
 
 def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
-                      redact: Redactor, *, force: bool = False) -> int:
+                      redact: Redactor, *, force: bool = False) -> RunResult:
     """Continue a run: same tmux session, the supervisor's history rebuilt from the log, and the
     reply to a message that was in flight picked up instead of sending it again."""
     with open_runlog(config.runlog, redact=redact, on_busy=reporter.note) as log:
@@ -104,7 +104,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
 
 
 def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: Conversation,
-           *, session_id: str | None, inflight: TurnRecord | None) -> int:
+           *, session_id: str | None, inflight: TurnRecord | None) -> RunResult:
     from claude_orchestrator.supervisor import RetryNotice, SupervisorClient
 
     def on_retry(n: RetryNotice) -> None:
@@ -147,8 +147,7 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
         reporter.idle()
         client.close()
         run.finish(outcome)
-    _print_summary(config, log, run_id, outcome, time.monotonic() - started, run.show)
-    return outcome.exit_code
+    return _result(log, run_id, outcome, time.monotonic() - started)
 
 
 class _Loop:
@@ -174,7 +173,7 @@ class _Loop:
         self.replies: list[str] = []
 
     def run(self) -> Outcome:
-        config, log, run_id = self.config, self.run_.log, self.run_.id
+        log, run_id = self.run_.log, self.run_.id
         while True:
             self.check_budgets()
             self.people_at_the_pane()
@@ -206,19 +205,15 @@ class _Loop:
             self.note_message(body)
             self.iterations += 1
             self.seq = self.run_.begin_turn(body)
-            if not config.json_output:
-                sys.stderr.write(f"\n── supervisor → Claude (turn {self.iterations}) ──\n"
-                                 f"{self.run_.show(body)}\n")
+            self.reporter.transcript(f"supervisor → Claude (turn {self.iterations})", body)
             result = self.unattended.deliver(body)
             self.recorded(self.seq, body, result)
 
     def recorded(self, seq: int, body: str, result: TurnResult) -> None:
         """A turn's result: in the run log, on screen, in the supervisor's history."""
         self.run_.record_turn(seq, result)
-        if not self.config.json_output:
-            sys.stderr.write(f"── Claude ({result.ended_by}, "
-                             f"{result.reply_at - result.sent_at:.1f}s) ──\n"
-                             f"{self.run_.show(result.reply)}\n")
+        self.reporter.transcript(f"Claude ({result.ended_by}, "
+                                 f"{result.reply_at - result.sent_at:.1f}s)", result.reply)
         reply = self.run_.redact(result.reply)
         self.conv.add_turn(body, reply, _note(result))
         self.note_reply(reply)
@@ -230,10 +225,8 @@ class _Loop:
         for prompt, reply in self.sess.take_exchanges():
             prompt, reply = self.run_.redact(prompt), self.run_.redact(reply)
             self.run_.record_exchange(prompt, reply)
-            if not self.config.json_output:
-                sys.stderr.write(f"\n── a person at the pane → Claude ──\n"
-                                 f"{self.run_.show(prompt)}\n── Claude ──\n"
-                                 f"{self.run_.show(reply)}\n")
+            self.reporter.transcript("a person at the pane → Claude", prompt)
+            self.reporter.transcript("Claude", reply)
             self.conv.add_aside(f"[orchestrator: meanwhile a person at Claude's terminal sent "
                                 f"Claude this message:\n{prompt}\n--- and Claude answered:\n"
                                 f"{reply}]")
@@ -334,25 +327,13 @@ def _note_for(ended_by: str | None) -> str | None:
     return f"orchestrator: the turn ended by {ended_by}"
 
 
-def _print_summary(config: Config, log: RunLog, run_id: str, outcome: Outcome,
-                   elapsed: float, show: Callable[[str], str]) -> None:
+def _result(log: RunLog, run_id: str, outcome: Outcome, elapsed: float) -> RunResult:
     run = log.get_run(run_id)
-    data = {"run_id": run_id, "outcome": outcome.status, "exit_code": outcome.exit_code,
-            "message": log.redact(outcome.message), "summary": outcome.summary,
-            "turns": run.turns,
-            "seconds": round(elapsed, 1), "prompt_tokens": run.prompt_tokens,
-            "completion_tokens": run.completion_tokens,
-            "cost_usd": round(run.total_cost_usd, 6),
-            "supervisor_cost_usd": round(run.cost_usd, 6),
-            "claude_cost_usd": round(run.claude_cost_usd, 6),  # an estimate (its tokens, priced)
-            "claude_tokens": run.claude_tokens}
-    if config.json_output:
-        print(json.dumps(data, indent=2))
-        return
-    if outcome.summary:
-        print(show(outcome.summary))
-    print(f"\n{outcome.status}: {show(outcome.message)}\nrun {run_id}: {run.turns} turns, "
-          f"{elapsed:.0f}s, {run.prompt_tokens + run.completion_tokens} supervisor tokens, "
-          f"${run.total_cost_usd:.4f} (supervisor ${run.cost_usd:.4f} + Claude "
-          f"~${run.claude_cost_usd:.4f}, an estimate)",
-          file=sys.stderr if outcome.exit_code else sys.stdout)
+    return RunResult(run_id=run_id, status=outcome.status, exit_code=outcome.exit_code,
+                     message=log.redact(outcome.message), summary=outcome.summary,
+                     turns=run.turns, seconds=round(elapsed, 1),
+                     prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens,
+                     cost_usd=round(run.total_cost_usd, 6),
+                     supervisor_cost_usd=round(run.cost_usd, 6),
+                     claude_cost_usd=round(run.claude_cost_usd, 6),
+                     claude_tokens=run.claude_tokens)

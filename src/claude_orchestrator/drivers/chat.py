@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from claude_orchestrator.agents import UnknownDialog
-from claude_orchestrator.drivers.lifecycle import Run
-from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
+from claude_orchestrator.api import Session
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.screen import terminal_safe
-from claude_orchestrator.session import AgentSession
 
 PROMPT = "you> "
 
@@ -76,42 +74,32 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
         yield line.rstrip("\n")
 
 
-def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
-              run: Run | None = None, on_cancel: Callable[[], None] | None = None) -> int:
+def chat_loop(session: Session, lines: Iterator[str], out: IO[str], *,
+              show: Callable[[str], str] = terminal_safe,
+              on_cancel: Callable[[], None] | None = None) -> int:
     """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF).
     A usage limit or an API failure is waited out as in autonomous mode, and said so."""
-    show = run.show if run else terminal_safe
-    current: list[int | None] = [None]  # the turn a pause belongs to
-    unattended = Unattended(
-        sess, PauseLimits(sess.config.limit_wait, sess.config.max_pause),
-        on_pause=(lambda reason, until, text: run.log.begin_pause(
-            run.id, turn_seq=current[0], reason=reason, until=until, text=text))
-        if run else None,
-        on_pause_end=(lambda pause: run.log.end_pause(run.id, pause)) if run else None)
     for line in lines:
         message = line.strip("\n")
         if message.strip() == "/quit":
             return 0
         if not message.strip():
             continue
-        if not sess.agent.prepare(message, literal=False):
+        if session.nothing_to_send(message, literal=False):
             out.write("(nothing to send: the message is empty once control characters are "
                       "removed)\n")
             continue
-        seq = current[0] = run.begin_turn(message, source="chat") if run else None
         try:
-            result = unattended.deliver(message, literal=False)
+            result = session.send(message, literal=False, source="chat")
         except KeyboardInterrupt:
             if on_cancel is not None:
                 on_cancel()
             out.write("\n(wait cancelled; Claude goes on working. Ctrl-C at the prompt quits)\n")
-            if run and seq is not None:
-                run.log.fail_turn(run.id, seq, "wait cancelled by the user")
             continue
         except UnknownDialog as dialog:
             out.write(show(f"{dialog}:\n{dialog.screen}") + "\n")
-            out.write(f"Answer it in tmux: {sess.attach_command}\n")
-            sess.wait_ready(allow_unknown=True)
+            out.write(f"Answer it in tmux: {session.attach_command}\n")
+            session.agent.wait_ready(allow_unknown=True)
             continue
         if result.output is not None:
             output = result.output or "(the command printed nothing)"
@@ -119,13 +107,9 @@ def chat_loop(sess: AgentSession, lines: Iterator[str], out: IO[str], *,
         reply = result.reply if result.reply.strip() else "(no reply)"
         out.write(show(reply.rstrip("\n")) + "\n")
         out.flush()
-        if run and seq is not None:
-            run.record_turn(seq, result)
-        for prompt, answer in sess.take_exchanges():
+        for prompt, answer in session.exchanges():
             out.write(show(f"(at the pane, someone sent Claude: {prompt.strip()})\n"
                            f"{answer.rstrip()}") + "\n")
-            if run:
-                run.record_exchange(prompt, answer)
     return 0
 
 

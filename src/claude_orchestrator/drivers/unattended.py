@@ -34,8 +34,9 @@ from claude_orchestrator.agents.limits import (
 )
 from claude_orchestrator.errors import AgentCannotWork, BudgetExhausted, OutOfTime
 from claude_orchestrator.session import AgentSession
-from claude_orchestrator.turn import TurnResult, run_turn
+from claude_orchestrator.turn.driver import run_turn
 from claude_orchestrator.turn.ledger import prompt_id_of
+from claude_orchestrator.turn.result import TurnResult
 
 TRANSIENT_BACKOFF = (30.0, 120.0, 600.0)
 AFTER_RESET = 60.0  # a limit's reset time is to the minute: wait a minute more

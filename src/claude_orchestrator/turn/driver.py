@@ -102,6 +102,7 @@ def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | Non
     for ev in events:
         if ev.pos <= mark:
             ledger = ledger.apply(ev.name, ev.payload)
+    ledger = ledger.take_exchanges()[0]  # turns before this one are the run log's already
     now = time.monotonic()
     restarted = sess.starts > 0
     frame = _capture(sess, None) if not restarted else None
