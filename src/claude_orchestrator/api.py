@@ -114,7 +114,10 @@ class Session:
 
     def send(self, text: str, *, literal: bool = True, source: str = "api") -> Turn:
         """Deliver `text` (exactly; with `literal`, `/` and `!` text is a prompt, never a
-        command) and return Claude's reply to it."""
+        command) and return Claude's reply to it. Text that is empty once control characters
+        are removed is not sent (nor recorded): its turn ends by `nothing-to-send`."""
+        if self.nothing_to_send(text, literal=literal):
+            return self._unattended.deliver(text, literal=literal)
         self._turn = self.run.begin_turn(text, source=source) if self.run else None
         try:
             turn = self._unattended.deliver(text, literal=literal)
