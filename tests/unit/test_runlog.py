@@ -279,3 +279,54 @@ def test_second_process_writes_while_first_reads(tmp_path: Path) -> None:
         reader.close()
         assert len(log.turns(run.id)) == 20 and log.get_run(run.id).turns == 20
         assert [t.reply for t in log.turns(run.id)][-1] == "r19"
+
+
+def test_chosen_run_id_activity_and_batch(log: RunLog) -> None:
+    chosen = runlog.new_run_id()
+    run = _start(log, run_id=chosen)
+    assert run.id == chosen and run.activity is None and run.batch_id is None
+    log.set_activity(run.id, "paused: limit")
+    log.set_batch(run.id, "b-1", "orchestrator/" + run.id)
+    other = _start(log, task="second")
+    log.set_batch(other.id, "b-1", None)
+    _start(log, task="not in the batch")
+    got = log.get_run(run.id)
+    assert (got.activity, got.batch_id, got.branch) == ("paused: limit", "b-1",
+                                                        "orchestrator/" + run.id)
+    assert got.activity_at is not None
+    assert [r.id for r in log.batch_runs("b-1")] == [run.id, other.id]
+    assert log.batch_runs("nope") == []
+    with pytest.raises(RunLogError):  # an id taken twice is refused, not renamed
+        for _ in range(2):
+            _start(log, run_id=chosen)
+
+
+def test_activity_follows_the_status_line() -> None:
+    from claude_orchestrator.drivers.lifecycle import ActivityReporter
+    from claude_orchestrator.progress import Reporter
+
+    class Inner(Reporter):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def waiting(self, what: str) -> None:
+            self.seen.append(what)
+
+    recorded: list[str] = []
+    inner = Inner()
+    rep = ActivityReporter(inner, recorded.append)
+    for what in ("waiting for Claude Code to reach its prompt", "waiting for Claude Code to "
+                 "finish", "waiting for Claude Code to finish", "supervisor writing the next "
+                 "message", "paused: usage limit, resumes 02:00 (in 3m)",
+                 "paused: usage limit, resumes 02:00 (in 2m)", "paused: someone is typing at "
+                 "the pane", "checking: pytest -q", "waiting for Claude Code's question to be "
+                 "answered", "paused: Claude's API failed (overloaded); again in 30s"):
+        rep.waiting(what)
+    assert len(inner.seen) == 10  # everything still reaches the person
+    assert recorded == ["working", "supervisor", "paused: limit", "paused: person", "verifying",
+                        "waiting: a question", "paused: API failure"]
+
+    def broken(_: str) -> None:
+        raise RunLogError("database is locked")
+
+    ActivityReporter(inner, broken).waiting("checking: make")  # a busy log stops nothing

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from claude_orchestrator.agents import UnknownDialog
@@ -22,6 +22,7 @@ from claude_orchestrator.errors import (
     SupervisorRefused,
     Terminated,
 )
+from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.session import AgentSession, StartFailed
@@ -78,6 +79,8 @@ class Run:
         self.redact = log.redact
         self._unpriced: set[str] = set()
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
+        sess.reporter = ActivityReporter(sess.reporter, lambda what: log.set_activity(run_id,
+                                                                                      what))
 
     def show(self, text: str) -> str:
         """Text fit to print: secrets out, control sequences visible (SECURITY.md)."""
@@ -123,6 +126,44 @@ class Run:
                 self.log.finish_run(self.id, status=outcome.status,
                                     exit_code=outcome.exit_code,
                                     message=outcome.message.split("\n", 1)[0])
+
+
+# What a status line says -> what `runs --watch` shows.
+_ACTIVITIES = (("paused: someone is typing", "paused: person"),
+               ("paused: usage limit", "paused: limit"),
+               ("paused: Claude's API failed", "paused: API failure"),
+               ("checking:", "verifying"), ("supervisor writing", "supervisor"),
+               ("question to be answered", "waiting: a question"))
+
+
+class ActivityReporter:
+    """Passes everything on to the person's reporter, and keeps the run log's `activity` (what
+    the run does now, for `runs --watch`) in step with the status line."""
+
+    def __init__(self, inner: Reporter, record: Callable[[str], None]) -> None:
+        self.inner = inner
+        self.record = record
+        self.activity = ""
+
+    def note(self, message: str) -> None:
+        self.inner.note(message)
+
+    def waiting(self, what: str) -> None:
+        self.inner.waiting(what)
+        activity = next((a for key, a in _ACTIVITIES if key in what), "working")
+        if activity != self.activity:
+            self.activity = activity
+            with contextlib.suppress(Exception):  # a busy log must not stop the work
+                self.record(activity)
+
+    def idle(self) -> None:
+        self.inner.idle()
+
+    def context(self, text: str) -> None:
+        self.inner.context(text)
+
+    def transcript(self, heading: str, text: str) -> None:
+        self.inner.transcript(heading, text)
 
 
 @contextlib.contextmanager

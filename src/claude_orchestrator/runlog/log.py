@@ -84,6 +84,11 @@ def default_runlog_path() -> Path:
     return base / "claude-orchestrator" / "runs.sqlite3"
 
 
+def new_run_id() -> str:
+    """`20261201-020044-ab8d`: sortable by time, unique enough to type a prefix of."""
+    return f"{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
 def open_runlog(path: Path | None, **options: Any) -> RunLog:
     """The run log at `path` (a folder that does not exist is an error: a typo must not make
     one), or at the default place (its folder made when missing)."""
@@ -119,6 +124,10 @@ class RunRecord:
     cost_usd: float  # the supervisor's, as its API reported it
     claude_tokens: int = 0
     claude_cost_usd: float = 0.0  # Claude's own, estimated from its tokens (agents/prices.py)
+    activity: str | None = None  # what it does now: working, supervisor, paused: limit, ...
+    activity_at: datetime | None = None
+    batch_id: str | None = None
+    branch: str | None = None
 
     @property
     def total_cost_usd(self) -> float:
@@ -406,13 +415,17 @@ class RunLog:
         session: str | None,
         socket: str | None,
         settings: Mapping[str, Any],
+        run_id: str | None = None,
     ) -> RunRecord:
+        """A new run (`run_id` chosen by the caller, e.g. a batch that names its branch after
+        it; otherwise made here)."""
         if mode not in MODES:
             raise ValueError(f"unknown run mode {mode!r}")
         cols = "id, mode, task, workdir, model, tmux_session, tmux_socket, settings, started_at"
+        chosen = run_id
         for _ in range(5):
             now = _now()
-            run_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+            run_id = chosen or new_run_id()
             values = (run_id, mode, self.redact(task), str(workdir), model, session, socket,
                       json.dumps(scrub_settings(settings), default=str), _iso(now),
                       os.getpid(), self._host)
@@ -421,6 +434,8 @@ class RunLog:
                     db.execute(f"INSERT INTO runs ({cols}, pid, host) VALUES ({'?, ' * 10}?)",
                                values)
             except sqlite3.IntegrityError:
+                if chosen:
+                    raise RunLogError(f"run id {chosen} is taken already") from None
                 continue
             return self.get_run(run_id)
         raise RunLogError("could not allocate a unique run id")
@@ -432,6 +447,16 @@ class RunLog:
             db.execute("UPDATE runs SET status = 'running', exit_code = NULL, ended_at = NULL,"
                        " pid = ?, host = ? WHERE id = ?", (os.getpid(), self._host, run.id))
         return self.get_run(run.id)
+
+    def set_activity(self, run_id: str, activity: str) -> None:
+        """What the run does now (for `runs --watch`)."""
+        self._update_run(run_id, "activity = ?, activity_at = ?", (activity, _iso(None)))
+
+    def set_batch(self, run_id: str, batch_id: str | None, branch: str | None) -> None:
+        self._update_run(run_id, "batch_id = ?, branch = ?", (batch_id, branch))
+
+    def batch_runs(self, batch_id: str) -> list[RunRecord]:
+        return self._select_runs("WHERE batch_id = ? ORDER BY started_at, rowid", (batch_id,))
 
     def set_agent_session(self, run_id: str, session_id: str | None) -> None:
         self._update_run(run_id, "agent_session_id = ?", (session_id,))
@@ -478,7 +503,8 @@ class RunLog:
             pid=row["pid"], host=row["host"], turns=row["turns"],
             prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
             cost_usd=row["cost_usd"], claude_tokens=row["claude_tokens"],
-            claude_cost_usd=row["claude_cost_usd"],
+            claude_cost_usd=row["claude_cost_usd"], activity=row["activity"],
+            activity_at=_dt(row["activity_at"]), batch_id=row["batch_id"], branch=row["branch"],
         )
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:

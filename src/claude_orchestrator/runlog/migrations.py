@@ -74,10 +74,22 @@ def m005_unattended(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_batches_and_activity(db: sqlite3.Connection) -> None:
+    """What `runs --watch` and `batch` need: what a run is doing now (working, paused for a
+    limit or a person, verifying...) and since when, the batch it belongs to, and the git branch
+    its work is on."""
+    db.execute("ALTER TABLE runs ADD COLUMN activity TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN activity_at TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN batch_id TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN branch TEXT")
+    db.execute("CREATE INDEX runs_batch ON runs (batch_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_create_runs,
     m002_create_turns,
     m003_create_supervisor_calls,
     m004_turn_events_mark,
     m005_unattended,
+    m006_batches_and_activity,
 ]
