@@ -303,10 +303,11 @@ def test_chosen_run_id_activity_and_batch(log: RunLog) -> None:
 
 def test_activity_follows_the_status_line() -> None:
     from claude_orchestrator.drivers.lifecycle import ActivityReporter
-    from claude_orchestrator.progress import Reporter
+    from claude_orchestrator.progress import QuietReporter
 
-    class Inner(Reporter):
+    class Inner(QuietReporter):
         def __init__(self) -> None:
+            super().__init__()
             self.seen: list[str] = []
 
         def waiting(self, what: str) -> None:
