@@ -67,6 +67,9 @@ def _subparser(name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"claude-orchestrator {name}")
     if name == "runs":
         p.add_argument("--limit", type=int, default=50, help="how many runs (newest first)")
+        p.add_argument("--watch", action="store_true",
+                       help="a live table of the runs in progress and just finished (q leaves)")
+        p.add_argument("--batch", metavar="BATCH_ID", help="only this batch's runs")
     else:
         p.add_argument("run", help="run id (or a unique prefix), as `runs` prints it")
     if name == "resume":
@@ -283,8 +286,12 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
             log.close()
             return _resume(run.id, config, force=ns.force)
         try:
+            if name == "runs" and ns.watch:
+                from claude_orchestrator.runlog.live import watch
+
+                return watch(log, batch_id=ns.batch)
             if name == "runs":
-                runs = log.list_runs(limit=ns.limit)
+                runs = log.batch_runs(ns.batch) if ns.batch else log.list_runs(limit=ns.limit)
                 if not runs:
                     print("no runs recorded yet")
                 for run in runs:

@@ -47,6 +47,10 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
                  "(an estimate)"),
         ("settings", json.dumps(run.settings, sort_keys=True)),
     ]
+    if run.batch_id:
+        fields.insert(4, ("batch", run.batch_id))
+    if run.branch:
+        fields.insert(4, ("branch", f"{run.branch} (git worktree at {run.workdir})"))
     out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields),
            "", "Task:", _indent(run.task, "  ")]
     for t in turns:

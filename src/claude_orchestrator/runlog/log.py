@@ -511,6 +511,25 @@ class RunLog:
         """The newest ``limit`` runs, newest first."""
         return self._select_runs("ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
 
+    def live_runs(self, since: datetime, batch_id: str | None = None) -> list[RunRecord]:
+        """Runs in progress and those that ended after `since` (for `runs --watch`), oldest
+        first; only one batch's when `batch_id` is given."""
+        where = "WHERE (status = 'running' OR ended_at >= ?)"
+        params: tuple[Any, ...] = (_iso(since),)
+        if batch_id is not None:
+            where, params = where + " AND batch_id = ?", (*params, batch_id)
+        return self._select_runs(where + " ORDER BY started_at, rowid LIMIT 200", params)
+
+    def latest_turns(self, run_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """Each run's latest turn: its number and status ('sent' while in flight)."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" * len(run_ids))
+        rows = self._rows(f"SELECT run_id, seq, status FROM turns t WHERE run_id IN ({marks}) "
+                          "AND seq = (SELECT MAX(seq) FROM turns WHERE run_id = t.run_id)",
+                          tuple(run_ids))
+        return {row["run_id"]: (row["seq"], row["status"]) for row in rows}
+
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id or unique id prefix; RunNotFound otherwise."""
         found = self._select_runs("WHERE id = ?", (run_id,))

@@ -1,0 +1,81 @@
+"""`runs --watch`: the table's content (pure) and the loop's keys, without a real terminal."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.runlog.live import runs_table, span, state_of, watch
+
+
+def _render(table: Any) -> str:
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(table)
+    return out.getvalue()
+
+
+def test_span() -> None:
+    assert [span(s) for s in (-1, 0, 42, 60, 425, 3600, 11520)] == [
+        "0s", "0s", "42s", "1m00s", "7m05s", "1h00m", "3h12m"]
+
+
+def test_table_shows_activity_turn_cost_and_ages(tmp_path: Path) -> None:
+    with RunLog(tmp_path / "runs.sqlite3") as log:
+        args: dict[str, Any] = dict(mode="autonomous", workdir="/w", model="m", session="s",
+                                    socket="x", settings={})
+        working = log.start_run(task="Add a --verbose flag\nand tests", **args)
+        log.begin_turn(working.id, "first")
+        log.finish_turn(working.id, 1, reply="ok", ended_by="hook")
+        log.begin_turn(working.id, "second")
+        log.set_activity(working.id, "paused: limit")
+        done = log.start_run(task="\x1b[31mred\x1b[0m task", **args)
+        log.finish_run(done.id, status="complete", exit_code=0, message="ok")
+        fresh = log.start_run(task="x" * 100, **args)
+        now = datetime.now(timezone.utc)
+        runs = log.live_runs(now - timedelta(minutes=1))
+        assert [r.id for r in runs] == [working.id, done.id, fresh.id]
+        old = log.live_runs(now + timedelta(minutes=1))  # `done` ended before then
+        assert done.id not in [r.id for r in old]
+        latest = log.latest_turns([r.id for r in runs])
+        assert latest == {working.id: (2, "sent")}
+        text = _render(runs_table(runs, latest, now + timedelta(seconds=90)))
+    lines = {line.split()[0]: line for line in text.splitlines()[1:]}
+    assert "run" in text.splitlines()[0] and "last activity" in text.splitlines()[0]
+    row = lines[working.id]
+    assert "Add a --verbose flag" in row and "paused: limit" in row and " 2…" in row
+    assert "1m30s ago" in row and "$0.0000" in row
+    assert "complete" in lines[done.id] and "\x1b" not in text
+    assert "\\x1b[31mred" in lines[done.id]  # shown, never sent to the terminal
+    assert "starting" in lines[fresh.id] and "x" * 47 + "…" in lines[fresh.id]
+    assert state_of(runs[1]) == "complete"
+
+
+def test_q_leaves_and_the_terminal_is_restored(tmp_path: Path) -> None:
+    import termios
+
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    with RunLog(tmp_path / "runs.sqlite3") as log, os.fdopen(slave, "r") as keys:
+        out = io.StringIO()
+        done: list[int] = []
+        worker = threading.Thread(target=lambda: done.append(
+            watch(log, refresh=0.05, console=Console(file=out), keys=keys)), daemon=True)
+        worker.start()
+        worker.join(0.3)
+        assert worker.is_alive()  # it redraws until told to leave
+        os.write(master, b"x")
+        worker.join(0.3)
+        assert worker.is_alive()
+        os.write(master, b"q")
+        worker.join(10)
+        assert done == [0]
+        assert termios.tcgetattr(slave) == before  # cbreak undone
+    os.close(master)
+    assert "no runs in progress" in out.getvalue()
