@@ -4,6 +4,7 @@
     claude-orchestrator runs                    list recorded runs, newest first
     claude-orchestrator show RUN                print one run
     claude-orchestrator resume RUN              continue an interrupted autonomous run
+    claude-orchestrator batch TASKS             many tasks, N at once (batch/command.py)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-SUBCOMMANDS = ("runs", "show", "resume")
+SUBCOMMANDS = ("runs", "show", "resume", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="claude-orchestrator",
         description="Run Claude Code in a private tmux server and drive it: a supervisor LLM "
                     "works through a task (default), or you chat with it (--chat). "
-                    "Subcommands: runs, show RUN, resume RUN.",
+                    "Subcommands: runs [--watch], show RUN, resume RUN, batch TASKS.",
         epilog="Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration, "
                "3 budget exhausted, 4 supervisor API refused, 5 Claude cannot work, "
                "6 no progress, 130/143 interrupted. Settings come from flags, then the "
@@ -105,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if from_dotenv:
             sys.stderr.write(f"[orchestrator] settings read from ./.env: "
                              f"{', '.join(from_dotenv)}\n")
+        if args and args[0] == "batch":
+            from claude_orchestrator.batch.command import batch_main
+
+            return batch_main(args[1:], os.environ, from_dotenv)
         if args and args[0] in SUBCOMMANDS:
             return _subcommand(args[0], args[1:], from_dotenv)
         ns = build_parser().parse_args(args)

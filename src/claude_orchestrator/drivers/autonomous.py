@@ -88,6 +88,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
         if run.status == "running" and not force:
             raise ConfigError(f"run {run.id} is still running (pid {run.pid}); if that process "
                               f"is not claude-orchestrator any more: resume {run.id} --force")
+        queued = run.status == "queued"  # a batch's run, starting now
         log.resume_run(run.id)
         config = replace(config, workdir=Path(run.workdir))
         conv = Conversation(first_message(run.task, run.workdir), config.context_tokens,
@@ -98,7 +99,8 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
                 conv.add_turn(turn.message, turn.reply or "", _note_for(turn.ended_by))
             elif turn.status == "sent":
                 inflight = turn
-        reporter.note(f"resuming run {run.id} after {len(conv.turns)} turn(s)")
+        reporter.note(f"starting run {run.id}" if queued else
+                      f"resuming run {run.id} after {len(conv.turns)} turn(s)")
         return _drive(config, reporter, log, run.id, conv, session_id=run.agent_session_id,
                       inflight=inflight)
 
@@ -336,4 +338,4 @@ def _result(log: RunLog, run_id: str, outcome: Outcome, elapsed: float) -> RunRe
                      cost_usd=round(run.total_cost_usd, 6),
                      supervisor_cost_usd=round(run.cost_usd, 6),
                      claude_cost_usd=round(run.claude_cost_usd, 6),
-                     claude_tokens=run.claude_tokens)
+                     claude_tokens=run.claude_tokens, branch=run.branch)

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 MODES = ("autonomous", "chat")
 RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit",
-                "stuck")
+                "stuck", "queued")
 _SECRET_KEY = re.compile(r"key|token(?!s)|secret|passw|credential|auth", re.IGNORECASE)
 
 
@@ -416,9 +416,10 @@ class RunLog:
         socket: str | None,
         settings: Mapping[str, Any],
         run_id: str | None = None,
+        queued: bool = False,
     ) -> RunRecord:
         """A new run (`run_id` chosen by the caller, e.g. a batch that names its branch after
-        it; otherwise made here)."""
+        it; otherwise made here). A queued run waits for `resume` to start it (a batch's)."""
         if mode not in MODES:
             raise ValueError(f"unknown run mode {mode!r}")
         cols = "id, mode, task, workdir, model, tmux_session, tmux_socket, settings, started_at"
@@ -431,8 +432,9 @@ class RunLog:
                       os.getpid(), self._host)
             try:
                 with self._write() as db:
-                    db.execute(f"INSERT INTO runs ({cols}, pid, host) VALUES ({'?, ' * 10}?)",
-                               values)
+                    db.execute(f"INSERT INTO runs ({cols}, pid, host, status) "
+                               f"VALUES ({'?, ' * 11}?)",
+                               (*values, "queued" if queued else "running"))
             except sqlite3.IntegrityError:
                 if chosen:
                     raise RunLogError(f"run id {chosen} is taken already") from None
@@ -441,22 +443,33 @@ class RunLog:
         raise RunLogError("could not allocate a unique run id")
 
     def resume_run(self, run_id: str) -> RunRecord:
-        """Mark the run as running again, owned by this process."""
+        """Mark the run as running again, owned by this process (a queued run starts now)."""
         run = self.get_run(run_id)
         with self._write() as db:
             db.execute("UPDATE runs SET status = 'running', exit_code = NULL, ended_at = NULL,"
-                       " pid = ?, host = ? WHERE id = ?", (os.getpid(), self._host, run.id))
+                       " pid = ?, host = ?, started_at = CASE status WHEN 'queued' THEN ? ELSE"
+                       " started_at END WHERE id = ?",
+                       (os.getpid(), self._host, _iso(None), run.id))
         return self.get_run(run.id)
 
     def set_activity(self, run_id: str, activity: str) -> None:
         """What the run does now (for `runs --watch`)."""
         self._update_run(run_id, "activity = ?, activity_at = ?", (activity, _iso(None)))
 
+    def owner_alive(self, run: RunRecord) -> bool:
+        """Whether the process recorded as the run's owner lives (on this machine)."""
+        return run.host == self._host and _pid_alive(run.pid)
+
+    def claim(self, run_id: str) -> None:
+        """This process now owns the queued run (a batch resumed by another process)."""
+        self._update_run(run_id, "pid = ?, host = ?", (os.getpid(), self._host))
+
     def set_batch(self, run_id: str, batch_id: str | None, branch: str | None) -> None:
         self._update_run(run_id, "batch_id = ?, branch = ?", (batch_id, branch))
 
     def batch_runs(self, batch_id: str) -> list[RunRecord]:
-        return self._select_runs("WHERE batch_id = ? ORDER BY started_at, rowid", (batch_id,))
+        """A batch's runs in the order of its tasks."""
+        return self._select_runs("WHERE batch_id = ? ORDER BY rowid", (batch_id,))
 
     def set_agent_session(self, run_id: str, session_id: str | None) -> None:
         self._update_run(run_id, "agent_session_id = ?", (session_id,))
@@ -514,7 +527,7 @@ class RunLog:
     def live_runs(self, since: datetime, batch_id: str | None = None) -> list[RunRecord]:
         """Runs in progress and those that ended after `since` (for `runs --watch`), oldest
         first; only one batch's when `batch_id` is given."""
-        where = "WHERE (status = 'running' OR ended_at >= ?)"
+        where = "WHERE (status IN ('running', 'queued') OR ended_at >= ?)"
         params: tuple[Any, ...] = (_iso(since),)
         if batch_id is not None:
             where, params = where + " AND batch_id = ?", (*params, batch_id)

@@ -1,0 +1,150 @@
+"""`claude-orchestrator batch TASKS --parallel N` and `batch --resume BATCH_ID`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from pathlib import Path
+
+from claude_orchestrator.batch.executor import LocalProcesses
+from claude_orchestrator.batch.runner import (
+    Batch,
+    exit_status,
+    new_batch_id,
+    print_summary,
+    queue_batch,
+    task_config,
+    to_resume,
+)
+from claude_orchestrator.batch.tasks import load_tasks
+from claude_orchestrator.config import (
+    BY_DEST,
+    SECRET_ENV,
+    Config,
+    add_setting_flags,
+    find_executable,
+    find_tmux,
+)
+from claude_orchestrator.errors import ConfigError, Terminated, UsageError
+from claude_orchestrator.runlog import open_runlog
+from claude_orchestrator.screen import terminal_safe
+from claude_orchestrator.secrets import Redactor, make_undumpable
+
+DEFAULT_PARALLEL = 2
+
+
+def batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="claude-orchestrator batch",
+        description="Run many tasks, each its own autonomous run (its own process and tmux "
+                    "session; its own git worktree and branch orchestrator/RUN_ID when its "
+                    "folder is in a git repository), at most --parallel at once. Ctrl-C or "
+                    "SIGTERM stops them all, each resumable with --resume.",
+        epilog="TASKS is a TOML file of [[task]] tables (task or task_file, workdir, and any "
+               "setting: verify, max_cost, max_time, agent...) or - for one task per line on "
+               "stdin. Exit status 0 when all complete, else the worst run's.")
+    p.add_argument("tasks", nargs="?", metavar="TASKS", help="TOML file of [[task]], or -")
+    p.add_argument("--parallel", type=int, default=None, metavar="N",
+                   help=f"how many run at once (default {DEFAULT_PARALLEL})")
+    p.add_argument("--resume", metavar="BATCH_ID", help="continue a batch's unfinished runs")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--workdir", help="the folder of tasks that name none (default: here)")
+    add_setting_flags(p)
+    return p
+
+
+def _passed_settings(ns: argparse.Namespace) -> dict[str, object]:
+    return {dest: getattr(ns, dest) for dest in BY_DEST if getattr(ns, dest, None) is not None}
+
+
+def _as_flags(settings: Mapping[str, object]) -> list[str]:
+    """Settings as command-line flags for the runs (none is secret: the key is no setting)."""
+    out: list[str] = []
+    for dest, value in settings.items():
+        flag = BY_DEST[dest].flag
+        if isinstance(value, bool):
+            out.append(flag if value else "--no-" + flag[2:])
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def _check_can_run(config: Config, environ: Mapping[str, str]) -> None:
+    find_tmux(environ)
+    find_executable(config.claude_argv, environ)
+    if not config.api_key:
+        raise ConfigError(f"{SECRET_ENV} is not set (every run of a batch needs the "
+                          "supervisor's API key)")
+
+
+def batch_main(args: list[str], environ: Mapping[str, str],
+               from_dotenv: Collection[str] = ()) -> int:
+    ns = batch_parser().parse_args(args)
+    if (ns.tasks is None) == (ns.resume is None):
+        raise UsageError("give TASKS (a TOML file, or - for stdin) or --resume BATCH_ID")
+    parallel = DEFAULT_PARALLEL if ns.parallel is None else ns.parallel
+    if parallel < 1:
+        raise UsageError(f"--parallel must be 1 or more, got {parallel}")
+    if ns.workdir and not Path(ns.workdir).expanduser().is_dir():
+        raise ConfigError(f"working directory does not exist: {ns.workdir}")
+    settings = _passed_settings(ns)
+    if ns.resume:
+        base = task_config_for_resume(settings, environ)
+        configs: list[Config] = []
+    else:
+        top, tasks = load_tasks(ns.tasks)
+        folder = Path(ns.workdir).expanduser() if ns.workdir else None
+        configs = [task_config(t, top, settings, environ, folder) for t in tasks]
+        base = configs[0]
+    for config in configs or [base]:
+        _check_can_run(config, environ)
+    make_undumpable()
+    redact = Redactor([c.api_key or "" for c in configs or [base]])
+
+    def note(message: str) -> None:
+        sys.stderr.write(f"[batch {datetime.now():%H:%M:%S}] "
+                         f"{terminal_safe(redact(message))}\n")
+
+    children_env = dict(environ)  # the runs need the key; they withhold it from Claude
+    with open_runlog(base.runlog, redact=redact, on_busy=note) as log:
+        path = log.path
+        if ns.resume:
+            batch_id = ns.resume
+            todo = [r.id for r in to_resume(log, batch_id, note)]
+            args_for_runs = _as_flags(settings)
+        else:
+            batch_id = new_batch_id()
+            queued = queue_batch(log, batch_id, configs, path.parent / "worktrees", note)
+            todo = [r.id for r in queued]
+            args_for_runs = []
+        numbers = {r.id: n for n, r in enumerate(log.batch_runs(batch_id), 1)}
+        executor = LocalProcesses(path, path.parent / "batches" / batch_id, children_env)
+        note(f"{batch_id}: {len(todo)} run(s) to go, {parallel} at once; watch them: "
+             f"claude-orchestrator runs --watch --batch {batch_id}")
+        batch = Batch(log, executor, parallel, note, args_for_runs)
+        status: int | None = None
+        try:
+            batch.run(todo, numbers)
+        except KeyboardInterrupt:
+            status = 130
+        except Terminated:
+            status = 143
+        log.mark_interrupted_if_dead()
+        runs = log.batch_runs(batch_id)
+        print_summary(batch_id, runs, json_output=ns.json)
+        if status is not None:
+            note(f"stopped; continue with: claude-orchestrator batch --resume {batch_id}")
+            return status
+        return exit_status(runs)
+
+
+def task_config_for_resume(settings: Mapping[str, object],
+                           environ: Mapping[str, str]) -> Config:
+    """What `batch --resume` needs to check before it starts anything (the runs take their
+    own recorded settings, these flags over them)."""
+    from claude_orchestrator.config import resolve
+
+    return resolve({**settings, "autonomous": True}, environ)
+

@@ -1,0 +1,104 @@
+"""Where a batch's runs execute: the seam between scheduling and processes.
+
+A run is started as `claude-orchestrator resume RUN_ID` against the batch's run log: the run's
+task, folder and settings are already recorded there (queued), so an executor only needs to
+start that one command somewhere that has tmux, Claude Code and the folder, with the
+supervisor's key in its environment. Today that is a local process; docs/scale.md describes a
+Kubernetes Job or a Ray task behind the same interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from claude_orchestrator.runtime.state import open_private, private_dir
+
+
+class RunHandle(Protocol):
+    """One run started by an executor."""
+
+    run_id: str
+
+    def poll(self) -> int | None:
+        """Its exit status once it ended; None while it runs."""
+
+    def stop(self) -> None:
+        """Ask it to stop cleanly (it records itself as interrupted, resumable)."""
+
+    def kill(self) -> None:
+        """Stop it now (when a clean stop took too long)."""
+
+
+class Executor(Protocol):
+    """Starts runs; the batch decides which and when."""
+
+    def start(self, run_id: str, args: Sequence[str] = ()) -> RunHandle:
+        """Start `resume RUN_ID [args]`."""
+
+    def wait(self, handles: Sequence[RunHandle], timeout: float) -> list[RunHandle]:
+        """Those of `handles` that ended, waiting up to `timeout` seconds for one."""
+
+
+class LocalProcess:
+    def __init__(self, run_id: str, proc: subprocess.Popen[bytes], output: Path) -> None:
+        self.run_id = run_id
+        self.proc = proc
+        self.output = output  # what the run printed (its progress), for a post-mortem
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+
+
+class LocalProcesses:
+    """Each run a child process of the batch, in a process group of its own (a Ctrl-C at the
+    terminal reaches the batch, which stops its runs one by one, each recording its state).
+    The supervisor's key reaches it through the environment, never its command line."""
+
+    def __init__(self, runlog: Path, outputs: Path, environ: Mapping[str, str] | None = None,
+                 python: str = sys.executable) -> None:
+        self.runlog = runlog
+        self.outputs = outputs
+        self.environ = dict(os.environ if environ is None else environ)
+        self.python = python
+
+    def start(self, run_id: str, args: Sequence[str] = ()) -> LocalProcess:
+        private_dir(self.outputs)
+        output = self.outputs / f"{run_id}.log"
+        fd = open_private(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            proc = subprocess.Popen(
+                [self.python, "-m", "claude_orchestrator", "resume", run_id, "--json",
+                 "--runlog", str(self.runlog), *args],
+                stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=self.environ,
+                start_new_session=True)
+        finally:
+            os.close(fd)
+        return LocalProcess(run_id, proc, output)
+
+    def wait(self, handles: Sequence[RunHandle], timeout: float) -> list[RunHandle]:
+        end = time.monotonic() + timeout
+        while True:
+            ended = [h for h in handles if h.poll() is not None]
+            left = end - time.monotonic()
+            if ended or left <= 0:
+                return ended
+            time.sleep(min(0.25, left))

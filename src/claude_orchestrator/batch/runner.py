@@ -1,0 +1,219 @@
+"""`batch`: many tasks, at most N at once, each its own orchestrator process in its own tmux
+session on one private socket, all in one run log under one batch id.
+
+Every task becomes a queued run before anything starts (its text, folder, branch and settings
+recorded), so a batch stopped at any moment - Ctrl-C, SIGTERM, a crash of the batch itself -
+is continued by `batch --resume BATCH_ID`: each run starts (or resumes) through
+`claude-orchestrator resume RUN_ID`, the same path that continues a single interrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from claude_orchestrator.batch.executor import Executor, RunHandle
+from claude_orchestrator.batch.tasks import BatchTask
+from claude_orchestrator.batch.worktree import add_worktree
+from claude_orchestrator.config import BY_DEST, Config, resolve
+from claude_orchestrator.errors import Terminated, UsageError
+from claude_orchestrator.runlog import RunLog, RunRecord
+from claude_orchestrator.runlog.log import new_run_id
+
+STOP_GRACE = 120.0  # how long stopped runs get to record themselves before they are killed
+UNFINISHED = ("queued", "interrupted")
+# Which outcome decides the batch's exit status when not all completed: the worst first.
+_WORST = ("failed", "refused", "stuck", "budget", "interrupted", "queued", "quit", "running")
+
+
+def new_batch_id() -> str:
+    return "batch-" + new_run_id()
+
+
+def task_config(task: BatchTask, top: Mapping[str, object], flags: Mapping[str, object],
+                environ: Mapping[str, str], workdir: Path | None) -> Config:
+    """The task's settings: its own table, then the command line, then the file's top level,
+    then the environment and the defaults. A batch ends Claude with each run unless told
+    otherwise (a night's batch must not leave a dozen idle Claudes behind)."""
+    merged = {**top, **{k: v for k, v in flags.items() if v is not None}, **task.settings}
+    if "terminate_when_quit" not in merged and not environ.get(
+            BY_DEST["terminate_when_quit"].env, "").strip():
+        merged["terminate_when_quit"] = True
+    merged["autonomous"] = True
+    folder = task.workdir or workdir
+    try:
+        return resolve(merged, environ, workdir=str(folder) if folder else None, task=task.task)
+    except UsageError as e:
+        raise UsageError(f"task {task.number}: {e}") from None
+
+
+def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config], worktrees: Path,
+                note: Callable[[str], None]) -> list[RunRecord]:
+    """Record every task as a queued run, each in a worktree of its own when its folder is in a
+    git repository (the branch is named after the run)."""
+    shared: dict[Path, int] = {}
+    runs = []
+    for number, config in enumerate(configs, 1):
+        run_id = new_run_id()
+        tree = add_worktree(config.workdir, run_id, worktrees)
+        if tree is None:
+            if config.workdir in shared:
+                note(f"tasks {shared[config.workdir]} and {number} both work in "
+                     f"{config.workdir} (not a git repository): they may disturb each other")
+            shared.setdefault(config.workdir, number)
+        else:
+            config = replace(config, workdir=tree.workdir)
+        config = replace(config, session=f"co-{run_id}")
+        run = log.start_run(mode="autonomous", task=config.task or "",
+                            workdir=str(config.workdir), model=config.model,
+                            session=config.session, socket=config.socket,
+                            settings=config.public_settings(), run_id=run_id, queued=True)
+        log.set_batch(run.id, batch_id, tree.branch if tree else None)
+        runs.append(log.get_run(run.id))
+    return runs
+
+
+@dataclass
+class Batch:
+    """Runs a batch's queued and interrupted runs through an executor, at most `parallel` at
+    once, and stops them all cleanly when told to."""
+
+    log: RunLog
+    executor: Executor
+    parallel: int
+    note: Callable[[str], None]
+    args: Sequence[str] = ()  # flags for every run (settings given to `batch --resume`)
+    active: dict[str, RunHandle] = field(default_factory=dict)
+
+    def run(self, run_ids: Sequence[str], numbers: Mapping[str, int]) -> None:
+        """Run these (numbered as in the batch) to their end, or stop them all on Ctrl-C or
+        SIGTERM (then the exception goes on)."""
+        pending = deque(run_ids)
+        total = len(numbers)
+        try:
+            while pending or self.active:
+                while pending and len(self.active) < self.parallel:
+                    self._start(pending.popleft(), numbers, total)
+                for handle in self.executor.wait(list(self.active.values()), 5.0):
+                    self.active.pop(handle.run_id, None)
+                    self._ended(handle)
+        except (KeyboardInterrupt, Terminated):
+            self.stop_all()
+            raise
+
+    def _start(self, run_id: str, numbers: Mapping[str, int], total: int) -> None:
+        run = self.log.get_run(run_id)
+        self.active[run_id] = self.executor.start(run_id, self.args)
+        verb = "resumed" if run.status == "interrupted" else "started"
+        self.note(f"{verb} {run_id} ({numbers[run_id]}/{total}: {_first(run.task)}); watch "
+                  f"Claude: tmux -L {run.socket} attach -t {run.session}")
+
+    def _ended(self, handle: RunHandle) -> None:
+        run = self.log.get_run(handle.run_id)
+        code = handle.poll()
+        output = getattr(handle, "output", None)
+        see = f"; its output: {output}" if output else ""
+        if run.status == "queued":
+            self.note(f"{run.id} did not start (exit status {code}){see}")
+            return
+        where = f", branch {run.branch}" if run.branch else ""
+        status = run.status if run.status != "running" else "interrupted"
+        self.note(f"{run.id} {status} after {run.turns} turns, ${run.total_cost_usd:.4f}"
+                  f"{where}" + ("" if status == "complete" else
+                               f": {_first(run.message or '')}{see}"))
+
+    def stop_all(self) -> None:
+        """Ask every running run to stop (each records itself, resumable); kill the ones that
+        do not within STOP_GRACE."""
+        if not self.active:
+            return
+        self.note(f"stopping {len(self.active)} run(s); each can be resumed")
+        for handle in self.active.values():
+            handle.stop()
+        end = time.monotonic() + STOP_GRACE
+        while self.active and time.monotonic() < end:
+            for handle in self.executor.wait(list(self.active.values()), 1.0):
+                self.active.pop(handle.run_id, None)
+        for handle in self.active.values():
+            handle.kill()
+        self.active.clear()
+
+
+def _first(text: str, width: int = 60) -> str:
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def to_resume(log: RunLog, batch_id: str, note: Callable[[str], None]) -> list[RunRecord]:
+    """The batch's unfinished runs (queued or interrupted), claimed by this process; a batch
+    whose process is still alive is refused."""
+    runs = log.batch_runs(batch_id)
+    if not runs:
+        raise UsageError(f"no batch {batch_id!r} in the run log (see `claude-orchestrator "
+                         "runs`)")
+    for run in runs:
+        if run.status == "queued" and run.pid != os.getpid() and log.owner_alive(run):
+            raise UsageError(f"batch {batch_id} is still running (pid {run.pid})")
+    alive = [r for r in runs if r.status == "running"]
+    if alive:
+        note(f"{len(alive)} run(s) still running on their own: "
+             f"{', '.join(r.id for r in alive)}")
+    todo = [r for r in runs if r.status in UNFINISHED]
+    for run in todo:
+        if run.status == "queued":
+            log.claim(run.id)
+    return todo
+
+
+def exit_status(runs: Sequence[RunRecord]) -> int:
+    """0 when every run completed; otherwise the exit status of the worst run (failed, then
+    refused, stuck, budget, interrupted...)."""
+    if all(r.status == "complete" for r in runs):
+        return 0
+    worst = min((r for r in runs if r.status != "complete"),
+                key=lambda r: _WORST.index(r.status) if r.status in _WORST else 0)
+    if worst.exit_code:
+        return worst.exit_code
+    return {"queued": 1, "running": 1, "interrupted": 143}.get(worst.status, 1)
+
+
+def summary_rows(runs: Sequence[RunRecord]) -> list[dict[str, object]]:
+    """What the final table (and `--json`) shows per run."""
+    return [{"task": _first(r.task), "run": r.id, "status": r.status, "turns": r.turns,
+             "cost_usd": round(r.total_cost_usd, 6), "branch": r.branch, "workdir": r.workdir,
+             "exit_code": r.exit_code} for r in runs]
+
+
+def print_summary(batch_id: str, runs: Sequence[RunRecord], *, json_output: bool) -> None:
+    import json
+
+    rows = summary_rows(runs)
+    if json_output:
+        print(json.dumps({"batch": batch_id, "exit_code": exit_status(runs), "runs": rows},
+                         indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from claude_orchestrator.screen import terminal_safe
+
+    table = Table(title=f"batch {batch_id}", title_justify="left", box=None,
+                  header_style="bold", pad_edge=False)
+    for name in ("#", "task", "status", "turns", "cost", "branch", "run"):
+        table.add_column(name, justify="right" if name in ("#", "turns", "cost") else "left")
+    for n, row in enumerate(rows, 1):
+        table.add_row(str(n), terminal_safe(str(row["task"])), str(row["status"]),
+                      str(row["turns"]), f"${row['cost_usd']:.4f}", str(row["branch"] or "-"),
+                      str(row["run"]))
+    Console(file=sys.stdout, soft_wrap=True).print(table)
+    done = sum(r.status == "complete" for r in runs)
+    if done < len(runs):
+        left = sum(r.status in UNFINISHED for r in runs)
+        more = (f"; continue the {left} unfinished: claude-orchestrator batch --resume "
+                f"{batch_id}") if left else ""
+        print(f"{done} of {len(runs)} complete{more}", file=sys.stderr)
