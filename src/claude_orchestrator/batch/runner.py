@@ -123,7 +123,8 @@ class Batch:
             return
         where = f", branch {run.branch}" if run.branch else ""
         status = run.status if run.status != "running" else "interrupted"
-        self.note(f"{run.id} {status} after {run.turns} turns, ${run.total_cost_usd:.4f}"
+        turns = f"{run.turns} turn" + ("" if run.turns == 1 else "s")
+        self.note(f"{run.id} {status} after {turns}, ${run.total_cost_usd:.4f}"
                   f"{where}" + ("" if status == "complete" else
                                f": {_first(run.message or '')}{see}"))
 
@@ -205,12 +206,17 @@ def print_summary(batch_id: str, runs: Sequence[RunRecord], *, json_output: bool
     table = Table(title=f"batch {batch_id}", title_justify="left", box=None,
                   header_style="bold", pad_edge=False)
     for name in ("#", "task", "status", "turns", "cost", "branch", "run"):
-        table.add_column(name, justify="right" if name in ("#", "turns", "cost") else "left")
+        if name == "task":
+            table.add_column(name, overflow="fold")  # the column that gives way
+        else:
+            longest = max((len(str(r.get(name) or "")) for r in rows), default=0)
+            table.add_column(name, no_wrap=True, min_width=max(len(name), longest),
+                             justify="right" if name in ("#", "turns", "cost") else "left")
     for n, row in enumerate(rows, 1):
         table.add_row(str(n), terminal_safe(str(row["task"])), str(row["status"]),
                       str(row["turns"]), f"${row['cost_usd']:.4f}", str(row["branch"] or "-"),
                       str(row["run"]))
-    Console(file=sys.stdout, soft_wrap=True).print(table)
+    Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)
     done = sum(r.status == "complete" for r in runs)
     if done < len(runs):
         left = sum(r.status in UNFINISHED for r in runs)
