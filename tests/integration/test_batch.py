@@ -6,6 +6,7 @@ finishes them; `runs --watch` shows them while they work (through a pty)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import re
@@ -257,3 +258,24 @@ def test_sigterm_stops_every_run_resumably_and_resume_finishes_them(
     assert len(supervisor.requests) == 6  # the stopped two: told the reply was lost, done
     finished = run_cli(["batch", "--resume", batch], env, timeout=60)
     assert finished.returncode == 0 and "0 run(s) to go" in finished.stderr
+
+
+def test_tasks_from_stdin_in_a_plain_folder_one_at_a_time(
+        world: tuple[Path, dict[str, str], FakeAnthropic, FakeOpenAI, Claude],
+        socket_name: str, tmp_path: Path) -> None:
+    """`-` reads one task per line; a folder outside git is worked in place (no branch)."""
+    _, env, _, _, _ = world
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    proc = run_cli(["batch", "-", "--parallel", "1", "--workdir", str(plain), "--json"], env,
+                   input="Task alpha: make alpha.txt\n\nTask beta: make beta.txt\n",
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert [r["status"] for r in summary["runs"]] == ["complete", "complete"]
+    assert [r["branch"] for r in summary["runs"]] == [None, None]
+    assert sorted(p.name for p in plain.iterdir()) == ["alpha.txt", "beta.txt"]
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        first, second = log.batch_runs(summary["batch"])
+    assert first.ended_at and second.started_at >= first.ended_at  # one at a time
+    assert "both work in" in proc.stderr  # told they share a folder
