@@ -459,12 +459,13 @@ def test_redact() -> None:
     assert redact("plain text", ["", "ab"]) == "plain text"
 
 
-def test_importing_the_module_does_not_import_openai() -> None:
-    code = "import sys, claude_orchestrator.supervisor; print('openai' in sys.modules)"
+def test_importing_the_module_imports_no_http_client() -> None:
+    code = ("import sys, claude_orchestrator.supervisor, claude_orchestrator.cli; "
+            "print(sorted({'openai', 'httpx2'} & set(sys.modules)))")
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"  # loaded only when a supervisor is called
 
 
 def test_bad_arguments_are_rejected_up_front() -> None:
