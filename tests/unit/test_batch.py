@@ -250,6 +250,10 @@ def test_command_line_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str
         batch_main([], ENV)
     with pytest.raises(UsageError, match="give TASKS"):
         batch_main(["t.toml", "--resume", "b"], ENV)
+    with pytest.raises(UsageError, match="--session and --chat do not apply"):
+        batch_main(["t.toml", "--chat"], ENV)
+    with pytest.raises(UsageError, match="--session and --chat do not apply"):
+        batch_main(["t.toml", "--session", "mine"], ENV)
     with pytest.raises(UsageError, match="--parallel must be 1 or more"):
         batch_main(["t.toml", "--parallel", "0"], ENV)
     tasks = tmp_path / "t.toml"

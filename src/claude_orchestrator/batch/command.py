@@ -90,6 +90,9 @@ def batch_main(args: list[str], environ: Mapping[str, str],
     if ns.workdir and not Path(ns.workdir).expanduser().is_dir():
         raise ConfigError(f"working directory does not exist: {ns.workdir}")
     settings = _passed_settings(ns)
+    if "session" in settings or settings.get("autonomous") is False:
+        raise UsageError("each run of a batch gets its own tmux session (co-RUN_ID) and is "
+                         "autonomous: --session and --chat do not apply")
     if ns.resume:
         base = task_config_for_resume(settings, environ)
         configs: list[Config] = []
