@@ -331,3 +331,24 @@ def test_activity_follows_the_status_line() -> None:
         raise RunLogError("database is locked")
 
     ActivityReporter(inner, broken).waiting("checking: make")  # a busy log stops nothing
+
+
+def test_a_reader_upgrades_an_older_log_and_waits_for_one_being_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "runs.sqlite3"
+    with monkeypatch.context() as m:
+        m.setattr(runlog, "MIGRATIONS", runlog.MIGRATIONS[:5])  # an older release's log
+        RunLog(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("INSERT INTO runs (id, mode, task, workdir, started_at, pid, host, status) "
+                   "VALUES ('20261101-000000-abcd', 'autonomous', 'from before', '/w', "
+                   "'2026-11-01T00:00:00+00:00', 1, 'elsewhere', 'complete')")
+    db.close()
+    with RunLog(path, readonly=True) as reader:  # e.g. `runs --watch` before any new run
+        (run,) = reader.list_runs()
+    assert run.task == "from before" and run.activity is None and run.batch_id is None
+    fresh = tmp_path / "new.sqlite3"
+    fresh.touch(mode=0o600)  # made by a run this moment, its schema not yet written
+    with pytest.raises(runlog.RunLogMissing):
+        RunLog(fresh, readonly=True)

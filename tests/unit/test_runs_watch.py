@@ -79,3 +79,35 @@ def test_q_leaves_and_the_terminal_is_restored(tmp_path: Path) -> None:
         assert termios.tcgetattr(slave) == before  # cbreak undone
     os.close(master)
     assert "no runs in progress" in out.getvalue()
+
+
+def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    tries: list[bool] = []
+    found = threading.Event()
+
+    def opener() -> RunLog | None:
+        tries.append(path.exists())
+        if not path.exists():
+            return None
+        found.set()
+        return RunLog(path, readonly=True)
+
+    master, slave = os.openpty()
+    out = io.StringIO()
+    done: list[int] = []
+    with os.fdopen(slave, "r") as keys:
+        worker = threading.Thread(target=lambda: done.append(
+            watch(opener, refresh=0.05, console=Console(file=out, width=200), keys=keys)),
+            daemon=True)
+        worker.start()
+        worker.join(0.3)
+        with RunLog(path) as log:
+            log.start_run(mode="autonomous", task="the first task", workdir="/w", model="m",
+                          session="s", socket="x", settings={})
+        assert found.wait(10)
+        os.write(master, b"q")
+        worker.join(10)
+    os.close(master)
+    assert done == [0] and tries[0] is False and tries[-1] is True  # waited, then opened it
+    assert "the first task" in out.getvalue()

@@ -13,7 +13,7 @@ import select
 import sys
 import termios
 import tty
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import IO
 
@@ -77,8 +77,12 @@ def runs_table(runs: Sequence[RunRecord], latest: Mapping[str, tuple[int, str]],
     return table
 
 
-def _screen(log: RunLog, batch_id: str | None, recent: timedelta) -> Group:
+def _screen(log: RunLog | Callable[[], RunLog | None], batch_id: str | None,
+            recent: timedelta) -> Group:
     now = datetime.now(timezone.utc)
+    if not isinstance(log, RunLog):
+        return Group(Text(f"no run log yet; waiting for the first run · "
+                          f"{now.astimezone():%H:%M:%S} · q leaves", style="dim"))
     runs = log.live_runs(now - recent, batch_id)
     working = sum(r.status == "running" for r in runs)
     head = Text(f"{working} running, {len(runs) - working} finished in the last "
@@ -109,11 +113,13 @@ def _keys(stream: IO[str]) -> Iterator[int | None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def watch(log: RunLog, *, batch_id: str | None = None, recent: timedelta = RECENT,
-          refresh: float = 1.0, console: Console | None = None,
+def watch(log: RunLog | Callable[[], RunLog | None], *, batch_id: str | None = None,
+          recent: timedelta = RECENT, refresh: float = 1.0, console: Console | None = None,
           keys: IO[str] | None = None) -> int:
-    """Redraw the table every `refresh` seconds until `q` or Ctrl-C."""
+    """Redraw the table every `refresh` seconds until `q` or Ctrl-C. `log` may be a function
+    that opens the run log once it exists (a watch started before the first run)."""
     console = console or Console()
+    opened: list[RunLog] = []
     try:
         with _keys(keys or sys.stdin) as fd, Live(_screen(log, batch_id, recent),
                                                  console=console, auto_refresh=False) as live:
@@ -127,6 +133,14 @@ def watch(log: RunLog, *, batch_id: str | None = None, recent: timedelta = RECEN
                         return 0
                     if not pressed:  # the terminal went away
                         fd = None
+                if not isinstance(log, RunLog):
+                    found = log()
+                    if found is not None:
+                        log = found
+                        opened.append(found)
                 live.update(_screen(log, batch_id, recent), refresh=True)
     except KeyboardInterrupt:
         return 0
+    finally:
+        for each in opened:
+            each.close()

@@ -332,7 +332,13 @@ class RunLog:
         if newer:
             raise RunLogError(f"the run log {self.path} was written by a newer "
                               f"claude-orchestrator (schema {newer[-1]}); upgrade to read it")
-        if self.readonly or done == names:
+        if self.readonly:
+            if "_migrations" not in tables:  # another process is making it this moment
+                raise RunLogMissing(f"no run log at {self.path} yet")
+            if done != names:
+                self._upgrade()
+            return
+        if done == names:
             return
         with self._write() as db:
             db.execute(
@@ -343,6 +349,16 @@ class RunLog:
                     migration(db)
                     db.execute("INSERT INTO _migrations VALUES (?, ?)",
                                (migration.__name__, _iso(None)))
+
+    def _upgrade(self) -> None:
+        """A reader of a log an older release wrote: bring its schema up to date first (what
+        the next run would do), so every column this release reads is there."""
+        try:
+            RunLog(self.path).close()
+        except RunLogError as e:
+            raise RunLogError(f"the run log {self.path} was written by an older "
+                              "claude-orchestrator and cannot be upgraded by this user; run "
+                              f"this release once as its owner ({e})") from None
 
     def _retrying(self, statement: str) -> None:
         """Run BEGIN or COMMIT, waiting out another program's lock (the data to write is held
