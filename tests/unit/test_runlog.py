@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,24 @@ def test_a_reader_upgrades_an_older_log_and_waits_for_one_being_made(
     fresh.touch(mode=0o600)  # made by a run this moment, its schema not yet written
     with pytest.raises(runlog.RunLogMissing):
         RunLog(fresh, readonly=True)
+
+
+def test_processes_making_the_log_at_once_each_get_it(tmp_path: Path) -> None:
+    """A batch's first runs (or two orchestrators) create the log in the same moment: each
+    applies what is missing inside its own write transaction, none fails."""
+    path = tmp_path / "runs.sqlite3"
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {SRC!r})
+        from claude_orchestrator.runlog import RunLog
+        time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+        with RunLog({str(path)!r}) as log:
+            print(len(log.list_runs()))
+    """)
+    start = f"{time.time() + 1.0}"
+    procs = [subprocess.Popen([sys.executable, "-c", code, start], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
+    with RunLog(path) as log:
+        assert log.list_runs() == []

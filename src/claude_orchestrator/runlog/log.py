@@ -344,6 +344,9 @@ class RunLog:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
             )
+            # Again inside the transaction: two processes making the log at once (a batch's
+            # first runs) both saw it empty; the second must not apply them twice.
+            done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
             for migration in MIGRATIONS:
                 if migration.__name__ not in done:
                     migration(db)
