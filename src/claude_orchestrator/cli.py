@@ -260,7 +260,7 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
 
 
 def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> int:
-    from claude_orchestrator.runlog import RunLog, RunLogMissing, RunNotFound, open_runlog
+    from claude_orchestrator.runlog import RunLogMissing, RunNotFound, open_runlog
     from claude_orchestrator.runlog.format import format_run_detail, format_run_line
 
     ns = _subparser(name).parse_args(args)
@@ -272,13 +272,7 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
         if name == "runs" and ns.watch:
             from claude_orchestrator.runlog.live import watch
 
-            def opened() -> RunLog | None:
-                try:
-                    return open_runlog(path, readonly=True)
-                except RunLogMissing:
-                    return None
-
-            return watch(opened, batch_id=ns.batch)
+            return watch(lambda: open_runlog(path, readonly=True), batch_id=ns.batch)
         if name == "runs":
             print("no runs recorded yet")
             return EXIT_OK

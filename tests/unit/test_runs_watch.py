@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.runlog import RunLog, RunLogMissing
 from claude_orchestrator.runlog.live import runs_table, span, state_of, watch
 
 
@@ -90,8 +90,9 @@ def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) 
         tries.append(path.exists())
         if not path.exists():
             return None
+        opened = RunLog(path, readonly=True)  # RunLogMissing while it is being made: retried
         found.set()
-        return RunLog(path, readonly=True)
+        return opened
 
     master, slave = os.openpty()
     out = io.StringIO()
@@ -111,3 +112,35 @@ def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) 
     os.close(master)
     assert done == [0] and tries[0] is False and tries[-1] is True  # waited, then opened it
     assert "the first task" in out.getvalue()
+
+
+def test_a_log_still_being_made_is_retried_not_fatal(tmp_path: Path) -> None:
+    """Another process may be half-way through making the log: the watch keeps waiting."""
+    path = tmp_path / "runs.sqlite3"
+    with RunLog(path) as log:
+        log.start_run(mode="autonomous", task="made meanwhile", workdir="/w", model="m",
+                      session="s", socket="x", settings={})
+    calls: list[int] = []
+    found = threading.Event()
+
+    def opener() -> RunLog | None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RunLogMissing("no run log yet")
+        found.set()
+        return RunLog(path, readonly=True)
+
+    master, slave = os.openpty()
+    out = io.StringIO()
+    done: list[int] = []
+    with os.fdopen(slave, "r") as keys:
+        worker = threading.Thread(target=lambda: done.append(
+            watch(opener, refresh=0.01, console=Console(file=out, width=200), keys=keys)),
+            daemon=True)
+        worker.start()
+        assert found.wait(10)
+        os.write(master, b"q")
+        worker.join(10)
+    os.close(master)
+    assert done == [0] and len(calls) == 3
+    assert "made meanwhile" in out.getvalue()

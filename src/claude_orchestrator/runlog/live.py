@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from claude_orchestrator.runlog.log import RunLog, RunRecord
+from claude_orchestrator.runlog.log import RunLog, RunLogMissing, RunRecord
 from claude_orchestrator.screen import terminal_safe
 
 RECENT = timedelta(minutes=15)  # how long a finished run stays in the table
@@ -113,6 +113,14 @@ def _keys(stream: IO[str]) -> Iterator[int | None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def _try_open(opener: Callable[[], RunLog | None]) -> RunLog | None:
+    """The run log once it exists; a log another process is still making is not there yet."""
+    try:
+        return opener()
+    except RunLogMissing:
+        return None
+
+
 def watch(log: RunLog | Callable[[], RunLog | None], *, batch_id: str | None = None,
           recent: timedelta = RECENT, refresh: float = 1.0, console: Console | None = None,
           keys: IO[str] | None = None) -> int:
@@ -134,7 +142,7 @@ def watch(log: RunLog | Callable[[], RunLog | None], *, batch_id: str | None = N
                     if not pressed:  # the terminal went away
                         fd = None
                 if not isinstance(log, RunLog):
-                    found = log()
+                    found = _try_open(log)
                     if found is not None:
                         log = found
                         opened.append(found)
