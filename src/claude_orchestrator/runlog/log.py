@@ -288,7 +288,9 @@ class RunLog:
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             if not self.readonly:
-                self._db.execute("PRAGMA journal_mode = WAL")
+                # Processes making the log at once: SQLite refuses the switch to WAL at once
+                # (no busy wait, it would deadlock) while another holds the lock, so wait it out.
+                self._retrying("PRAGMA journal_mode = WAL", tell_after=busy_timeout)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except BaseException:
@@ -363,10 +365,11 @@ class RunLog:
                               "claude-orchestrator and cannot be upgraded by this user; run "
                               f"this release once as its owner ({e})") from None
 
-    def _retrying(self, statement: str) -> None:
+    def _retrying(self, statement: str, tell_after: float = 0.0) -> None:
         """Run BEGIN or COMMIT, waiting out another program's lock (the data to write is held
-        in memory meanwhile), up to `busy_limit`."""
-        deadline = time.monotonic() + self.busy_limit
+        in memory meanwhile), up to `busy_limit`; `on_busy` hears of it after `tell_after`."""
+        begun = time.monotonic()
+        deadline = begun + self.busy_limit
         pause, told = 0.05, False
         while True:
             try:
@@ -377,7 +380,8 @@ class RunLog:
                     raise self._unusable(e) from None
                 if time.monotonic() >= deadline:
                     raise self._unusable(e) from None
-                if not told and self.on_busy is not None:
+                if (not told and self.on_busy is not None
+                        and time.monotonic() - begun >= tell_after):
                     told = True
                     self.on_busy(f"the run log {self.path} is locked by another program; "
                                  "waiting (nothing is lost meanwhile)")
