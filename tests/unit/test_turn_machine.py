@@ -85,6 +85,24 @@ def test_ledger_session_start_end_and_idle_forget_running_turns() -> None:
     assert led.apply("Stop", {"prompt_id": "p1"}).open == ()
 
 
+
+def test_ledger_keeps_a_persons_exchanges_until_taken_and_never_its_own() -> None:
+    """A person typing at the pane: their message and Claude's answer are kept for the run log
+    (once); the orchestrator's own turns are not, they are reported as turns."""
+    led, _ = Ledger().submitted("p1", "what is this folder?")
+    led, _ = led.close("p1", "a Python project")
+    led, _ = led.submitted("p2", "ours", ours=True)
+    led, _ = led.close("p2", "our reply")
+    led, taken = led.take_exchanges()
+    assert taken == (("what is this folder?", "a Python project"),)
+    assert led.exchanges == () and led.take_exchanges()[1] == ()
+    # 2.1.332: a message the person queued behind their busy turn is its own exchange.
+    led, _ = led.submitted("p3", "first")
+    led, _ = led.submitted("p3", "second")
+    led, _ = led.close("p3", "to first")
+    led, _ = led.close("p4", "to second")
+    assert led.take_exchanges()[1] == (("first", "to first"), ("second", "to second"))
+
 # ----------------------------------------------------------------------------- delivery
 def test_plain_turn_pastes_once_enter_once_and_takes_its_stop() -> None:
     w = world()
