@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,32 @@ def test_q_leaves_and_the_terminal_is_restored(tmp_path: Path) -> None:
     assert "no runs in progress" in out.getvalue()
 
 
+def _watch_opening(opener: Callable[[], RunLog | None], found: threading.Event,
+                   meanwhile: Callable[[], None] = lambda: None) -> tuple[list[int], str]:
+    """Run `watch` on an opener through a pty, do `meanwhile`, press q once `found` is set:
+    what watch returned and what it drew."""
+    master, slave = os.openpty()
+    out = io.StringIO()
+    done: list[int] = []
+    with os.fdopen(slave, "r") as keys:
+        worker = threading.Thread(target=lambda: done.append(
+            watch(opener, refresh=0.02, console=Console(file=out, width=200), keys=keys)),
+            daemon=True)
+        worker.start()
+        meanwhile()
+        assert found.wait(10)
+        os.write(master, b"q")
+        worker.join(10)
+    os.close(master)
+    return done, out.getvalue()
+
+
+def _start_a_run(path: Path, task: str) -> None:
+    with RunLog(path) as log:
+        log.start_run(mode="autonomous", task=task, workdir="/w", model="m", session="s",
+                      socket="x", settings={})
+
+
 def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) -> None:
     path = tmp_path / "runs.sqlite3"
     tries: list[bool] = []
@@ -94,32 +122,19 @@ def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) 
         found.set()
         return opened
 
-    master, slave = os.openpty()
-    out = io.StringIO()
-    done: list[int] = []
-    with os.fdopen(slave, "r") as keys:
-        worker = threading.Thread(target=lambda: done.append(
-            watch(opener, refresh=0.05, console=Console(file=out, width=200), keys=keys)),
-            daemon=True)
-        worker.start()
-        worker.join(0.3)
-        with RunLog(path) as log:
-            log.start_run(mode="autonomous", task="the first task", workdir="/w", model="m",
-                          session="s", socket="x", settings={})
-        assert found.wait(10)
-        os.write(master, b"q")
-        worker.join(10)
-    os.close(master)
+    def first_run_later() -> None:
+        time.sleep(0.3)
+        _start_a_run(path, "the first task")
+
+    done, drawn = _watch_opening(opener, found, first_run_later)
     assert done == [0] and tries[0] is False and tries[-1] is True  # waited, then opened it
-    assert "the first task" in out.getvalue()
+    assert "the first task" in drawn
 
 
 def test_a_log_still_being_made_is_retried_not_fatal(tmp_path: Path) -> None:
     """Another process may be half-way through making the log: the watch keeps waiting."""
     path = tmp_path / "runs.sqlite3"
-    with RunLog(path) as log:
-        log.start_run(mode="autonomous", task="made meanwhile", workdir="/w", model="m",
-                      session="s", socket="x", settings={})
+    _start_a_run(path, "made meanwhile")
     calls: list[int] = []
     found = threading.Event()
 
@@ -130,17 +145,6 @@ def test_a_log_still_being_made_is_retried_not_fatal(tmp_path: Path) -> None:
         found.set()
         return RunLog(path, readonly=True)
 
-    master, slave = os.openpty()
-    out = io.StringIO()
-    done: list[int] = []
-    with os.fdopen(slave, "r") as keys:
-        worker = threading.Thread(target=lambda: done.append(
-            watch(opener, refresh=0.01, console=Console(file=out, width=200), keys=keys)),
-            daemon=True)
-        worker.start()
-        assert found.wait(10)
-        os.write(master, b"q")
-        worker.join(10)
-    os.close(master)
+    done, drawn = _watch_opening(opener, found)
     assert done == [0] and len(calls) == 3
-    assert "made meanwhile" in out.getvalue()
+    assert "made meanwhile" in drawn
