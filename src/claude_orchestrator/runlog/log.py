@@ -366,8 +366,9 @@ class RunLog:
                               f"this release once as its owner ({e})") from None
 
     def _retrying(self, statement: str, tell_after: float = 0.0) -> None:
-        """Run BEGIN or COMMIT, waiting out another program's lock (the data to write is held
-        in memory meanwhile), up to `busy_limit`; `on_busy` hears of it after `tell_after`."""
+        """Run BEGIN, COMMIT or the switch to WAL, waiting out another program's lock (the data
+        is held in memory meanwhile), up to `busy_limit`; `on_busy` hears of it after
+        `tell_after` seconds."""
         begun = time.monotonic()
         deadline = begun + self.busy_limit
         pause, told = 0.05, False
