@@ -23,6 +23,7 @@ from claude_orchestrator.batch.worktree import add_worktree
 from claude_orchestrator.config import BY_DEST, Config, resolve
 from claude_orchestrator.errors import Terminated, UsageError
 from claude_orchestrator.runlog import RunLog, RunRecord
+from claude_orchestrator.runlog.format import clip, first_line
 from claude_orchestrator.runlog.log import new_run_id
 
 STOP_GRACE = 120.0  # how long stopped runs get to record themselves before they are killed
@@ -146,8 +147,7 @@ class Batch:
 
 
 def _first(text: str, width: int = 60) -> str:
-    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return clip(first_line(text), width)
 
 
 def to_resume(log: RunLog, batch_id: str, note: Callable[[str], None]) -> list[RunRecord]:

@@ -13,9 +13,18 @@ def _local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return "-" if dt is None else dt.astimezone().strftime(fmt)
 
 
+def first_line(text: str) -> str:
+    """The first line with something on it: what a task is called in tables and notes."""
+    return next((s.strip() for s in text.splitlines() if s.strip()), "")
+
+
+def clip(line: str, width: int, more: str = "…") -> str:
+    """`line` cut to `width` characters, `more` marking the cut."""
+    return line if len(line) <= width else line[: width - len(more)] + more
+
+
 def _first_line(text: str, width: int = 60) -> str:
-    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
-    return line if len(line) <= width else line[: width - 3] + "..."
+    return clip(first_line(text), width, "...")
 
 
 def format_run_line(run: RunRecord) -> str:

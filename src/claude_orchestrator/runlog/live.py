@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from claude_orchestrator.runlog.format import clip, first_line
 from claude_orchestrator.runlog.log import RunLog, RunLogMissing, RunRecord
 from claude_orchestrator.screen import terminal_safe
 
@@ -41,9 +42,7 @@ def span(seconds: float) -> str:
 
 
 def _task(text: str, width: int = 48) -> str:
-    line = next((s.strip() for s in text.splitlines() if s.strip()), "") or "(chat session)"
-    line = terminal_safe(line)
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return clip(terminal_safe(first_line(text) or "(chat session)"), width)
 
 
 def state_of(run: RunRecord) -> str:
