@@ -192,7 +192,8 @@ class Session:
 class RunResult:
     """How an autonomous run ended. `status`: complete, budget, refused, failed, interrupted,
     stuck; `exit_code` as the command line's; `cost_usd` the supervisor's plus Claude's (an
-    estimate for Claude's part)."""
+    estimate for Claude's part); `next_step` the command that continues it, when it stopped
+    short."""
 
     run_id: str
     status: str
@@ -208,6 +209,7 @@ class RunResult:
     claude_cost_usd: float
     claude_tokens: int
     branch: str | None = None
+    next_step: str = ""  # the one command that continues a run that stopped short
 
     @property
     def ok(self) -> bool:

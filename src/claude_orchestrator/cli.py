@@ -198,7 +198,8 @@ def _run(config: Config) -> int:
 
 
 def _summary(config: Config, result: RunResult, redact: Redactor) -> int:
-    """The run's end on the terminal (or as JSON); its exit status."""
+    """The run's end on the terminal (or as JSON); its exit status. The last line says what
+    happened, or the one command that continues the run when it stopped short."""
     import json
 
     if config.json_output:
@@ -207,12 +208,14 @@ def _summary(config: Config, result: RunResult, redact: Redactor) -> int:
     show = _display(redact)
     if result.summary:
         print(show(result.summary))
-    print(f"\n{result.status}: {show(result.message)}\nrun {result.run_id}: {result.turns} "
-          f"turns, {result.seconds:.0f}s, "
+    out = sys.stderr if result.exit_code else sys.stdout
+    print(f"\nrun {result.run_id}: {result.turns} turns, {result.seconds:.0f}s, "
           f"{result.prompt_tokens + result.completion_tokens} supervisor tokens, "
           f"${result.cost_usd:.4f} (supervisor ${result.supervisor_cost_usd:.4f} + Claude "
-          f"~${result.claude_cost_usd:.4f}, an estimate)",
-          file=sys.stderr if result.exit_code else sys.stdout)
+          f"~${result.claude_cost_usd:.4f}, an estimate)", file=out)
+    print(f"{result.status}: {show(result.message)}", file=out)
+    if result.next_step:
+        print(f"next: {show(result.next_step)}", file=out)
     return result.exit_code
 
 

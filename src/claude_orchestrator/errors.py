@@ -27,14 +27,22 @@ class SessionBusy(UsageError):
 
 
 class BudgetExhausted(OrchestratorError):
-    """An iteration, cost, time or pause budget ran out (exit 3; the run is resumable)."""
+    """An iteration, cost, time or pause budget ran out (exit 3; the run is resumable).
+    `budget` names which (iterations, cost, time, pause), so the way on can name its flag."""
 
     exit_status = 3
+
+    def __init__(self, message: str, budget: str = "") -> None:
+        super().__init__(message)
+        self.budget = budget
 
 
 class OutOfTime(BudgetExhausted):
     """The run's time budget ended while the agent worked; the agent goes on, the turn stays
     open and `resume` takes its reply."""
+
+    def __init__(self, message: str, budget: str = "time") -> None:
+        super().__init__(message, budget)
 
 
 class SupervisorError(OrchestratorError):

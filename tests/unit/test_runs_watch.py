@@ -84,9 +84,11 @@ def test_q_leaves_and_the_terminal_is_restored(tmp_path: Path) -> None:
 
 
 def _watch_opening(opener: Callable[[], RunLog | None], found: threading.Event,
-                   meanwhile: Callable[[], None] = lambda: None) -> tuple[list[int], str]:
-    """Run `watch` on an opener through a pty, do `meanwhile`, press q once `found` is set:
-    what watch returned and what it drew."""
+                   meanwhile: Callable[[], None] = lambda: None,
+                   drawn: str = "") -> tuple[list[int], str]:
+    """Run `watch` on an opener through a pty, do `meanwhile`, press q once `found` is set and
+    `drawn` is on the screen (the run may be written just after the log was opened): what
+    watch returned and what it drew."""
     master, slave = os.openpty()
     out = io.StringIO()
     done: list[int] = []
@@ -97,6 +99,9 @@ def _watch_opening(opener: Callable[[], RunLog | None], found: threading.Event,
         worker.start()
         meanwhile()
         assert found.wait(10)
+        deadline = time.monotonic() + 10
+        while drawn not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
         os.write(master, b"q")
         worker.join(10)
     os.close(master)
@@ -126,7 +131,7 @@ def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) 
         time.sleep(0.3)
         _start_a_run(path, "the first task")
 
-    done, drawn = _watch_opening(opener, found, first_run_later)
+    done, drawn = _watch_opening(opener, found, first_run_later, drawn="the first task")
     assert done == [0] and tries[0] is False and tries[-1] is True  # waited, then opened it
     assert "the first task" in drawn
 
@@ -145,6 +150,6 @@ def test_a_log_still_being_made_is_retried_not_fatal(tmp_path: Path) -> None:
         found.set()
         return RunLog(path, readonly=True)
 
-    done, drawn = _watch_opening(opener, found)
+    done, drawn = _watch_opening(opener, found, drawn="made meanwhile")
     assert done == [0] and len(calls) == 3
     assert "made meanwhile" in drawn

@@ -27,6 +27,7 @@ from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord, open_run
 from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.supervisor.conversation import (
+    MARKER,
     Conversation,
     first_message,
     split_completion,
@@ -129,7 +130,7 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     if config.max_time:
         sess.deadline = started + config.max_time
     loop = _Loop(config, reporter, run, conv, client, started,
-                 iterations=len(conv.turns) + (1 if inflight is not None else 0))
+                 calls=len(log.supervisor_calls(run_id)))
     outcome = Outcome("failed", 1, "stopped")
     reporter.note(f"run {run_id}; watch live: {sess.attach_command}")
     try:
@@ -142,7 +143,7 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     except BaseException as e:
         if not isinstance(e, (Exception, KeyboardInterrupt, Terminated)):
             raise
-        outcome = outcome_of(e, run_id)
+        outcome = outcome_of(e, run_id, config=config)
         if isinstance(e, NoProgress):
             outcome.summary = e.detail
     finally:
@@ -152,18 +153,29 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     return _result(log, run_id, outcome, time.monotonic() - started)
 
 
+# At most this many supervisor calls in a row without Claude taking a turn (a TASK_COMPLETE
+# the check refused, an answer with nothing to type): whatever the flags say, a supervisor
+# that will not give Claude work cannot spend without bound.
+MAX_CALLS_WITHOUT_A_TURN = 4
+
+
 class _Loop:
-    """The supervisor's loop over one session: message, turn, reply, until it is done."""
+    """The supervisor's loop over one session: message, turn, reply, until it is done.
+
+    Every supervisor call counts against --max-iterations (a resumed run goes on from the calls
+    in the run log); between two calls there is a Claude turn or a --verify run; a TASK_COMPLETE
+    the check refuses counts as a repeat for --stuck-after."""
 
     def __init__(self, config: Config, reporter: Reporter, run: Run, conv: Conversation,
-                 client: SupervisorClient, started: float, *, iterations: int) -> None:
+                 client: SupervisorClient, started: float, *, calls: int) -> None:
         self.config = config
         self.reporter = reporter
         self.run_ = run
         self.conv = conv
         self.client = client
         self.started = started
-        self.iterations = iterations
+        self.calls = calls  # supervisor calls of this run, earlier attempts included
+        self.calls_without_a_turn = 0
         self.sess = run.sess
         self.unattended = Unattended(
             run.sess, PauseLimits(config.limit_wait, config.max_pause),
@@ -175,41 +187,56 @@ class _Loop:
         self.replies: list[str] = []
 
     def run(self) -> Outcome:
-        log, run_id = self.run_.log, self.run_.id
         while True:
-            self.check_budgets()
-            self.people_at_the_pane()
-            record = log.get_run(run_id)
-            self.reporter.context(
-                f"turn {self.iterations + 1} · {record.prompt_tokens + record.completion_tokens}"
-                f" tokens · ${record.total_cost_usd:.4f} · "
-                f"{_clock(time.monotonic() - self.started)}")
-            self.reporter.waiting("supervisor writing the next message")
-            messages = self.conv.messages()
-            reply = self.client.complete(messages)
-            self.reporter.idle()
-            log.record_supervisor_call(run_id, reply=reply.text,
-                                       prompt_tokens=reply.usage.prompt_tokens,
-                                       completion_tokens=reply.usage.completion_tokens,
-                                       cost_usd=reply.usage.cost_usd, attempts=reply.attempts,
-                                       message_count=len(messages))
+            reply = self.ask_supervisor()
             # The key never reaches Claude, even if the supervisor writes it.
-            done, body = split_completion(self.run_.redact(reply.text))
+            done, body = split_completion(self.run_.redact(reply))
             if done:
                 failed = self.verify()
                 if failed is None:
                     return Outcome("complete", 0, "task complete", summary=body)
-                self.conv.add_turn(reply.text, failed)
+                self.conv.add_turn(reply, failed)
+                self.note_message(MARKER, "the supervisor declared the task complete and "
+                                  "the check refused it")
                 continue
             if not self.sess.agent.prepare(body, literal=True):
-                self.conv.add_pending(reply.text)  # nothing to type: ask again
+                self.conv.add_pending(reply)  # nothing to type: ask again
                 continue
-            self.note_message(body)
-            self.iterations += 1
+            self.note_message(body, "the supervisor sent the same message")
             self.seq = self.run_.begin_turn(body)
-            self.reporter.transcript(f"supervisor → Claude (turn {self.iterations})", body)
+            self.reporter.transcript(f"supervisor → Claude (turn {len(self.conv.turns) + 1})",
+                                     body)
             result = self.unattended.deliver(body)
+            self.calls_without_a_turn = 0
             self.recorded(self.seq, body, result)
+
+    def ask_supervisor(self) -> str:
+        """One supervisor call, within every budget; recorded in the run log."""
+        log, run_id = self.run_.log, self.run_.id
+        self.check_budgets()
+        self.people_at_the_pane()
+        if self.calls_without_a_turn >= MAX_CALLS_WITHOUT_A_TURN:
+            raise NoProgress(
+                f"no progress: the supervisor was called {self.calls_without_a_turn} times in "
+                "a row without giving Claude anything to do",
+                f"The supervisor's last answer:\n{self.messages[-1] if self.messages else ''}")
+        record = log.get_run(run_id)
+        self.reporter.context(
+            f"turn {len(self.conv.turns) + 1} · "
+            f"{record.prompt_tokens + record.completion_tokens} tokens · "
+            f"${record.total_cost_usd:.4f} · {_clock(time.monotonic() - self.started)}")
+        self.reporter.waiting("supervisor writing the next message")
+        messages = self.conv.messages()
+        self.calls += 1
+        self.calls_without_a_turn += 1
+        reply = self.client.complete(messages)
+        self.reporter.idle()
+        log.record_supervisor_call(run_id, reply=reply.text,
+                                   prompt_tokens=reply.usage.prompt_tokens,
+                                   completion_tokens=reply.usage.completion_tokens,
+                                   cost_usd=reply.usage.cost_usd, attempts=reply.attempts,
+                                   message_count=len(messages))
+        return reply.text
 
     def recorded(self, seq: int, body: str, result: TurnResult) -> None:
         """A turn's result: in the run log, on screen, in the supervisor's history."""
@@ -236,10 +263,11 @@ class _Loop:
     # ----------------------------------------------------------------- budgets and progress
     def check_budgets(self) -> None:
         config = self.config
-        if config.max_iterations and self.iterations >= config.max_iterations:
-            raise BudgetExhausted(f"iteration budget reached ({config.max_iterations})")
+        if config.max_iterations and self.calls >= config.max_iterations:
+            raise BudgetExhausted(f"iteration budget reached: {self.calls} supervisor calls "
+                                  f"(--max-iterations {config.max_iterations})", "iterations")
         if self.sess.deadline is not None and time.monotonic() >= self.sess.deadline:
-            raise BudgetExhausted(f"time budget reached ({config.max_time:g}s)")
+            raise BudgetExhausted(f"time budget reached ({config.max_time:g}s)", "time")
         self.check_cost()
 
     def check_cost(self) -> None:
@@ -252,11 +280,11 @@ class _Loop:
             raise BudgetExhausted(
                 f"cost budget reached (${record.total_cost_usd:.4f} of "
                 f"${self.config.max_cost:g}: supervisor ${record.cost_usd:.4f} + Claude "
-                f"~${record.claude_cost_usd:.4f}, an estimate)")
+                f"~${record.claude_cost_usd:.4f}, an estimate)", "cost")
 
-    def note_message(self, body: str) -> None:
+    def note_message(self, body: str, what: str) -> None:
         self.messages.append(body)
-        self._stuck(self.messages, "the supervisor sent the same message")
+        self._stuck(self.messages, what)
 
     def note_reply(self, reply: str) -> None:
         self.replies.append(reply)
@@ -338,4 +366,5 @@ def _result(log: RunLog, run_id: str, outcome: Outcome, elapsed: float) -> RunRe
                      cost_usd=round(run.total_cost_usd, 6),
                      supervisor_cost_usd=round(run.cost_usd, 6),
                      claude_cost_usd=round(run.claude_cost_usd, 6),
-                     claude_tokens=run.claude_tokens, branch=run.branch)
+                     claude_tokens=run.claude_tokens, branch=run.branch,
+                     next_step=log.redact(outcome.next_step))

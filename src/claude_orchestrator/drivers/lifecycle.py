@@ -5,6 +5,7 @@ root (shared/decisions.md, "Exit status")."""
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -15,10 +16,11 @@ from claude_orchestrator.agents.prices import price
 from claude_orchestrator.agents.transcript import turn_usage
 from claude_orchestrator.config import Config
 from claude_orchestrator.errors import (
+    AgentCannotWork,
     BudgetExhausted,
+    DeliveryError,
     NoProgress,
     OrchestratorError,
-    OutOfTime,
     SupervisorRefused,
     Terminated,
 )
@@ -33,39 +35,98 @@ EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM = 0, 130, 143
 
 @dataclass
 class Outcome:
-    """How a run ended: its status in the run log, the exit status, one line (or a screen)."""
+    """How a run ended: its status in the run log, the exit status, one line (or a screen),
+    and the one command that continues it (empty when nothing is left to do)."""
 
     status: str  # complete | quit | budget | refused | failed | interrupted | stuck
     exit_code: int
     message: str
     summary: str = ""
+    next_step: str = ""
 
 
-def outcome_of(error: BaseException, run_id: str, *, resumable: bool = True) -> Outcome:
-    """The outcome a failure gives the run."""
-    again = f"; continue with: claude-orchestrator resume {run_id}" if resumable else ""
+def outcome_of(error: BaseException, run_id: str, *, resumable: bool = True,
+               config: Config | None = None) -> Outcome:
+    """The outcome a failure gives the run, with the way on when the run can be resumed."""
+    resume = f"claude-orchestrator resume {run_id}"
+    attach = config_attach(config)
     if isinstance(error, Terminated):
-        return Outcome("interrupted", EXIT_SIGTERM, "terminated" + again)
+        return Outcome("interrupted", EXIT_SIGTERM, "terminated",
+                       next_step=resume if resumable else "")
     if isinstance(error, KeyboardInterrupt):
-        return Outcome("interrupted", EXIT_SIGINT, "interrupted" + again)
-    if isinstance(error, OutOfTime):
-        return Outcome("budget", error.exit_status,
-                       f"{error}; it goes on: `claude-orchestrator resume {run_id}` takes "
-                       "its reply")
+        return Outcome("interrupted", EXIT_SIGINT, "interrupted",
+                       next_step=resume if resumable else "")
     if isinstance(error, (StartFailed, UnknownDialog)):
         screen = error.screen.strip()
         label = "last screen" if isinstance(error, StartFailed) else "screen"
+        way = ""
+        if resumable and isinstance(error, UnknownDialog) and attach:
+            way = f"answer it in tmux ({attach}), then: {resume}"
+        elif resumable:
+            way = resume
         return Outcome("failed", error.exit_status,
-                       str(error) + (f"\n--- {label}:\n{screen}" if screen else ""))
+                       str(error) + (f"\n--- {label}:\n{screen}" if screen else ""),
+                       next_step=way)
     if isinstance(error, SupervisorRefused):
-        return Outcome("refused", error.exit_status, str(error))
+        return Outcome("refused", error.exit_status, str(error),
+                       next_step=f"fix it, then: {resume}" if resumable else "")
     if isinstance(error, BudgetExhausted):
-        return Outcome("budget", error.exit_status, str(error) + again)
+        return Outcome("budget", error.exit_status, str(error),
+                       next_step=_more_budget(error, resume, config) if resumable else "")
     if isinstance(error, NoProgress):
-        return Outcome("stuck", error.exit_status, str(error) + again)
+        return Outcome("stuck", error.exit_status, str(error),
+                       next_step=(f"read what happened (claude-orchestrator show {run_id}), "
+                                  f"then: {resume}") if resumable else "")
+    if isinstance(error, DeliveryError) and "question" in str(error) and attach:
+        return Outcome("failed", error.exit_status, str(error),
+                       next_step=(f"answer it in tmux ({attach}), then: {resume}"
+                                  if resumable else f"answer it in tmux: {attach}"))
+    if isinstance(error, AgentCannotWork):
+        return Outcome("failed", error.exit_status, str(error),
+                       next_step=f"fix Claude Code's login or key, then: {resume}"
+                       if resumable else "")
     if isinstance(error, OrchestratorError):
-        return Outcome("failed", error.exit_status, str(error))
-    return Outcome("failed", 1, f"{type(error).__name__}: {error}")
+        return Outcome("failed", error.exit_status, str(error),
+                       next_step=resume if resumable else "")
+    return Outcome("failed", 1, f"{type(error).__name__}: {error}",
+                   next_step=resume if resumable else "")
+
+
+def config_attach(config: Config | None) -> str:
+    """The command that shows the run's Claude (empty without a config)."""
+    if config is None:
+        return ""
+    return f"tmux -L {shlex.quote(config.socket)} attach -t {shlex.quote(config.session)}"
+
+
+def _more_budget(error: BudgetExhausted, resume: str, config: Config | None) -> str:
+    """`resume ID --max-... N`: the budget that ran out, raised to a new total (limits given
+    to resume are totals for the whole run, not increments)."""
+    if config is None:
+        return resume
+    if error.budget == "iterations" and config.max_iterations:
+        return (f"{resume} --max-iterations {config.max_iterations * 2} "
+                "(a new total, not an increment)")
+    if error.budget == "cost" and config.max_cost:
+        return f"{resume} --max-cost {config.max_cost * 2:g} (a new total, not an increment)"
+    if error.budget == "time" and config.max_time:
+        return f"{resume} --max-time {_duration(config.max_time)} (counted from the resume)"
+    if error.budget == "pause":
+        return f"{resume} --max-pause {_duration(config.max_pause * 2)}"
+    return resume
+
+
+def _duration(seconds: float) -> str:
+    """`90m`, `2h`, `45s`: a duration as a flag takes it.
+
+    >>> _duration(5400), _duration(7200), _duration(45.5)
+    ('90m', '2h', '45.5s')
+    """
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
 
 
 class Run:
@@ -125,7 +186,8 @@ class Run:
             finally:
                 self.log.finish_run(self.id, status=outcome.status,
                                     exit_code=outcome.exit_code,
-                                    message=outcome.message.split("\n", 1)[0])
+                                    message=outcome.message.split("\n", 1)[0],
+                                    next_step=outcome.next_step)
 
 
 # What a status line says -> what `runs --watch` shows.

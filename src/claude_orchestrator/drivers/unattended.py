@@ -125,7 +125,7 @@ class Unattended:
             until = now.timestamp() + wait + AFTER_RESET
         if until - now.timestamp() > self.limits.max_pause:
             raise BudgetExhausted(f"the usage limit resets at {_clock(until)}, later than "
-                                  f"--max-pause ({_span(self.limits.max_pause)}) allows")
+                                  f"--max-pause ({_span(self.limits.max_pause)}) allows", "pause")
         by_itself = continues_by_itself(lines)
         if limit_menu(lines):
             sess.runtime.press("Escape")  # 2.1.197: the menu would swallow the next message

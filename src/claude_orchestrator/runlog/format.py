@@ -44,7 +44,9 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
     pauses and checks where they happened."""
     fields = [
         ("status", run.status + (f" (exit {run.exit_code})" if run.exit_code is not None else "")),
-        ("outcome", run.message or "-"), ("mode", run.mode), ("workdir", run.workdir),
+        ("outcome", run.message or "-"),
+        *([("next", run.next_step)] if run.next_step else []),
+        ("mode", run.mode), ("workdir", run.workdir),
         ("model", run.model or "-"), ("started", _local(run.started_at)),
         ("ended", _local(run.ended_at)),
         ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}"),

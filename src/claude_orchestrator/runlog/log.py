@@ -128,6 +128,7 @@ class RunRecord:
     activity_at: datetime | None = None
     batch_id: str | None = None
     branch: str | None = None
+    next_step: str | None = None  # the command that continues a run that stopped short
 
     @property
     def total_cost_usd(self) -> float:
@@ -499,11 +500,17 @@ class RunLog:
         self._update_run(run_id, "agent_session_id = ?", (session_id,))
 
     def finish_run(self, run_id: str, *, status: str, exit_code: int | None,
-                   message: str | None) -> None:
+                   message: str | None, next_step: str | None = None) -> None:
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
-        self._update_run(run_id, "status = ?, exit_code = ?, message = ?, ended_at = ?",
-                         (status, exit_code, self._text(message), _iso(None)))
+        self._update_run(run_id, "status = ?, exit_code = ?, message = ?, ended_at = ?, "
+                         "next_step = ?", (status, exit_code, self._text(message), _iso(None),
+                                           self._text(next_step or None)))
+
+    def update_settings(self, run_id: str, settings: Mapping[str, Any]) -> None:
+        """The settings in force now (a resume's flags win over what the run began with)."""
+        self._update_run(run_id, "settings = ?",
+                         (json.dumps(scrub_settings(settings), default=str),))
 
     def mark_interrupted_if_dead(self) -> list[str]:
         """Persist 'interrupted' for runs left 'running' by a dead orchestrator; their ids."""
@@ -542,6 +549,7 @@ class RunLog:
             cost_usd=row["cost_usd"], claude_tokens=row["claude_tokens"],
             claude_cost_usd=row["claude_cost_usd"], activity=row["activity"],
             activity_at=_dt(row["activity_at"]), batch_id=row["batch_id"], branch=row["branch"],
+            next_step=row["next_step"],
         )
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:

@@ -85,6 +85,12 @@ def m006_batches_and_activity(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_batch ON runs (batch_id)")
 
 
+def m007_next_step(db: sqlite3.Connection) -> None:
+    """The one command that continues a run that stopped short (`resume ID --max-cost 10`,
+    answer a question in tmux first...), as the run's last line said it."""
+    db.execute("ALTER TABLE runs ADD COLUMN next_step TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_create_runs,
     m002_create_turns,
@@ -92,4 +98,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m004_turn_events_mark,
     m005_unattended,
     m006_batches_and_activity,
+    m007_next_step,
 ]
