@@ -13,7 +13,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING
@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 from claude_orchestrator import __version__
 from claude_orchestrator.config import (
     SECRET_ENV,
+    SETTINGS,
     Config,
     add_setting_flags,
     find_executable,
@@ -29,13 +30,14 @@ from claude_orchestrator.config import (
     resolve,
     settings_environ,
 )
-from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminated
+from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminated, UsageError
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor, make_undumpable
 
 if TYPE_CHECKING:
     from claude_orchestrator.api import RunResult
     from claude_orchestrator.progress import Reporter
+    from claude_orchestrator.runlog import RunRecord
 
 EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -290,8 +292,11 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
                 return error(f"run {run.id} is still running (pid {run.pid}); if that process "
                              f"is not claude-orchestrator any more: resume {run.id} --force",
                              EXIT_USAGE)
+            _refuse_for_resume(ns, run)
             # Every setting the run began with is the default; flags still override them.
-            environ = {**os.environ, **settings_environ(run.settings)}
+            recorded = settings_environ(run.settings)
+            _note_ignored_environment(ns, recorded)
+            environ = {**os.environ, **recorded}
             config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json,
                              from_dotenv=[n for n in from_dotenv
                                           if n not in settings_environ(run.settings)])
@@ -316,6 +321,42 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
             return EXIT_OK
         except RunNotFound as e:
             return error(str(e), EXIT_USAGE)
+
+
+# Flags that make no sense for `resume`: the run is autonomous, and its Claude lives in the
+# tmux session it began in.
+_NOT_FOR_RESUME = {"autonomous": "--chat/--autonomous", "session": "--session",
+                   "socket": "--socket"}
+
+
+def _refuse_for_resume(ns: argparse.Namespace, run: RunRecord) -> None:
+    """Refuse, never ignore, a flag `resume` cannot honour."""
+    for dest, flag in _NOT_FOR_RESUME.items():
+        if getattr(ns, dest, None) is None:
+            continue
+        if dest == "autonomous":
+            raise UsageError(f"{flag} does not apply to resume: run {run.id} is an autonomous "
+                             "run (to chat, run: claude-orchestrator --chat FOLDER)")
+        raise UsageError(f"{flag} does not apply to resume: run {run.id}'s Claude lives in "
+                         f"tmux session {run.session} on socket {run.socket}")
+
+
+def _note_ignored_environment(ns: argparse.Namespace, recorded: Mapping[str, str]) -> None:
+    """One line naming the settings in the environment that differ from the run's own: the
+    run keeps its own (a flag changes one), and the person should know which was used."""
+    differ = []
+    for setting in SETTINGS:
+        mine = os.environ.get(setting.env, "").strip()
+        theirs = recorded.get(setting.env)
+        if (mine and theirs is not None and mine != theirs
+                and getattr(ns, setting.dest, None) is None):
+            shown = f" ({_redact(mine)}, the run's: {_redact(theirs)})" if (
+                setting.dest in ("base_url", "model")) else ""
+            differ.append(f"{setting.env}{shown}")
+    if differ:
+        sys.stderr.write("[orchestrator] not used, the run keeps its own settings: "
+                         f"{terminal_safe('; '.join(differ))}; a flag changes one "
+                         "(e.g. --base-url)\n")
 
 
 def _resume(run_id: str, config: Config, *, force: bool = False) -> int:

@@ -301,6 +301,109 @@ def test_time_budget(socket_name: str, workdir: Path, env: dict[str, str],
     assert lines_with(proc.stderr, "time budget"), proc.stderr
 
 
+# --- 4b. no loop spends without bound ---------------------------------------------------------
+
+
+def test_a_failing_check_and_an_insisting_supervisor_stop_by_themselves(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """`--verify false` and a supervisor that keeps answering TASK_COMPLETE (with a different
+    summary each time): no --max-* flag, and the run stops with exit 6 after 3 calls (the
+    default --stuck-after), saying why and how to go on."""
+    count = iter(range(1, 1000))
+    supervisor.responder = lambda request: f"Done, take {next(count)}.\nTASK_COMPLETE"
+    proc = run_cli(auto_args(socket_name, workdir, "--verify", "false"), env)
+    assert proc.returncode == 6, proc.stderr
+    assert len(supervisor.requests) == 3
+    assert logged_texts(agent_log) == []
+    assert lines_with(proc.stderr, "check refused it"), proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("next: ") and "claude-orchestrator resume" in last, proc.stderr
+
+
+def test_supervisor_calls_without_a_claude_turn_are_bounded_whatever_the_flags(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """Even with the stuck check off, at most 4 supervisor calls in a row without giving
+    Claude anything to do (refused completions, answers with nothing to type)."""
+    answers = iter(["Done.\nTASK_COMPLETE", "\x1b[2J", "All done.\nTASK_COMPLETE"] * 10)
+    supervisor.responder = lambda request: next(answers)
+    proc = run_cli(auto_args(socket_name, workdir, "--verify", "false", "--stuck-after", "0"),
+                   env)
+    assert proc.returncode == 6, proc.stderr
+    assert len(supervisor.requests) == 4
+    assert logged_texts(agent_log) == []
+    assert lines_with(proc.stderr, "4 times in a row without giving Claude anything"), \
+        proc.stderr
+
+
+def test_every_supervisor_call_counts_against_the_iteration_budget(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """`--max-iterations 3 --stuck-after 2` with a failing check: the stuck check (2 refused
+    completions in a row) stops it first; with the stuck check off the budget does, after 3
+    calls, one of them a turn."""
+    supervisor.responder = lambda request: "Done.\nTASK_COMPLETE"
+    proc = run_cli(auto_args(socket_name, workdir, "--verify", "false", "--max-iterations",
+                             "3", "--stuck-after", "2"), env)
+    assert proc.returncode == 6, proc.stderr
+    assert len(supervisor.requests) == 2
+    supervisor.enqueue(Reply("real work"), Reply("Done.\nTASK_COMPLETE"))
+    proc = run_cli(auto_args(socket_name, workdir, "--verify", "false", "--max-iterations",
+                             "3", "--stuck-after", "0"), env)
+    assert proc.returncode == 3, proc.stderr
+    assert len(supervisor.requests) == 2 + 3
+    assert lines_with(proc.stderr, "iteration budget reached: 3 supervisor calls"), proc.stderr
+    assert logged_texts(agent_log) == ["real work"]
+
+
+def test_a_budget_stop_names_a_resume_with_a_new_total_that_works(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """The last line after an iteration budget is `resume ID --max-iterations 4`; that
+    command goes on to the new total, and `show` reports the setting now in force."""
+    supervisor.responder = lambda request: "keep going"
+    proc = run_cli(auto_args(socket_name, workdir, "--max-iterations", "2", agent="claude"),
+                   env)
+    assert proc.returncode == 3, proc.stderr
+    run_id = one_run_id(env)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (f"next: claude-orchestrator resume {run_id} --max-iterations 4 "
+                    "(a new total, not an increment)"), proc.stderr
+    resumed = run_cli(["resume", run_id, "--max-iterations", "4"], env, timeout=60)
+    assert resumed.returncode == 3, resumed.stderr
+    assert logged_texts(agent_log) == ["keep going"] * 4
+    assert "iteration budget reached: 4 supervisor calls" in resumed.stderr
+    shown = run_cli(["show", run_id], env, timeout=30)
+    assert '"max_iterations": 4' in shown.stdout, shown.stdout
+    assert "--max-iterations 8" in shown.stdout
+
+
+def test_resume_refuses_flags_it_cannot_honour_and_names_a_changed_environment(
+        socket_name: str, workdir: Path, env: dict[str, str], supervisor: FakeOpenAI,
+        agent_log: Path) -> None:
+    """`resume --chat` or `--session` are refused with one line, never ignored; a supervisor
+    URL changed in the environment is named at resume (the run keeps its own)."""
+    supervisor.responder = lambda request: "keep going"
+    proc = run_cli(auto_args(socket_name, workdir, "--max-iterations", "1"), env)
+    assert proc.returncode == 3, proc.stderr
+    run_id = one_run_id(env)
+    for flags, words in ((["--chat"], "--chat/--autonomous does not apply to resume"),
+                         (["--session", "other"], "--session does not apply to resume"),
+                         (["--socket", "other"], "--socket does not apply to resume")):
+        refused = run_cli(["resume", run_id, *flags], env, timeout=30)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.count("\n") == 1 and words in refused.stderr, refused.stderr
+    moved = dict(env, OPENROUTER_BASE_URL="http://127.0.0.1:9/v1")
+    resumed = run_cli(["resume", run_id, "--max-iterations", "2"], moved, timeout=60)
+    assert resumed.returncode == 3, resumed.stderr
+    said = lines_with(resumed.stderr, "not used, the run keeps its own settings",
+                      "OPENROUTER_BASE_URL (http://127.0.0.1:9/v1, the run's: "
+                      f"{supervisor.base_url})")
+    assert said, resumed.stderr
+    assert logged_texts(agent_log) == ["keep going"] * 2
+
+
 # --- 5. context bounding on a long run -------------------------------------------------------
 
 
@@ -682,7 +785,7 @@ def test_resume_keeps_every_setting_and_the_spend(socket_name: str, workdir: Pat
     assert recorded["reply_limit"] == 3000 and recorded["idle_timeout"] == 420.0
     resumed = run_cli(["resume", run_id], env, timeout=60)
     assert resumed.returncode == 3, resumed.stderr  # two turns: the budget, not a third turn
-    assert "iteration budget reached (2)" in resumed.stderr
+    assert "iteration budget reached: 2 supervisor calls" in resumed.stderr
     assert logged_texts(agent_log) == ["sleep 3", "env MY_TOKEN"]
     assert len(supervisor.requests) == 2
     with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:

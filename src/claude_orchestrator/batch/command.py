@@ -93,6 +93,9 @@ def batch_main(args: list[str], environ: Mapping[str, str],
     if "session" in settings or settings.get("autonomous") is False:
         raise UsageError("each run of a batch gets its own tmux session (co-RUN_ID) and is "
                          "autonomous: --session and --chat do not apply")
+    if ns.resume and "socket" in settings:
+        raise UsageError("--socket does not apply to batch --resume: each run goes on in the "
+                         "tmux session it began in")
     if ns.resume:
         base = task_config_for_resume(settings, environ)
         configs: list[Config] = []

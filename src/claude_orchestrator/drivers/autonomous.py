@@ -92,6 +92,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
         queued = run.status == "queued"  # a batch's run, starting now
         log.resume_run(run.id)
         config = replace(config, workdir=Path(run.workdir))
+        log.update_settings(run.id, config.public_settings())  # `show` tells what is in force
         conv = Conversation(first_message(run.task, run.workdir), config.context_tokens,
                             config.reply_limit)
         inflight = None
