@@ -31,6 +31,7 @@ from claude_orchestrator.config import (
     settings_environ,
 )
 from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminated, UsageError
+from claude_orchestrator.flags import Parser, nearest
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor, make_undumpable
 
@@ -45,7 +46,7 @@ SUBCOMMANDS = ("runs", "show", "resume", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="claude-orchestrator",
         description="Run Claude Code in a private tmux server and drive it: a supervisor LLM "
                     "works through a task (default), or you chat with it (--chat). "
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"claude-orchestrator {name}")
+    p = Parser(prog=f"claude-orchestrator {name}")
     if name == "runs":
         p.add_argument("--limit", type=int, default=50, help="how many runs (newest first)")
         p.add_argument("--watch", action="store_true",
@@ -114,10 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return batch_main(args[1:], os.environ, from_dotenv)
         if args and args[0] in SUBCOMMANDS:
             return _subcommand(args[0], args[1:], from_dotenv)
+        _check_first_word(args)
         ns = build_parser().parse_args(args)
+        _check_run_words(ns)
         config = resolve(vars(ns), os.environ, workdir=ns.workdir_flag or ns.workdir,
                          task=ns.task, task_file=ns.task_file, json_output=ns.json,
                          from_dotenv=from_dotenv)
+        if not config.autonomous and (ns.task is not None or ns.task_file is not None):
+            raise UsageError("chat mode (--chat, or AUTONOMOUS_MODE=false) takes no --task or "
+                             "--task-file: you type the messages; leave chat mode out to let "
+                             "the supervisor work on the task")
         return _run(config)
     except OrchestratorError as e:
         return error(str(e), e.exit_status)
@@ -129,6 +136,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SIGTERM
     except Exception as e:
         return error(f"{type(e).__name__}: {e}", 1)
+
+
+def _check_first_word(args: Sequence[str]) -> None:
+    """A first word that is no folder here but close to a subcommand (`run`, `shwo`): say
+    which subcommand, before argparse takes it for the folder."""
+    word = args[0] if args else ""
+    if word and not word.startswith("-") and "/" not in word and not Path(word).exists():
+        meant = nearest(word, SUBCOMMANDS)
+        if meant is not None:
+            raise UsageError(f"there is no folder {word!r} here; did you mean the subcommand "
+                             f"`claude-orchestrator {meant}`?")
+
+
+def _check_run_words(ns: argparse.Namespace) -> None:
+    """Mistakes caught before anything starts: an empty task."""
+    if ns.task is not None and not ns.task.strip():
+        raise UsageError("--task is empty: give the task's text (or --task-file FILE)")
 
 
 def _install_signals() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -16,33 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.conftest import script
+
 FAKE_KEY = "sk-or-v1-UNITTEST-cli-fake-key-4b7d2e"
 NPM_HINT = "claude not found on PATH: install it with npm install -g @anthropic-ai/claude-code"
-
-
-def _script(folder: Path, name: str, body: str = "exit 0") -> Path:
-    p = folder / name
-    p.write_text(f"#!/bin/sh\n{body}\n")
-    p.chmod(p.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return p
-
-
-@pytest.fixture
-def cwd(tmp_path: Path) -> Path:
-    d = tmp_path / "cwd"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def tools(tmp_path: Path) -> Path:
-    """A PATH folder with a fake tmux and a fake claude (neither is ever run by these tests:
-    a run that got as far as starting them would fail the test by its exit status)."""
-    d = tmp_path / "bin"
-    d.mkdir()
-    _script(d, "tmux", "exit 1")
-    _script(d, "claude", "exit 1")
-    return d
 
 
 def _env(tmp_path: Path, path: str, **extra: str) -> dict[str, str]:
@@ -203,8 +179,8 @@ def test_a_read_only_run_log_lists_and_refuses_a_run_in_one_line() -> None:
         os.chmod(path, 0o644)
         tools = world / "bin"
         tools.mkdir(mode=0o755)
-        _script(tools, "tmux", "exit 1")
-        _script(tools, "claude", "exit 1")
+        script(tools, "tmux", "exit 1")
+        script(tools, "claude", "exit 1")
         home = world / "home"
         home.mkdir()
         os.chown(home, 65534, 65534)

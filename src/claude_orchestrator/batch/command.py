@@ -28,6 +28,7 @@ from claude_orchestrator.config import (
     find_tmux,
 )
 from claude_orchestrator.errors import ConfigError, Terminated, UsageError
+from claude_orchestrator.flags import Parser
 from claude_orchestrator.runlog import open_runlog
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor, make_undumpable
@@ -36,7 +37,7 @@ DEFAULT_PARALLEL = 2
 
 
 def batch_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="claude-orchestrator batch",
         description="Run many tasks, each its own autonomous run (its own process and tmux "
                     "session; its own git worktree and branch orchestrator/RUN_ID when its "

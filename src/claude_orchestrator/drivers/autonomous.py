@@ -49,9 +49,7 @@ def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
         elif not stdin.isatty():
             task = stdin.read()
         else:
-            out.write("Enter task description: ")
-            out.flush()
-            task = stdin.readline()
+            task = _ask_task(out)
     except UnicodeDecodeError:
         where = config.task_file or "standard input"
         raise ConfigError(f"the task in {where} is not UTF-8 text") from None
@@ -60,6 +58,19 @@ def read_task(config: Config, stdin: IO[str], out: IO[str]) -> str:
     if not task.strip():
         raise ConfigError("the task is empty (give --task, --task-file, or type one)")
     return task.strip()
+
+
+def _ask_task(out: IO[str]) -> str:
+    """The seed's prompt, on a terminal: Enter sends, Alt-Enter adds a line; Ctrl-D or an empty
+    answer is an empty task, Ctrl-C leaves (exit 130)."""
+    from claude_orchestrator.drivers.terminal import prompt_session
+
+    out.write("Enter task description (Enter sends it, Alt-Enter adds a line):\n")
+    out.flush()
+    try:
+        return str(prompt_session(stream=sys.stderr).prompt("task> "))
+    except EOFError:
+        return ""
 
 
 def run_autonomous(config: Config, reporter: Reporter, redact: Redactor) -> RunResult:

@@ -7,15 +7,14 @@ the prompt, or twice, ends with status 130.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.api import Session
+from claude_orchestrator.drivers.terminal import prompt_session
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.screen import terminal_safe
 
@@ -30,24 +29,7 @@ def terminal_lines(history_file: Path | None = None) -> Iterator[str]:
     """Messages from a prompt_toolkit prompt (only used on a terminal): Enter sends, Alt-Enter
     (or Esc then Enter) starts a new line, Up/Down walk the history (kept in `history_file`,
     mode 0600, across sessions)."""
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-    from prompt_toolkit.key_binding import KeyBindings
-
-    history: History = InMemoryHistory()
-    if history_file is not None:
-        with contextlib.suppress(OSError):
-            history_file.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(history_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            history = FileHistory(str(history_file))
-    keys = KeyBindings()
-
-    @keys.add("escape", "enter")
-    def _newline(event: Any) -> None:
-        event.current_buffer.insert_text("\n")
-
-    prompt: PromptSession[str] = PromptSession(history=history, key_bindings=keys,
-                                               prompt_continuation="...  ")
+    prompt = prompt_session(history_file)
     while True:
         try:
             yield prompt.prompt(PROMPT)
