@@ -15,6 +15,7 @@ each with its exit status. The command line's chat and autonomous modes are thin
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class Session:
         from claude_orchestrator.session import AgentSession
 
         self.config = config or make_config(workdir, **settings)
+        self._quiet = reporter is None
         self.reporter = reporter or QuietReporter()
         self.redact = redact or redactor_for(self.config)
         self.run: Run | None = None
@@ -159,6 +161,10 @@ class Session:
                 self.run.log.close()
         else:
             self.agent.close(terminate=self.config.terminate_when_quit)
+        if self.agent.kept and self._quiet:
+            # A library user sees no notes: a Claude left running (~300 MB) is said anyway,
+            # through logging (stderr unless they configure it otherwise).
+            logging.getLogger("claude_orchestrator").warning("%s", self.agent.kept)
 
     def __enter__(self) -> Session:
         try:

@@ -5,6 +5,7 @@
     claude-orchestrator show RUN                print one run
     claude-orchestrator resume RUN              continue an interrupted autonomous run
     claude-orchestrator batch TASKS             many tasks, N at once (batch/command.py)
+    claude-orchestrator stop [--all]            end the Claude left running in a session
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import IO, TYPE_CHECKING
 
 from claude_orchestrator import __version__
 from claude_orchestrator.config import (
+    BY_DEST,
+    DEFAULT_SESSION,
+    DEFAULT_SOCKET,
     SECRET_ENV,
     SETTINGS,
     Config,
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-SUBCOMMANDS = ("runs", "show", "resume", "batch")
+SUBCOMMANDS = ("runs", "show", "resume", "batch", "stop")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="claude-orchestrator",
         description="Run Claude Code in a private tmux server and drive it: a supervisor LLM "
                     "works through a task (default), or you chat with it (--chat). "
-                    "Subcommands: runs [--watch], show RUN, resume RUN, batch TASKS.",
+                    "Subcommands: runs [--watch], show RUN, resume RUN, batch TASKS, "
+                    "stop [--all].",
         epilog="Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration, "
                "3 budget exhausted, 4 supervisor API refused, 5 Claude cannot work, "
                "6 no progress, 130/143 interrupted. Settings come from flags, then the "
@@ -69,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subparser(name: str) -> argparse.ArgumentParser:
     p = Parser(prog=f"claude-orchestrator {name}")
+    if name == "stop":
+        p.description = ("End the Claude the tool left running in a tmux session (after /quit, "
+                         "a finished run, a `with Session` block) and the session; its "
+                         "conversation stays resumable. A session an orchestrator drives now "
+                         "is left alone (stop that orchestrator with Ctrl-C).")
+        p.add_argument("--socket", help=f"{BY_DEST['socket'].help} [env "
+                                        f"{BY_DEST['socket'].env}, default {DEFAULT_SOCKET}]")
+        p.add_argument("--session", help=f"tmux session name [env {BY_DEST['session'].env}, "
+                                         f"default {DEFAULT_SESSION}]")
+        p.add_argument("--all", action="store_true",
+                       help="every session on every socket the tool has used")
+        return p
     if name == "runs":
         p.add_argument("--limit", type=int, default=50, help="how many runs (newest first)")
         p.add_argument("--watch", action="store_true",
@@ -288,11 +305,38 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
     return outcome.exit_code
 
 
+def _stop(ns: argparse.Namespace) -> int:
+    """`stop`: one line per session ended (or why one was left), exit 0 when nothing failed."""
+    from claude_orchestrator.runtime.stop import stop_all, stop_session
+
+    if ns.all and (ns.socket or ns.session):
+        raise UsageError("stop --all ends every session: --socket and --session do not apply")
+    config = resolve({"socket": ns.socket, "session": ns.session}, os.environ)
+    tmux = find_tmux(os.environ)
+    if ns.all:
+        ended, busy = stop_all(tmux, os.environ, config.socket)
+    else:
+        ended = [(config.socket, config.session)] if stop_session(
+            tmux, config.socket, config.session, os.environ) else []
+        busy = []
+    for socket, session in ended:
+        print(f"stopped tmux session {session} (socket {socket}) and the agent in it")
+    for line in busy:
+        sys.stderr.write(f"left running: {terminal_safe(line)}\n")
+    if not ended and not busy:
+        where = "any socket the tool used" if ns.all else (
+            f"session {config.session} on socket {config.socket}")
+        print(f"nothing to stop: no tmux session at {where}")
+    return 1 if busy else EXIT_OK
+
+
 def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> int:
     from claude_orchestrator.runlog import RunLogMissing, RunNotFound, open_runlog
     from claude_orchestrator.runlog.format import format_run_detail, format_run_line
 
     ns = _subparser(name).parse_args(args)
+    if name == "stop":
+        return _stop(ns)
     chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
     path = Path(chosen).expanduser() if chosen else None
     try:

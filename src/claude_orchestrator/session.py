@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
 from claude_orchestrator.agents.dialogs import key_toward
-from claude_orchestrator.config import Config, find_executable, find_tmux
-from claude_orchestrator.errors import AgentCannotWork
+from claude_orchestrator.config import (
+    DEFAULT_SESSION,
+    DEFAULT_SOCKET,
+    Config,
+    find_executable,
+    find_tmux,
+)
+from claude_orchestrator.errors import AgentCannotWork, UsageError
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runtime.hooks import (
     HookChannel,
@@ -42,6 +49,10 @@ class StartFailed(AgentCannotWork):
         super().__init__(message)
         self.screen = screen
         self.agent_status = agent_status  # the agent's own exit status, when it exited
+
+
+class SessionElsewhere(UsageError):
+    """The tmux session's live agent works in another folder than the run's (exit 2)."""
 
 
 class AgentSession:
@@ -85,11 +96,19 @@ class AgentSession:
         self.starts = 0
         self.deadline: float | None = None  # monotonic end of the run's time budget
         self._release_checked = False
+        self.kept: str | None = None  # what close() said of an agent it left running
+        self.driven = False  # this session started or adopted the agent (close speaks of it)
 
     @property
     def attach_command(self) -> str:
         """What a person types to watch the agent live."""
         return self.runtime.attach_command
+
+    def kept_message(self) -> str:
+        c = self.config
+        return (f"{self.agent.name} keeps running in tmux session {c.session} (socket "
+                f"{c.socket}): watch it with {self.attach_command}; stop it with "
+                f"claude-orchestrator stop{stop_flags(c.socket, c.session)}")
 
     @property
     def hooks_reporting(self) -> bool:
@@ -138,6 +157,9 @@ class AgentSession:
         status = self.runtime.status()
         if status.alive:
             if self.watcher.control is None:
+                if self.starts == 0:
+                    self._check_folder()
+                self.driven = True
                 self.watcher.attach()
                 if self.starts == 0:
                     self._adopt_running_agent()
@@ -172,6 +194,7 @@ class AgentSession:
                     self.runtime.start(argv, self.config.workdir, self.env,
                                        unset=self.config.withhold_env)
                 self.starts += 1
+                self.driven = True
                 self.ledger = Ledger(session_id=self.session_id)
                 self.watcher.attach()
                 self.wait_ready()
@@ -196,6 +219,20 @@ class AgentSession:
                 self.reporter.note(f"{self.agent.name} restarted with the conversation resumed "
                                    f"(--resume {resume_id})")
             return
+
+    def _check_folder(self) -> None:
+        """A live agent is adopted only when it works in this run's folder: a run in B must
+        never drive the Claude a chat left running in A."""
+        theirs = self.runtime.workdir()
+        mine = self.config.workdir
+        if theirs is None or _same_folder(theirs, mine):
+            return
+        c = self.config
+        where = stop_flags(c.socket, c.session)
+        raise SessionElsewhere(
+            f"tmux session {c.session} (socket {c.socket}) already runs {self.agent.name} in "
+            f"{theirs}, not in {mine}: stop it first (claude-orchestrator stop{where}), or "
+            "run this one in another session (--session NAME)")
 
     def _adopt_running_agent(self) -> None:
         """An agent left running by an earlier orchestrator (TERMINATE_WHEN_QUIT=false, or a
@@ -323,7 +360,13 @@ class AgentSession:
     def close(self, *, terminate: bool, keep_record: bool = False) -> None:
         """Leave (or kill, per TERMINATE_WHEN_QUIT) the session; release our resources. A
         killed session's state folder goes too, but for its hook record when `keep_record`
-        (a run that can be resumed reads what Claude reported there)."""
+        (a run that can be resumed reads what Claude reported there). An agent left running
+        is said in one line: which session, how to watch it, how to stop it (`kept`)."""
+        if not terminate and self.driven:
+            with contextlib.suppress(Exception):
+                if self.runtime.status().alive:
+                    self.kept = self.kept_message()
+                    self.reporter.note(self.kept)
         self.watcher.close()
         self.runtime.close(terminate=terminate)
         if self.channel is not None:
@@ -332,6 +375,27 @@ class AgentSession:
             remove_dir(self.runtime.folder, keep=("events.jsonl",) if keep_record else ())
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def stop_flags(socket: str, session: str) -> str:
+    """The flags `claude-orchestrator stop` needs for this session (none for the defaults).
+
+    >>> stop_flags('gt-claude-loop', 'gt-claude-loop'), stop_flags('s', 'gt-claude-loop')
+    ('', ' --socket s')
+    """
+    out = ""
+    if socket != DEFAULT_SOCKET:
+        out += f" --socket {shlex.quote(socket)}"
+    if session != DEFAULT_SESSION:
+        out += f" --session {shlex.quote(session)}"
+    return out
 
 
 def _died_message(name: str, status: PaneStatus) -> str:

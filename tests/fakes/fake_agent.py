@@ -16,6 +16,7 @@ Scripted replies, chosen by the first word of the submitted message:
     crash-after N    busy N seconds, then exit with status 1
     silent           busy 0.2 s, no reply lines
     env NAME         reply ``NAME=<its value>`` (``unset`` when the agent does not have it)
+    pwd              reply ``PWD <the folder it works in>``
     hostile          a reply with terminal escapes in it (an OSC 52 clipboard write, a title)
     stream N         busy N seconds, one new reply line on screen per second
     api-error        the turn fails: ``● API Error: 400 simulated``, StopFailure hook, no Stop
@@ -309,6 +310,8 @@ class Turn:
             pass
         if first == "env" and arg:
             self.set_reply(f"{arg}={os.environ.get(arg, 'unset')}")
+        elif first == "pwd":
+            self.set_reply(f"PWD {os.getcwd()}")
         elif first == "hostile":  # terminal escapes in the reply (the hooks carry them raw)
             self.reply = "clip \x1b]52;c;cm0gLXJmIH4=\x07 title \x1b]0;pwned\x07 end"
             self.screen = ["clip [escapes] title [escapes] end"]

@@ -4,14 +4,16 @@ supervisor; the CLI as the person runs it (in a terminal where that matters)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.integration.conftest import fake_agent_cmd
+from tests.integration.conftest import fake_agent_cmd, run_cli, tmux_cmd, wait_until
 from tests.integration.terminal import Terminal
 
 KEY = "sk-or-v1-JOURNEY-5ecr3t-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -52,3 +54,90 @@ def test_the_task_typed_at_the_prompt_takes_several_lines(
     first = supervisor.requests[0].json["messages"][1]["content"]
     assert "Task:\nAdd a --verbose flag\nand its tests\n" in first, first
     assert "\x1b" not in first
+
+
+def chat(socket: str, work: Path, env: dict[str, str], lines: str,
+         *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(["--chat", "--socket", socket, "--agent", "generic",
+                    "--claude-cmd", fake_agent_cmd(), *extra, str(work)], env, input=lines)
+
+
+def test_a_run_never_drives_the_agent_left_running_in_another_folder(
+        tmp_path: Path, socket_name: str, env: dict[str, str]) -> None:
+    """Chat in A, /quit (the agent stays, and that is said with the way to stop it); a run in
+    B on the same session is refused with one line naming both folders and the way out;
+    after `stop`, the run in B works in B."""
+    a, b = folder(tmp_path, "a"), folder(tmp_path, "b")
+    first = chat(socket_name, a, env, "pwd\n/quit\n")
+    assert first.returncode == 0, first.stderr
+    assert f"PWD {a}" in first.stdout
+    kept = [ln for ln in first.stderr.splitlines() if "keeps running in tmux session" in ln]
+    assert kept and f"stop it with claude-orchestrator stop --socket {socket_name}" in kept[0]
+    assert f"tmux -L {socket_name} attach -t gt-claude-loop" in kept[0]
+    refused = chat(socket_name, b, env, "pwd\n/quit\n")
+    assert refused.returncode == 2, refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert str(a) in line and str(b) in line and "claude-orchestrator stop --socket" in line
+    assert "PWD" not in refused.stdout
+    stopped = run_cli(["stop", "--socket", socket_name], env, timeout=30)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.strip() == (f"stopped tmux session gt-claude-loop (socket "
+                                      f"{socket_name}) and the agent in it")
+    assert tmux_cmd(socket_name, "list-sessions").returncode != 0  # the server went too
+    again = run_cli(["stop", "--socket", socket_name], env, timeout=30)
+    assert again.returncode == 0 and "nothing to stop" in again.stdout
+    second = chat(socket_name, b, env, "pwd\n/quit\n", "--terminate-when-quit")
+    assert second.returncode == 0, second.stderr
+    assert f"PWD {b}" in second.stdout
+    assert "keeps running" not in second.stderr
+
+
+def test_stop_all_ends_every_session_but_one_being_driven(
+        tmp_path: Path, env: dict[str, str]) -> None:
+    """`stop --all` ends the sessions left running on every socket the tool used; a session
+    an orchestrator drives right now is left alone, said in one line (exit 1)."""
+    sockets = [f"co-test-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    try:
+        for i, socket in enumerate(sockets[:2]):
+            done = chat(socket, folder(tmp_path, f"w{i}"), env, "hello\n/quit\n")
+            assert done.returncode == 0, done.stderr
+        driven = subprocess.Popen(
+            [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", sockets[2],
+             "--agent", "generic", "--claude-cmd", fake_agent_cmd(), str(folder(tmp_path, "d"))],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        assert driven.stdin is not None
+        driven.stdin.write("hello\n")
+        driven.stdin.flush()
+        assert wait_until(lambda: tmux_cmd(sockets[2], "list-sessions").returncode == 0, 30)
+        stopped = run_cli(["stop", "--all"], env, timeout=60)
+        assert stopped.returncode == 1, stopped.stderr
+        for socket in sockets[:2]:
+            assert f"(socket {socket}) and the agent in it" in stopped.stdout
+            assert tmux_cmd(socket, "list-sessions").returncode != 0
+        assert f"left running: session gt-claude-loop (socket {sockets[2]})" in stopped.stderr
+        assert tmux_cmd(sockets[2], "list-sessions").returncode == 0
+        driven.communicate("/quit\n", timeout=30)
+    finally:
+        for socket in sockets:
+            tmux_cmd(socket, "kill-server")
+
+
+def test_a_library_session_left_running_is_said_on_stderr(
+        tmp_path: Path, socket_name: str, env: dict[str, str]) -> None:
+    """The end of a `with Session(...)` block that keeps Claude: one warning (through
+    logging) naming the session and how to stop it; none when the session is ended."""
+    work = folder(tmp_path, "w")
+    code = ("import sys\nfrom claude_orchestrator import Session\n"
+            f"with Session({str(work)!r}, socket={socket_name!r}, agent='generic', "
+            f"claude_cmd={fake_agent_cmd()!r}, terminate_when_quit=sys.argv[1] == 'end') as s:\n"
+            "    print(s.send('hello').reply)\n")
+    kept = subprocess.run([sys.executable, "-c", code, "keep"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert kept.returncode == 0, kept.stderr
+    assert "ECHO: hello" in kept.stdout
+    assert "keeps running in tmux session gt-claude-loop" in kept.stderr, kept.stderr
+    ended = subprocess.run([sys.executable, "-c", code, "end"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert ended.returncode == 0, ended.stderr
+    assert "keeps running" not in ended.stderr

@@ -30,6 +30,7 @@ from claude_orchestrator.runtime.state import write_private
 PANE_WIDTH = 200
 PANE_HEIGHT = 50
 HISTORY_LIMIT = 50000
+WORKDIR_OPTION = "@orchestrator-workdir"  # a user option on the session: where its agent works
 _NOT_RUNNING = ("no server running", "error connecting", "server exited", "No such file")
 # What the tmux server itself starts with: enough to run, nothing of the user's secrets.
 SERVER_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "TMPDIR", "TMUX_TMPDIR")
@@ -173,7 +174,8 @@ class TmuxRuntime:
             "set-option", "-g", "exit-empty", "on", ";",
             "new-session", "-d", "-s", self.session, "-c", str(workdir),
             "-x", str(self.width), "-y", str(self.height), *command, ";",
-            "set-option", "-t", self.target, "remain-on-exit", "on",
+            "set-option", "-t", self.target, "remain-on-exit", "on", ";",
+            "set-option", "-t", self.target, WORKDIR_OPTION, str(workdir),
         ]
         # A server started by this command inherits this environment: a bare one.
         bare = {k: v for k, v in os.environ.items() if k in SERVER_ENV or k.startswith("LC_")}
@@ -190,7 +192,18 @@ class TmuxRuntime:
                 unset: Sequence[str] = ()) -> None:
         """Run `argv` again in the existing pane (after the agent died), history kept."""
         self._check("respawn-pane", "respawn-pane", "-k", "-t", self.target,
-                    "-c", str(workdir), *self._wrap(argv, env, unset))
+                    "-c", str(workdir), *self._wrap(argv, env, unset), ";",
+                    "set-option", "-t", self.target, WORKDIR_OPTION, str(workdir))
+
+    def workdir(self) -> Path | None:
+        """The folder the agent in this session was started in: what the orchestrator that
+        started it recorded on the session, else the pane's current folder (a session an
+        older release started). None when tmux cannot say."""
+        for fmt in (f"#{{{WORKDIR_OPTION}}}", "#{pane_current_path}"):
+            code, out, _ = self._run("display-message", "-p", "-t", self.target, fmt)
+            if code == 0 and out and out[0].strip():
+                return Path(out[0].strip())
+        return None
 
     def _wrap(self, argv: Sequence[str], env: Mapping[str, str],
               unset: Sequence[str]) -> list[str]:
