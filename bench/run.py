@@ -17,12 +17,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,6 +79,7 @@ class Bench:
         self.env["CLAUDE_ORCHESTRATOR_RUNLOG"] = str(self.tmp / "runs.sqlite3")
         os.environ.update(self.env)
         self.figures: list[Figure] = []
+        self.base_dead: list[float] = []  # the Go algorithm's dead time (it prints at once)
 
     # ----------------------------------------------------------------- helpers
     @contextmanager
@@ -119,6 +122,7 @@ class Bench:
                 assert rec.finished_wall is not None
                 base.append((t.sent_at, t.entered_at, rec.received_wall, rec.finished_wall,
                              t.reply_at))
+        self.base_dead = [r[4] - r[3] for r in base]
         self.figures += [
             Figure("dead time, hook path (API's last event -> reply had)",
                    [r[4] - r[3] for r in hook], [r[4] - r[3] for r in base], "s", "<= 0.05 s"),
@@ -130,6 +134,51 @@ class Bench:
                    [(r[4] - r[0]) - (r[3] - r[2]) for r in hook],
                    [(r[4] - r[0]) - (r[3] - r[2]) for r in base], "s", "-"),
         ]
+
+    def dead_time_stdout(self) -> None:
+        """What the person sees: the chat CLI over a pipe, from the API's last streamed event to
+        the reply's line on the product's stdout (the Go tool printed the reply as soon as it
+        had it: its figure is its dead time)."""
+        socket = f"co-bench-{uuid.uuid4().hex[:8]}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket,
+             "--terminate-when-quit", str(self.work)], env=self.env, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        assert proc.stdin is not None and proc.stdout is not None
+        lines: list[tuple[float, str]] = []
+        arrived = threading.Condition()
+
+        def read(stream: IO[str]) -> None:
+            for line in stream:
+                with arrived:
+                    lines.append((time.time(), line))
+                    arrived.notify_all()
+
+        reader = threading.Thread(target=read, args=(proc.stdout,), daemon=True)
+        reader.start()
+        dead = []
+        try:
+            for i in range(self.n + 1):  # the first one warms up
+                text = f"stdout path {i}"
+                proc.stdin.write(text + "\n")
+                proc.stdin.flush()
+                with arrived:
+                    assert arrived.wait_for(lambda t=text: any(f"ECHO: {t}" in line
+                                                               for _, line in lines), 120)
+                    seen = next(at for at, line in lines if f"ECHO: {text}" in line)
+                rec = next(r for r in self.api.requests if r.last_user_text == text)
+                assert rec.finished_wall is not None
+                if i:
+                    dead.append(seen - rec.finished_wall)
+            proc.stdin.write("/quit\n")
+            proc.stdin.flush()
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        self.figures.insert(0, Figure(
+            "dead time to stdout (chat over a pipe: API's last event -> reply line printed)",
+            dead, self.base_dead or None, "s", "<= 0.05 s"))
 
     def delivery(self) -> None:
         texts = {
@@ -307,13 +356,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only",
-                        help="comma-separated: dead,delivery,cpu,startup,recovery,feed")
+                        help="comma-separated: dead,stdout,delivery,cpu,startup,recovery,feed")
     args = parser.parse_args()
     if claude_bin() is None:
         print("Claude Code is not installed: run scripts/install-claude-code", file=sys.stderr)
         return 1
     bench = Bench(args.quick)
-    steps = {"dead": bench.dead_time, "delivery": bench.delivery, "cpu": bench.cpu_while_waiting,
+    steps = {"dead": bench.dead_time, "stdout": bench.dead_time_stdout,
+             "delivery": bench.delivery, "cpu": bench.cpu_while_waiting,
              "startup": bench.startup, "recovery": bench.recovery,
              "feed": bench.supervisor_feed}
     chosen = args.only.split(",") if args.only else list(steps)

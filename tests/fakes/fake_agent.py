@@ -39,6 +39,9 @@ Options (unknown options are ignored, so claude-like command lines work):
     --transcript-dir DIR  (fake only) write a JSONL transcript to DIR/<session_id>.jsonl; with
                           --resume and no such file: ``No conversation found ...``, exit 1
     --collapse-pastes     (fake only) show big pastes as ``[Pasted text #N +M lines]``
+    --usage-delay S       (fake only) write a turn's answer, usage (100 input and 10 output
+                          tokens of claude-sonnet-4-5) and `turn_duration` to the transcript S
+                          seconds after its Stop hook
     --session-file PATH   ignored
 
 Environment: ``FAKE_AGENT_LOG`` names a file that receives one JSON line per submitted message:
@@ -57,6 +60,7 @@ import signal
 import subprocess
 import sys
 import termios
+import threading
 import time
 import tty
 import unicodedata
@@ -135,6 +139,7 @@ class Options:
         self.resume: str | None = None
         self.transcript_dir: str | None = None
         self.collapse_pastes = False
+        self.usage_delay = 0.0
 
 
 VALUE_OPTIONS = (
@@ -149,6 +154,7 @@ VALUE_OPTIONS = (
     "-r",
     "--session-file",
     "--transcript-dir",
+    "--usage-delay",
 )
 
 
@@ -193,6 +199,8 @@ def parse_args(argv: list[str]) -> Options:
                 opts.resume = value or None
             elif name == "--transcript-dir":
                 opts.transcript_dir = value or None
+            elif name == "--usage-delay":
+                opts.usage_delay = float(value)
         except ValueError:
             pass
     return opts
@@ -882,15 +890,22 @@ class FakeAgent:
             )
             self.turn = None
             self.redraw(["", f"✻ Worked for {format_duration(elapsed)}"])
-        # like Claude: the transcript is written after the Stop hook
-        self.transcript_append(
-            [
-                {
-                    "type": "assistant",
-                    "message": {"role": "assistant", "content": [{"type": "text", "text": reply}]},
-                }
-            ]
-        )
+        # like Claude: the transcript is written after the Stop hook, the turn's usage with
+        # its answer and a `turn_duration` line last (--usage-delay: that long after the Stop)
+        entries = [
+            {
+                "type": "assistant",
+                "message": {"id": f"msg_fake_{uuid.uuid4().hex}",
+                            "model": "claude-sonnet-4-5", "role": "assistant",
+                            "content": [{"type": "text", "text": reply}],
+                            "usage": {"input_tokens": 100, "output_tokens": 10}},
+            },
+            {"type": "system", "subtype": "turn_duration", "durationMs": int(elapsed * 1000)},
+        ]
+        if self.opts.usage_delay:
+            threading.Timer(self.opts.usage_delay, self.transcript_append, (entries,)).start()
+        else:
+            self.transcript_append(entries)
         self.take_queue()
 
     def take_queue(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_orchestrator.runlog import RunLog
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.integration.conftest import fake_agent_cmd, run_cli, tmux_cmd, wait_until
 from tests.integration.terminal import Terminal
@@ -141,3 +142,37 @@ def test_a_library_session_left_running_is_said_on_stderr(
                            text=True, timeout=60)
     assert ended.returncode == 0, ended.stderr
     assert "keeps running" not in ended.stderr
+
+
+def test_chat_prints_the_reply_before_claude_has_written_its_usage(
+        tmp_path: Path, socket_name: str, env: dict[str, str]) -> None:
+    """The reply is on stdout while the transcript does not yet hold the turn's usage (written
+    1.5 s after the Stop hook here); the usage is still recorded, once per turn."""
+    transcripts = folder(tmp_path, "transcripts")
+    work = folder(tmp_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket_name,
+         "--agent", "claude", "--terminate-when-quit", "--claude-cmd",
+         fake_agent_cmd("--transcript-dir", str(transcripts), "--usage-delay", "1.5"),
+         str(work)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    def written() -> str:
+        return "".join(p.read_text() for p in transcripts.glob("*.jsonl"))
+
+    for n in (1, 2):
+        assert wait_until(lambda n=n: written().count("turn_duration") == n - 1, 10)
+        proc.stdin.write(f"message {n}\n")
+        proc.stdin.flush()
+        line = ""
+        while not line.startswith("ECHO: "):
+            line = proc.stdout.readline().removeprefix("you> ")
+            assert line, proc.stderr.read() if proc.stderr else ""
+        assert line.strip() == f"ECHO: message {n}"
+        assert written().count("turn_duration") == n - 1  # this turn's usage: not there yet
+    _, err = proc.communicate("/quit\n", timeout=60)
+    assert proc.returncode == 0, err
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        run = log.list_runs()[0]
+        assert run.claude_tokens == 2 * 110
+        assert [t.claude_tokens for t in log.turns(run.id)] == [110, 110]

@@ -87,10 +87,12 @@ def size(path: str | Path | None) -> int:
         return 0
 
 
-def usage_since(path: str | Path, offset: int) -> tuple[list[Tokens], bool]:
-    """The tokens of the API answers written after byte `offset`, one entry per model, and
-    whether the turn's closing `turn_duration` line is there yet. Claude writes one assistant
-    line per content block, each repeating its message's id and usage: each id counts once;
+def usage_since(path: str | Path, offset: int,
+                seen: set[str] | None = None) -> tuple[list[Tokens], bool]:
+    """The tokens of the API answers written after byte `offset` up to the end of that turn
+    (its `turn_duration` line, when it is there), one entry per model, and whether that line
+    was found. Claude writes one assistant line per content block, each repeating its message's
+    id and usage: each id counts once (across calls too, when `seen` is passed and kept);
     `<synthetic>` lines (errors) are not answers."""
     try:
         with open(path, "rb") as f:
@@ -98,9 +100,8 @@ def usage_since(path: str | Path, offset: int) -> tuple[list[Tokens], bool]:
             data = f.read()
     except OSError:
         return [], False
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     by_model: dict[str, Tokens] = {}
-    done = False
     for raw in data.splitlines():
         try:
             entry = json.loads(raw)
@@ -109,7 +110,7 @@ def usage_since(path: str | Path, offset: int) -> tuple[list[Tokens], bool]:
         if not isinstance(entry, dict):
             continue
         if entry.get("type") == "system" and entry.get("subtype") == "turn_duration":
-            done = True
+            return list(by_model.values()), True  # what follows is the next turn's
         message = entry.get("message")
         if entry.get("type") != "assistant" or not isinstance(message, dict):
             continue
@@ -127,24 +128,5 @@ def usage_since(path: str | Path, offset: int) -> tuple[list[Tokens], bool]:
         add = Tokens(model, count("input_tokens"), count("output_tokens"),
                      count("cache_creation_input_tokens"), count("cache_read_input_tokens"))
         by_model[model] = by_model.get(model, Tokens(model)) + add
-    return list(by_model.values()), done
+    return list(by_model.values()), False
 
-
-def turn_usage(path: str | Path, offset: int, wait: float = 1.5,
-               quiet: float = 0.3) -> list[Tokens]:
-    """The tokens of the turn written after `offset`, waiting (bounded) for Claude to finish
-    writing it: it writes the turn some 50-150 ms after the Stop hook, its `turn_duration`
-    line last. No file: nothing to wait for; a file that stops growing: what is there."""
-    if not Path(path).exists():
-        return []
-    deadline = time.monotonic() + wait
-    last_size, still_since = size(path), time.monotonic()
-    while True:
-        tokens, done = usage_since(path, offset)
-        now = time.monotonic()
-        if done or now >= deadline or now - still_since >= quiet:
-            return tokens
-        time.sleep(0.05)
-        grown = size(path)
-        if grown != last_size:
-            last_size, still_since = grown, time.monotonic()

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from claude_orchestrator.agents import UnknownDialog
-from claude_orchestrator.agents.prices import price
-from claude_orchestrator.agents.transcript import turn_usage
+from claude_orchestrator.agents.prices import Tokens, price
 from claude_orchestrator.config import Config
+from claude_orchestrator.drivers.usage import UsageCollector
 from claude_orchestrator.errors import (
     AgentCannotWork,
     BudgetExhausted,
@@ -139,6 +139,7 @@ class Run:
         self.config = config
         self.redact = log.redact
         self._unpriced: set[str] = set()
+        self.usage = UsageCollector(self._add_usage)
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
         sess.reporter = ActivityReporter(sess.reporter, lambda what: log.set_activity(run_id,
                                                                                       what))
@@ -159,12 +160,14 @@ class Run:
         self.log.finish_turn(self.id, seq, reply=reply, ended_by="hook")
 
     def record_turn(self, seq: int, result: TurnResult) -> None:
-        """The turn's result, then Claude's own tokens for it from its transcript (written
-        just after the turn ended: read once the reply is out, so it costs no dead time)."""
+        """The turn's result, at once; Claude's own tokens for it follow from its transcript in
+        the background (drivers/usage.py: the reply is never held back for them)."""
         self.log.record_turn(self.id, seq, result)
         if result.transcript is None or result.ended_by not in ("hook", "api-error", "screen"):
             return
-        tokens = turn_usage(*result.transcript)
+        self.usage.collect(seq, *result.transcript)
+
+    def _add_usage(self, seq: int, tokens: list[Tokens]) -> None:
         cost = 0.0
         for t in tokens:
             amount, unknown = price(t)
@@ -181,6 +184,7 @@ class Run:
         person pressed Ctrl-C three times."""
         with shielded():
             try:
+                self.usage.settle()  # the run's totals hold every turn's tokens
                 self.sess.close(terminate=self.config.terminate_when_quit,
                                 keep_record=outcome.status not in ("complete", "quit"))
             finally:

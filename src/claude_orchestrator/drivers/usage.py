@@ -1,0 +1,71 @@
+"""Claude's own tokens for each turn, read from its transcript after the reply was handed over.
+
+The design (issue 23): the reply goes to the person, the caller or the supervisor the moment the
+turn ends. Claude writes the turn's usage to its transcript some 50-150 ms after its Stop hook
+(seconds later on a busy machine), closing the turn with a `turn_duration` line. So each turn's
+usage is read by a thread of its own, which waits for that line (or for the file to stay
+unchanged for `QUIET` seconds, or at most `WAIT` seconds) and records the tokens once; every
+message id counts once for the run, so two turns read close together never count a message
+twice. A cost check before the next supervisor call uses what is recorded by then; `settle`, at
+the run's end, waits for what is still being read, so the run's totals are exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from claude_orchestrator.agents.prices import Tokens
+from claude_orchestrator.agents.transcript import size, usage_since
+
+WAIT = 10.0  # longest wait for a turn's end in the transcript
+QUIET = 2.0  # ... or this long without the transcript growing
+POLL = 0.05
+
+
+class UsageCollector:
+    """Reads each turn's tokens in the background and hands them to `record(seq, tokens)`."""
+
+    def __init__(self, record: Callable[[int, list[Tokens]], None], *, wait: float = WAIT,
+                 quiet: float = QUIET) -> None:
+        self._record = record
+        self._wait = wait
+        self._quiet = quiet
+        self._seen: set[str] = set()  # message ids counted for this run
+        self._lock = threading.Lock()
+        self._pending: list[threading.Thread] = []
+
+    def collect(self, seq: int, path: str, offset: int) -> None:
+        """Start reading turn `seq`'s tokens, written after byte `offset` of `path`."""
+        thread = threading.Thread(target=self._read, args=(seq, path, offset), daemon=True,
+                                  name=f"usage-{seq}")
+        self._pending = [t for t in self._pending if t.is_alive()]
+        self._pending.append(thread)
+        thread.start()
+
+    def _read(self, seq: int, path: str, offset: int) -> None:
+        deadline = time.monotonic() + self._wait
+        last, still_since = size(path), time.monotonic()
+        while True:
+            done = usage_since(path, offset)[1]
+            now = time.monotonic()
+            if done or now >= deadline or now - still_since >= self._quiet:
+                break
+            time.sleep(POLL)
+            grown = size(path)
+            if grown != last:
+                last, still_since = grown, time.monotonic()
+        with self._lock:
+            tokens = usage_since(path, offset, self._seen)[0]
+        if tokens:
+            with contextlib.suppress(Exception):  # a busy log must not kill the thread loudly
+                self._record(seq, tokens)
+
+    def settle(self) -> None:
+        """Wait (bounded) until every turn's tokens are recorded."""
+        end = time.monotonic() + self._wait
+        for thread in self._pending:
+            thread.join(max(0.0, end - time.monotonic()))
+        self._pending = [t for t in self._pending if t.is_alive()]
