@@ -224,6 +224,8 @@ def test_the_cost_is_the_supervisors_plus_claudes_priced_tokens(
     assert data["claude_cost_usd"] == pytest.approx(claude, rel=1e-6)
     assert data["cost_usd"] == pytest.approx(0.06 + claude, rel=1e-6)
     assert data["claude_tokens"] == 1200 + 300 + 4000 + 250 + 800 + 5200 + 100
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:  # each turn its own tokens
+        assert [t.claude_tokens for t in log.turns(data["run_id"])] == [5750, 6100]
 
 
 # ----------------------------------------------------------------------------- a person

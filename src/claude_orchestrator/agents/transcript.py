@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from claude_orchestrator.agents.claude import claude_normalise
 from claude_orchestrator.agents.prices import Tokens
 
 _BASH_INPUT = re.compile(r"<bash-input>(.*?)</bash-input>", re.S)
@@ -87,46 +88,70 @@ def size(path: str | Path | None) -> int:
         return 0
 
 
-def usage_since(path: str | Path, offset: int,
-                seen: set[str] | None = None) -> tuple[list[Tokens], bool]:
-    """The tokens of the API answers written after byte `offset` up to the end of that turn
-    (its `turn_duration` line, when it is there), one entry per model, and whether that line
-    was found. Claude writes one assistant line per content block, each repeating its message's
-    id and usage: each id counts once (across calls too, when `seen` is passed and kept);
-    `<synthetic>` lines (errors) are not answers."""
+def _assistant_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content
+                       if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def turn_usage(path: str | Path, offset: int, *, prompt: str | None = None,
+               reply: str | None = None, seen: set[str] | None = None
+               ) -> tuple[list[Tokens], bool]:
+    """The tokens of one turn's API answers, one entry per model, and whether the turn's last
+    message (the one whose text is `reply`) is in the transcript yet.
+
+    The turn is found by meaning, not by position alone: its answers are the assistant lines
+    after its own prompt (the user line ending with `prompt`, after byte `offset`) up to the one
+    holding its reply. Claude writes a turn 50-150 ms after its Stop hook (later on a busy
+    machine), in an order that can put another turn's lines after `offset`. Without its prompt
+    in the file (messages merged into one turn, a `!cmd`), the answers after `offset` count.
+    Claude writes one assistant line per content block, each repeating its message's id and
+    usage: each id counts once (across calls too, when `seen` is passed and kept);
+    `<synthetic>` lines (errors) are not answers.
+    """
     try:
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read()
     except OSError:
         return [], False
-    seen = set() if seen is None else seen
-    by_model: dict[str, Tokens] = {}
+    lines = []
     for raw in data.splitlines():
         try:
             entry = json.loads(raw)
         except ValueError:
             continue
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("type") == "system" and entry.get("subtype") == "turn_duration":
-            return list(by_model.values()), True  # what follows is the next turn's
+        if isinstance(entry, dict):
+            lines.append(entry)
+    wanted = claude_normalise(prompt) if prompt else ""
+    start = 0
+    if wanted:
+        start = next((i + 1 for i, e in enumerate(lines)
+                      if claude_normalise(user_text(e)).endswith(wanted)), 0)
+    seen = set() if seen is None else seen
+    by_model: dict[str, Tokens] = {}
+    last = reply.strip() if reply else ""
+    for entry in lines[start:]:
         message = entry.get("message")
         if entry.get("type") != "assistant" or not isinstance(message, dict):
             continue
         model = str(message.get("model") or "")
         mid = str(message.get("id") or "")
         usage = message.get("usage")
-        if model == "<synthetic>" or not mid or mid in seen or not isinstance(usage, dict):
-            continue
-        seen.add(mid)
+        if model != "<synthetic>" and mid and mid not in seen and isinstance(usage, dict):
+            seen.add(mid)
 
-        def count(key: str, u: dict[str, Any] = usage) -> int:
-            value = u.get(key)
-            return int(value) if isinstance(value, int) and value > 0 else 0
+            def count(key: str, u: dict[str, Any] = usage) -> int:
+                value = u.get(key)
+                return int(value) if isinstance(value, int) and value > 0 else 0
 
-        add = Tokens(model, count("input_tokens"), count("output_tokens"),
-                     count("cache_creation_input_tokens"), count("cache_read_input_tokens"))
-        by_model[model] = by_model.get(model, Tokens(model)) + add
+            add = Tokens(model, count("input_tokens"), count("output_tokens"),
+                         count("cache_creation_input_tokens"), count("cache_read_input_tokens"))
+            by_model[model] = by_model.get(model, Tokens(model)) + add
+        if last and _assistant_text(message).strip() == last:
+            return list(by_model.values()), True
     return list(by_model.values()), False
-

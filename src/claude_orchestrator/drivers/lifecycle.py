@@ -165,7 +165,8 @@ class Run:
         self.log.record_turn(self.id, seq, result)
         if result.transcript is None or result.ended_by not in ("hook", "api-error", "screen"):
             return
-        self.usage.collect(seq, *result.transcript)
+        self.usage.collect(seq, *result.transcript, prompt=result.received_text or None,
+                           reply=result.reply if result.ended_by == "hook" else None)
 
     def _add_usage(self, seq: int, tokens: list[Tokens]) -> None:
         cost = 0.0

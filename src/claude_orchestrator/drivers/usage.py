@@ -1,13 +1,14 @@
 """Claude's own tokens for each turn, read from its transcript after the reply was handed over.
 
 The design (issue 23): the reply goes to the person, the caller or the supervisor the moment the
-turn ends. Claude writes the turn's usage to its transcript some 50-150 ms after its Stop hook
-(seconds later on a busy machine), closing the turn with a `turn_duration` line. So each turn's
-usage is read by a thread of its own, which waits for that line (or for the file to stay
-unchanged for `QUIET` seconds, or at most `WAIT` seconds) and records the tokens once; every
-message id counts once for the run, so two turns read close together never count a message
-twice. A cost check before the next supervisor call uses what is recorded by then; `settle`, at
-the run's end, waits for what is still being read, so the run's totals are exact.
+turn ends. Claude writes the turn to its transcript some 50-150 ms after its Stop hook (seconds
+later on a busy machine, and the first turn of 2.1.197 only once the file is made). So each
+turn's usage is read by a thread of its own, which waits until the transcript holds the turn's
+last message (the line with its reply; or the file stays unchanged for `QUIET` seconds; at
+most `WAIT` seconds) and records the tokens once: the answers between the turn's own prompt and
+that line (agents/transcript.py `turn_usage`), every message id counted once for the run. The
+cost check before the next supervisor call uses what is recorded by then; `settle`, at the
+run's end, waits for what is still being read, so the run's totals are exact.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from claude_orchestrator.agents.prices import Tokens
-from claude_orchestrator.agents.transcript import size, usage_since
+from claude_orchestrator.agents.transcript import size, turn_usage
 
 WAIT = 10.0  # longest wait for a turn's end in the transcript
 QUIET = 2.0  # ... or this long without the transcript growing
@@ -37,19 +38,22 @@ class UsageCollector:
         self._lock = threading.Lock()
         self._pending: list[threading.Thread] = []
 
-    def collect(self, seq: int, path: str, offset: int) -> None:
-        """Start reading turn `seq`'s tokens, written after byte `offset` of `path`."""
-        thread = threading.Thread(target=self._read, args=(seq, path, offset), daemon=True,
-                                  name=f"usage-{seq}")
+    def collect(self, seq: int, path: str, offset: int, *, prompt: str | None = None,
+                reply: str | None = None) -> None:
+        """Start reading turn `seq`'s tokens: written after byte `offset` of `path`, after the
+        line of its `prompt`, up to the line holding its `reply`."""
+        thread = threading.Thread(target=self._read, args=(seq, path, offset, prompt, reply),
+                                  daemon=True, name=f"usage-{seq}")
         self._pending = [t for t in self._pending if t.is_alive()]
         self._pending.append(thread)
         thread.start()
 
-    def _read(self, seq: int, path: str, offset: int) -> None:
+    def _read(self, seq: int, path: str, offset: int, prompt: str | None,
+              reply: str | None) -> None:
         deadline = time.monotonic() + self._wait
         last, still_since = size(path), time.monotonic()
         while True:
-            done = usage_since(path, offset)[1]
+            done = turn_usage(path, offset, prompt=prompt, reply=reply)[1]
             now = time.monotonic()
             if done or now >= deadline or now - still_since >= self._quiet:
                 break
@@ -58,7 +62,7 @@ class UsageCollector:
             if grown != last:
                 last, still_since = grown, time.monotonic()
         with self._lock:
-            tokens = usage_since(path, offset, self._seen)[0]
+            tokens = turn_usage(path, offset, prompt=prompt, reply=reply, seen=self._seen)[0]
         if tokens:
             with contextlib.suppress(Exception):  # a busy log must not kill the thread loudly
                 self._record(seq, tokens)
