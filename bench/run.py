@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,13 +23,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench.baseline import baseline_turn  # noqa: E402
+from bench.concurrency import peak_rss_mb, tree_cpu  # noqa: E402
 from claude_orchestrator.config import resolve  # noqa: E402
 from claude_orchestrator.progress import QuietReporter  # noqa: E402
 from claude_orchestrator.session import AgentSession  # noqa: E402
@@ -194,45 +194,77 @@ class Bench:
                                            [r[1] - r[0] for r in rows], None, "s", "<= 0.2 s"))
 
     def cpu_while_waiting(self) -> None:
-        """CPU of the orchestrator and every process it started, per minute of Claude working:
-        the CLI runs a long and a short turn; the difference is the cost of waiting."""
-        long_s = 10.0 if self.n < 10 else 30.0
+        """CPU of the orchestrator and every process it started, per second of Claude working,
+        counted inside the turn (from 2 s after the request reached the API to 2 s before the
+        reply ends: start-up and shutdown are not waiting), from /proc (bench/concurrency.py).
+        The same window for the Go algorithm's waiting loop."""
+        long_s = 14.0 if self.n < 10 else 30.0
 
-        def cli_cpu(duration: float) -> tuple[float, float]:
-            self.api.push(Reply("done waiting", duration=duration))
+        def window(pid: int, text: str) -> float:
+            rec = self._wait_request(text)
+            time.sleep(max(0.0, rec.received_wall + 2.0 - time.time()))
+            c0, t0 = tree_cpu(pid), time.monotonic()
+            time.sleep(long_s - 4.0)
+            return (tree_cpu(pid) - c0) / (time.monotonic() - t0) * 100
+
+        def cli_cpu(i: int) -> tuple[float, float]:
+            text = f"wait for me {i}"
+            self.api.push(Reply("done waiting", duration=long_s))
             socket = f"co-bench-{uuid.uuid4().hex[:8]}"
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            subprocess.run([sys.executable, "-m", "claude_orchestrator", "--chat", "--socket",
-                            socket, "--terminate-when-quit", str(self.work)],
-                           input="wait for me\n", env=self.env, capture_output=True,
-                           text=True, check=True, timeout=duration + 60)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            return ((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-                    after.ru_maxrss / 1024)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket,
+                 "--terminate-when-quit", str(self.work)], env=self.env,
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                text=True)
+            assert proc.stdin is not None
+            proc.stdin.write(text + "\n")
+            proc.stdin.flush()
+            try:
+                cpu = window(proc.pid, text)
+                rss = peak_rss_mb(proc.pid)
+                proc.communicate("/quit\n", timeout=long_s + 60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            return cpu, rss
 
-        def base_cpu(duration: float) -> float:
-            self.api.push(Reply("done waiting", duration=duration))
+        def base_cpu(i: int) -> float:
+            text = f"base wait {i}"
+            self.api.push(Reply("done waiting", duration=long_s))
             with self.session() as sess:
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                         "from bench.baseline import baseline_turn; "
                         f"baseline_turn({sess.config.socket!r}, {sess.config.session!r}, "
-                        "'wait for me')")
-                subprocess.run([sys.executable, "-c", code], check=True, timeout=duration + 120)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+                        f"{text!r})")
+                proc = subprocess.Popen([sys.executable, "-c", code])
+                try:
+                    cpu = window(proc.pid, text)
+                    proc.wait(long_s + 120)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+            return cpu
 
         ours, base, rss = [], [], []
-        for _ in range(2 if self.n < 10 else 3):
-            long_cpu, peak = cli_cpu(long_s)
-            short_cpu, _ = cli_cpu(0.0)
-            ours.append(max(0.0, long_cpu - short_cpu) / long_s * 100)
+        for i in range(2 if self.n < 10 else 3):
+            cpu, peak = cli_cpu(i)
+            ours.append(cpu)
             rss.append(peak)
-            base.append(max(0.0, base_cpu(long_s) - base_cpu(0.0)) / long_s * 100)
+            base.append(base_cpu(i))
         self.figures.append(Figure(f"CPU while Claude works ({long_s:g} s turn, % of a core)",
                                    ours, base, "%", "<= 0.3 %"))
         self.figures.append(Figure("peak resident memory of the orchestrator", rss, None, "MB",
                                    "-"))
+
+    def _wait_request(self, text: str, timeout: float = 120.0) -> Any:
+        """The API's record of the request carrying `text`, once it arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for rec in self.api.requests:
+                if rec.last_user_text == text:
+                    return rec
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} never reached the API")
 
     def startup(self) -> None:
         helps = []
