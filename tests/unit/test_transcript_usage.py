@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.agents.prices import Tokens
-from claude_orchestrator.agents.transcript import turn_usage
+from claude_orchestrator.agents.transcript import ToolUse, TurnWork, turn_work
 from claude_orchestrator.drivers.usage import UsageCollector
 
 
@@ -45,18 +45,18 @@ def test_a_turn_is_read_from_its_prompt_to_its_reply(tmp_path: Path) -> None:
     write(path, answer("a1", "first", 10, 1), *TAIL, user("two"),
           answer("a2", "thinking", 20, 2), answer("a3", "second", 30, 3), *TAIL)
     seen: set[str] = set()
-    assert turn_usage(path, 0, prompt="one", reply="first", seen=seen) == (
-        [Tokens("m", 10, 1)], True)
-    assert turn_usage(path, mark, prompt="two", reply="second", seen=seen) == (
-        [Tokens("m", 50, 5)], True)
-    assert turn_usage(path, 0, prompt="two", reply="second", seen=seen) == ([], True)  # once
+    assert turn_work(path, 0, prompt="one", reply="first", seen=seen) == TurnWork(
+        [Tokens("m", 10, 1)], [], True)
+    assert turn_work(path, mark, prompt="two", reply="second", seen=seen) == TurnWork(
+        [Tokens("m", 50, 5)], [], True)
+    assert turn_work(path, 0, prompt="two", reply="second", seen=seen).tokens == []  # once
 
 
 def test_a_turn_whose_reply_is_not_written_yet_is_not_done(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     write(path, user("one"), answer("a1", "working on it", 10, 1))
-    assert turn_usage(path, 0, prompt="one", reply="done") == ([Tokens("m", 10, 1)], False)
-    assert turn_usage(tmp_path / "missing.jsonl", 0, prompt="x", reply="y") == ([], False)
+    assert turn_work(path, 0, prompt="one", reply="done") == TurnWork([Tokens("m", 10, 1)])
+    assert turn_work(tmp_path / "missing.jsonl", 0, prompt="x", reply="y") == TurnWork()
 
 
 def test_without_its_prompt_the_answers_after_the_mark_count(tmp_path: Path) -> None:
@@ -66,7 +66,8 @@ def test_without_its_prompt_the_answers_after_the_mark_count(tmp_path: Path) -> 
     mark = write(path, user("earlier"), answer("a0", "old", 5, 5))
     write(path, answer("a1", "x", 10, 1, model="<synthetic>"), answer("a2", "y", 7, 3),
           answer("a2", "y", 7, 3))
-    assert turn_usage(path, mark, prompt="not there", reply="y") == ([Tokens("m", 7, 3)], True)
+    assert turn_work(path, mark, prompt="not there", reply="y") == TurnWork(
+        [Tokens("m", 7, 3)], [], True)
 
 
 def test_the_prompt_is_found_after_claudes_own_normalisation(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_the_prompt_is_found_after_claudes_own_normalisation(tmp_path: Path) -> 
     path = tmp_path / "t.jsonl"
     wrapped = '\n\n<pasted_content id="a1b2">\nline\tone\nline two\n</pasted_content id="a1b2">\n'
     write(path, user(wrapped), answer("a1", "ok", 4, 2))
-    assert turn_usage(path, 0, prompt="line\tone\nline two", reply="ok")[1]
+    assert turn_work(path, 0, prompt="line\tone\nline two", reply="ok").done
 
 
 def test_the_collector_records_each_turn_once_after_its_reply_is_written(
@@ -84,7 +85,7 @@ def test_the_collector_records_each_turn_once_after_its_reply_is_written(
     path = tmp_path / "t.jsonl"
     write(path, user("one"))
     recorded: list[tuple[int, list[Tokens]]] = []
-    collector = UsageCollector(lambda seq, tokens: recorded.append((seq, tokens)), quiet=5.0)
+    collector = UsageCollector(lambda seq, work: recorded.append((seq, work.tokens)), quiet=5.0)
     late = threading.Timer(1.0, write, (path, answer("a1", "first", 10, 1), *TAIL))
     collector.collect(1, str(path), 0, prompt="one", reply="first")
     late.start()
@@ -99,7 +100,37 @@ def test_a_turn_never_written_ends_the_wait_after_the_quiet_time(tmp_path: Path)
     path = tmp_path / "t.jsonl"
     write(path, user("one"))
     recorded: list[object] = []
-    collector = UsageCollector(lambda seq, tokens: recorded.append(tokens), quiet=0.3)
+    collector = UsageCollector(lambda seq, work: recorded.append(work), quiet=0.3)
     collector.collect(1, str(path), 0, prompt="one", reply="never")
     collector.settle()
     assert recorded == []
+
+
+def tool_call(tid: str, name: str, given: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "assistant", "message": {"id": f"m-{tid}", "model": "m", "content": [
+        {"type": "tool_use", "id": tid, "name": name, "input": given}],
+        "usage": {"input_tokens": 1, "output_tokens": 1}}}
+
+
+def tool_result(tid: str, error: bool) -> dict[str, Any]:
+    return {"type": "user", "message": {"role": "user", "content": [
+        {"tool_use_id": tid, "type": "tool_result", "content": "x", "is_error": error}]}}
+
+
+def test_the_tools_a_turn_used_with_what_they_acted_on(tmp_path: Path) -> None:
+    """As Claude 2.1.332 writes them: a tool_use block per call, its result in a user line.
+    Bash names its command, the file tools their file; a failed result is marked; a call whose
+    result is not written yet is neither."""
+    path = tmp_path / "t.jsonl"
+    write(path, user("do it"), tool_call("t1", "Bash", {"command": "echo hi > out.txt",
+                                                          "description": "write"}),
+          tool_result("t1", False), tool_call("t2", "Edit", {"file_path": "/w/a.py",
+                                                             "old_string": "x"}),
+          tool_result("t2", True), tool_call("t3", "Read", {"file_path": "/w/b.py"}),
+          tool_call("t4", "Write", {"file_path": "/w/c.py", "content": "y"}),
+          answer("a9", "Done.", 1, 1))
+    work = turn_work(path, 0, prompt="do it", reply="Done.")
+    assert work.done and work.tools == [
+        ToolUse("Bash", "echo hi > out.txt", False), ToolUse("Edit", "/w/a.py", True),
+        ToolUse("Read", "/w/b.py", None), ToolUse("Write", "/w/c.py", None)]
+    assert [t.writes_file for t in work.tools] == [False, True, False, True]

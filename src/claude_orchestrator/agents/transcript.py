@@ -1,5 +1,6 @@
 """Reading Claude Code's session transcript (`transcript_path`, JSON lines): what a `!cmd`
-printed (the screen shortens long output), and the tokens a turn used (no hook carries them)."""
+printed (the screen shortens long output), and what a turn did: its tokens (no hook carries
+them) and the tools it used (the commands it ran, the files it wrote)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,27 +100,67 @@ def _assistant_text(message: dict[str, Any]) -> str:
     return ""
 
 
-def turn_usage(path: str | Path, offset: int, *, prompt: str | None = None,
-               reply: str | None = None, seen: set[str] | None = None
-               ) -> tuple[list[Tokens], bool]:
-    """The tokens of one turn's API answers, one entry per model, and whether the turn's last
-    message (the one whose text is `reply`) is in the transcript yet.
+# Tools that write a file, and the input naming it.
+FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path",
+              "NotebookEdit": "notebook_path"}
 
-    The turn is found by meaning, not by position alone: its answers are the assistant lines
-    after its own prompt (the user line ending with `prompt`, after byte `offset`) up to the one
-    holding its reply. Claude writes a turn 50-150 ms after its Stop hook (later on a busy
-    machine), in an order that can put another turn's lines after `offset`. Without its prompt
-    in the file (messages merged into one turn, a `!cmd`), the answers after `offset` count.
-    Claude writes one assistant line per content block, each repeating its message's id and
-    usage: each id counts once (across calls too, when `seen` is passed and kept);
-    `<synthetic>` lines (errors) are not answers.
+
+@dataclass(frozen=True)
+class ToolUse:
+    """One tool Claude used in a turn: its name, what it acted on (the command for Bash, the
+    file for the file tools, else the first input value), and whether its result was an error
+    (None when no result was written)."""
+
+    tool: str
+    detail: str
+    failed: bool | None = None
+
+    @property
+    def writes_file(self) -> bool:
+        return self.tool in FILE_TOOLS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tool": self.tool, "detail": self.detail, "failed": self.failed}
+
+
+@dataclass(frozen=True)
+class TurnWork:
+    """What one turn did, as Claude's transcript has it: its tokens (one entry per model), the
+    tools it used, and whether the turn's last message is written yet."""
+
+    tokens: list[Tokens] = field(default_factory=list)
+    tools: list[ToolUse] = field(default_factory=list)
+    done: bool = False
+
+
+def _tool_detail(name: str, given: object) -> str:
+    if not isinstance(given, dict):
+        return ""
+    key = FILE_TOOLS.get(name) or ("command" if name == "Bash" else None)
+    value = given.get(key) if key else next(iter(given.values()), "")
+    return str(value or "")[:2000]
+
+
+def turn_work(path: str | Path, offset: int, *, prompt: str | None = None,
+              reply: str | None = None, seen: set[str] | None = None) -> TurnWork:
+    """One turn's tokens and tool uses, and whether its last message (the one whose text is
+    `reply`) is in the transcript yet.
+
+    The turn is found by meaning, not by position alone: its lines are those after its own
+    prompt (the user line ending with `prompt`, after byte `offset`) up to the one holding its
+    reply. Claude writes a turn 50-150 ms after its Stop hook (later on a busy machine), in an
+    order that can put another turn's lines after `offset`. Without its prompt in the file
+    (messages merged into one turn, a `!cmd`), the lines after `offset` count. Claude writes
+    one assistant line per content block, each repeating its message's id and usage: each id
+    counts once (across calls too, when `seen` is passed and kept); `<synthetic>` lines
+    (errors) are not answers.
     """
     try:
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read()
     except OSError:
-        return [], False
+        return TurnWork()
     lines = []
     for raw in data.splitlines():
         try:
@@ -134,11 +176,26 @@ def turn_usage(path: str | Path, offset: int, *, prompt: str | None = None,
                       if claude_normalise(user_text(e)).endswith(wanted)), 0)
     seen = set() if seen is None else seen
     by_model: dict[str, Tokens] = {}
+    tools: dict[str, ToolUse] = {}
+    results: dict[str, bool] = {}
     last = reply.strip() if reply else ""
+    done = False
     for entry in lines[start:]:
         message = entry.get("message")
-        if entry.get("type") != "assistant" or not isinstance(message, dict):
+        if not isinstance(message, dict):
             continue
+        if entry.get("type") == "user":
+            for block in _blocks(message):
+                if block.get("type") == "tool_result":
+                    results[str(block.get("tool_use_id"))] = bool(block.get("is_error"))
+            continue
+        if entry.get("type") != "assistant":
+            continue
+        for block in _blocks(message):
+            if block.get("type") == "tool_use":
+                name = str(block.get("name") or "?")
+                tools[str(block.get("id"))] = ToolUse(name, _tool_detail(name,
+                                                                          block.get("input")))
         model = str(message.get("model") or "")
         mid = str(message.get("id") or "")
         usage = message.get("usage")
@@ -153,5 +210,12 @@ def turn_usage(path: str | Path, offset: int, *, prompt: str | None = None,
                          count("cache_creation_input_tokens"), count("cache_read_input_tokens"))
             by_model[model] = by_model.get(model, Tokens(model)) + add
         if last and _assistant_text(message).strip() == last:
-            return list(by_model.values()), True
-    return list(by_model.values()), False
+            done = True
+            break
+    used = [ToolUse(t.tool, t.detail, results.get(tid)) for tid, t in tools.items()]
+    return TurnWork(list(by_model.values()), used, done)
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []

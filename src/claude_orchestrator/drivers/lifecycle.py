@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from claude_orchestrator.agents import UnknownDialog
-from claude_orchestrator.agents.prices import Tokens, price
+from claude_orchestrator.agents.prices import price
+from claude_orchestrator.agents.transcript import TurnWork
 from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.usage import UsageCollector
 from claude_orchestrator.errors import (
@@ -139,7 +140,7 @@ class Run:
         self.config = config
         self.redact = log.redact
         self._unpriced: set[str] = set()
-        self.usage = UsageCollector(self._add_usage)
+        self.usage = UsageCollector(self._add_work)
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
         sess.reporter = ActivityReporter(sess.reporter, lambda what: log.set_activity(run_id,
                                                                                       what))
@@ -168,16 +169,19 @@ class Run:
         self.usage.collect(seq, *result.transcript, prompt=result.received_text or None,
                            reply=result.reply if result.ended_by == "hook" else None)
 
-    def _add_usage(self, seq: int, tokens: list[Tokens]) -> None:
+    def _add_work(self, seq: int, work: TurnWork) -> None:
+        """A turn's tokens (priced: an estimate) and the tools it used, into the run log."""
         cost = 0.0
-        for t in tokens:
+        for t in work.tokens:
             amount, unknown = price(t)
             cost += amount
             if unknown and t.model not in self._unpriced:
                 self._unpriced.add(t.model)
                 self.sess.reporter.note(f"Claude's model {t.model!r} is not in the price table; "
                                         "its tokens are priced as the dearest model's")
-        self.log.add_claude_usage(self.id, seq, tokens, cost)
+        self.log.add_claude_usage(self.id, seq, work.tokens, cost)
+        if work.tools:
+            self.log.set_turn_tools(self.id, seq, [t.as_dict() for t in work.tools])
 
     def finish(self, outcome: Outcome) -> None:
         """Record the outcome and leave (or kill, per TERMINATE_WHEN_QUIT) the tmux session.

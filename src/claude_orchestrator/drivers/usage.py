@@ -1,4 +1,5 @@
-"""Claude's own tokens for each turn, read from its transcript after the reply was handed over.
+"""What each turn did (Claude's tokens, the tools it used), read from its transcript after the
+reply was handed over.
 
 The design (issue 23): the reply goes to the person, the caller or the supervisor the moment the
 turn ends. Claude writes the turn to its transcript some 50-150 ms after its Stop hook (seconds
@@ -18,8 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from claude_orchestrator.agents.prices import Tokens
-from claude_orchestrator.agents.transcript import size, turn_usage
+from claude_orchestrator.agents.transcript import TurnWork, size, turn_work
 
 WAIT = 10.0  # longest wait for a turn's end in the transcript
 QUIET = 2.0  # ... or this long without the transcript growing
@@ -27,9 +27,9 @@ POLL = 0.05
 
 
 class UsageCollector:
-    """Reads each turn's tokens in the background and hands them to `record(seq, tokens)`."""
+    """Reads each turn's work in the background and hands it to `record(seq, work)`."""
 
-    def __init__(self, record: Callable[[int, list[Tokens]], None], *, wait: float = WAIT,
+    def __init__(self, record: Callable[[int, TurnWork], None], *, wait: float = WAIT,
                  quiet: float = QUIET) -> None:
         self._record = record
         self._wait = wait
@@ -53,7 +53,7 @@ class UsageCollector:
         deadline = time.monotonic() + self._wait
         last, still_since = size(path), time.monotonic()
         while True:
-            done = turn_usage(path, offset, prompt=prompt, reply=reply)[1]
+            done = turn_work(path, offset, prompt=prompt, reply=reply).done
             now = time.monotonic()
             if done or now >= deadline or now - still_since >= self._quiet:
                 break
@@ -62,10 +62,10 @@ class UsageCollector:
             if grown != last:
                 last, still_since = grown, time.monotonic()
         with self._lock:
-            tokens = turn_usage(path, offset, prompt=prompt, reply=reply, seen=self._seen)[0]
-        if tokens:
+            work = turn_work(path, offset, prompt=prompt, reply=reply, seen=self._seen)
+        if work.tokens or work.tools:
             with contextlib.suppress(Exception):  # a busy log must not kill the thread loudly
-                self._record(seq, tokens)
+                self._record(seq, work)
 
     def settle(self) -> None:
         """Wait (bounded) until every turn's tokens are recorded."""

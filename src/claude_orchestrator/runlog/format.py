@@ -38,6 +38,28 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in (text.splitlines() or [""]))
 
 
+_FILE_TOOLS = {"Write": "wrote", "Edit": "edited", "MultiEdit": "edited",
+               "NotebookEdit": "edited"}
+
+
+def _tools(tools: Sequence[dict[str, object]]) -> list[str]:
+    """What Claude did in a turn: each command it ran, each file it wrote or edited, and the
+    other tools it used, one line each (a failed one marked)."""
+    out = []
+    for t in tools:
+        name, detail = str(t.get("tool") or "?"), str(t.get("detail") or "")
+        failed = " (failed)" if t.get("failed") else ""
+        first = detail.splitlines()[0] if detail.strip() else ""
+        more = " ..." if len(detail.splitlines()) > 1 else ""
+        if name == "Bash":
+            out.append(f"  Claude ran: $ {first}{more}{failed}")
+        elif name in _FILE_TOOLS:
+            out.append(f"  Claude {_FILE_TOOLS[name]}: {first}{failed}")
+        else:
+            out.append(f"  Claude used {name}: {_first_line(detail, 80)}{failed}")
+    return out
+
+
 def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[SupervisorCall],
                       pauses: Sequence[Pause] = (), checks: Sequence[Verification] = ()) -> str:
     """The whole run for ``show``: its fields, then every turn's message and reply, with the
@@ -84,6 +106,7 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
             out += ["<-- reply:", _indent(t.reply, "    ")]
         elif t.status == "sent":
             out.append("<-- no reply recorded (in flight)")
+        out += _tools(t.tools)
         if t.claude_tokens:
             out.append(f"  (Claude: {t.claude_tokens} tokens, ~${t.claude_cost_usd:.4f})")
     for c in checks:

@@ -179,6 +179,7 @@ class TurnRecord:
     source: str = "supervisor"  # who sent the message: supervisor, person, chat
     claude_tokens: int = 0
     claude_cost_usd: float = 0.0
+    tools: tuple[dict[str, Any], ...] = ()  # {tool, detail, failed}: what Claude used
 
 
 @dataclass(frozen=True)
@@ -648,6 +649,11 @@ class RunLog:
                        " claude_cost_usd = claude_cost_usd + ? WHERE id = ?",
                        (total.total, cost_usd, run_id))
 
+    def set_turn_tools(self, run_id: str, seq: int, tools: Sequence[Mapping[str, Any]]) -> None:
+        """The tools Claude used in a turn: {tool, detail, failed} each, secrets out."""
+        clean = [{**t, "detail": self.redact(str(t.get("detail") or ""))} for t in tools]
+        self._update_turn(run_id, seq, "tools = ?", (json.dumps(clean),))
+
     # --- pauses and checks --------------------------------------------------------------------
 
     def begin_pause(self, run_id: str, *, turn_seq: int | None, reason: str,
@@ -735,6 +741,7 @@ class RunLog:
                 claude_tokens=(r["claude_input_tokens"] + r["claude_output_tokens"]
                                + r["claude_cache_write_tokens"] + r["claude_cache_read_tokens"]),
                 claude_cost_usd=r["claude_cost_usd"],
+                tools=tuple(json.loads(r["tools"])) if r["tools"] else (),
             )
             for r in self._rows(f"SELECT * FROM turns {where}", params)
         ]

@@ -91,6 +91,12 @@ def m007_next_step(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN next_step TEXT")
 
 
+def m008_turn_tools(db: sqlite3.Connection) -> None:
+    """The tools Claude used in a turn (the commands it ran, the files it wrote), read from its
+    transcript: a JSON list of {tool, detail, failed}."""
+    db.execute("ALTER TABLE turns ADD COLUMN tools TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_create_runs,
     m002_create_turns,
@@ -99,4 +105,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m005_unattended,
     m006_batches_and_activity,
     m007_next_step,
+    m008_turn_tools,
 ]
