@@ -6,6 +6,9 @@
     claude-orchestrator resume RUN              continue an interrupted autonomous run
     claude-orchestrator batch TASKS             many tasks, N at once (batch/command.py)
     claude-orchestrator stop [--all]            end the Claude left running in a session
+    claude-orchestrator batches                 list batches
+    claude-orchestrator review/merge RUN        a run's branch: its diff; into your branch
+    claude-orchestrator clean RUN|--batch|--merged   remove runs' worktrees and branches
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
-SUBCOMMANDS = ("runs", "show", "resume", "batch", "stop")
+SUBCOMMANDS = ("runs", "show", "resume", "batch", "stop", "batches", "review", "merge",
+               "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Claude Code in a private tmux server and drive it: a supervisor LLM "
                     "works through a task (default), or you chat with it (--chat). "
                     "Subcommands: runs [--watch], show RUN, resume RUN, batch TASKS, "
-                    "stop [--all].",
+                    "batches, review RUN, merge RUN, clean, stop [--all].",
         epilog="Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration, "
                "3 budget exhausted, 4 supervisor API refused, 5 Claude cannot work, "
                "6 no progress, 130/143 interrupted. Settings come from flags, then the "
@@ -86,25 +90,14 @@ def _subparser(name: str) -> argparse.ArgumentParser:
         p.add_argument("--all", action="store_true",
                        help="every session on every socket the tool has used")
         return p
-    if name == "runs":
-        p.add_argument("--limit", type=int, default=50, help="how many runs (newest first)")
-        p.add_argument("--watch", action="store_true",
-                       help="a live table of the runs in progress and just finished (q leaves)")
-        p.add_argument("--batch", metavar="BATCH_ID", help="only this batch's runs")
-    else:
-        p.add_argument("run", help="run id (or a unique prefix), as `runs` prints it")
-    if name == "resume":
-        p.add_argument("--json", action="store_true", help="print the summary as JSON")
-        p.add_argument("--force", action="store_true",
-                       help="resume even though the run looks alive (its recorded process id "
-                            "now belongs to another program)")
-        add_setting_flags(p)  # includes --runlog; the run's own settings are the defaults
-    else:
-        p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
-    if name == "show":
-        p.add_argument("--raw", action="store_true",
-                       help="print the stored text as it is (control sequences are otherwise "
-                            "shown as escapes, never sent to the terminal)")
+    # resume
+    p.description = "Continue an autonomous run that stopped short (or a batch's queued run)."
+    p.add_argument("run", help="run id (or a unique prefix or suffix), as `runs` prints it")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="resume even though the run looks alive (its recorded process id now "
+                        "belongs to another program)")
+    add_setting_flags(p)  # includes --runlog; the run's own settings are the defaults
     return p
 
 
@@ -331,64 +324,37 @@ def _stop(ns: argparse.Namespace) -> int:
 
 
 def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> int:
+    from claude_orchestrator import records
     from claude_orchestrator.runlog import RunLogMissing, RunNotFound, open_runlog
-    from claude_orchestrator.runlog.format import format_run_detail, format_run_line
 
+    if name in records.COMMANDS:
+        return records.main(name, args)
     ns = _subparser(name).parse_args(args)
     if name == "stop":
         return _stop(ns)
     chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
     path = Path(chosen).expanduser() if chosen else None
     try:
-        log = open_runlog(path, readonly=name != "resume")
+        log = open_runlog(path)
     except RunLogMissing:
-        if name == "runs" and ns.watch:
-            from claude_orchestrator.runlog.live import watch
-
-            return watch(lambda: open_runlog(path, readonly=True), batch_id=ns.batch)
-        if name == "runs":
-            print("no runs recorded yet")
-            return EXIT_OK
         return error(f"no run matches {ns.run!r}: nothing is recorded yet", EXIT_USAGE)
     with log:
-        if name == "resume":
-            try:
-                run = log.get_run(ns.run)
-            except RunNotFound as e:
-                return error(str(e), EXIT_USAGE)
-            if run.status == "running" and not ns.force:
-                return error(f"run {run.id} is still running (pid {run.pid}); if that process "
-                             f"is not claude-orchestrator any more: resume {run.id} --force",
-                             EXIT_USAGE)
-            _refuse_for_resume(ns, run)
-            # Every setting the run began with is the default; flags still override them.
-            recorded = settings_environ(run.settings)
-            _note_ignored_environment(ns, recorded)
-            environ = {**os.environ, **recorded}
-            config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json,
-                             from_dotenv=[n for n in from_dotenv
-                                          if n not in settings_environ(run.settings)])
-            log.close()
-            return _resume(run.id, config, force=ns.force)
         try:
-            if name == "runs" and ns.watch:
-                from claude_orchestrator.runlog.live import watch
-
-                return watch(log, batch_id=ns.batch)
-            if name == "runs":
-                runs = log.batch_runs(ns.batch) if ns.batch else log.list_runs(limit=ns.limit)
-                if not runs:
-                    print("no runs recorded yet")
-                for run in runs:
-                    print(terminal_safe(format_run_line(run)))
-                return EXIT_OK
             run = log.get_run(ns.run)
-            detail = format_run_detail(run, log.turns(run.id), log.supervisor_calls(run.id),
-                                       log.pauses(run.id), log.verifications(run.id))
-            print(detail if ns.raw else terminal_safe(detail))
-            return EXIT_OK
         except RunNotFound as e:
             return error(str(e), EXIT_USAGE)
+        if run.status == "running" and not ns.force:
+            return error(f"run {run.id} is still running (pid {run.pid}); if that process is "
+                         f"not claude-orchestrator any more: resume {run.id} --force",
+                         EXIT_USAGE)
+        _refuse_for_resume(ns, run)
+        # Every setting the run began with is the default; flags still override them.
+        recorded = settings_environ(run.settings)
+        _note_ignored_environment(ns, recorded)
+        environ = {**os.environ, **recorded}
+        config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json,
+                         from_dotenv=[n for n in from_dotenv if n not in recorded])
+    return _resume(run.id, config, force=ns.force)
 
 
 # Flags that make no sense for `resume`: the run is autonomous, and its Claude lives in the

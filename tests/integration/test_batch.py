@@ -279,3 +279,54 @@ def test_tasks_from_stdin_in_a_plain_folder_one_at_a_time(
         first, second = log.batch_runs(summary["batch"])
     assert first.ended_at and second.started_at >= first.ended_at  # one at a time
     assert "both work in" in proc.stderr  # told they share a folder
+
+
+def test_the_morning_after_show_review_merge_and_clean(
+        world: tuple[Path, dict[str, str], FakeAnthropic, FakeOpenAI, Claude],
+        tmp_path: Path) -> None:
+    """A batch on a repository with an uncommitted edit: each run's Bash-written file is a
+    commit on its branch (as the person), `show` names the command and the file, `review`
+    prints the diff, `merge` is refused on the dirty checkout and then brings the commit in,
+    `clean` removes worktrees and branches; the person's edit is never touched."""
+    tasks, env, _, _, _ = world
+    repo = tasks.parent / "proj"
+    _git(repo, "config", "user.name", "A Person")
+    _git(repo, "config", "user.email", "person@example.com")
+    (repo / "README").write_text("project, edited by the person\n")
+    done = run_cli(["batch", str(tasks), "--parallel", "3", "--json"], env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "1 uncommitted change(s): they are not carried over" in done.stderr
+    runs = {r["task"].split(":")[0].split()[-1]: r for r in json.loads(done.stdout)["runs"]}
+    alpha = runs["alpha"]
+    assert alpha["files_changed"] == 1
+    assert _git(repo, "log", "-1", "--format=%an|%s", alpha["branch"]) == (
+        "A Person|Task alpha: make alpha.txt")
+    assert _git(repo, "show", f"{alpha['branch']}:alpha.txt") == "alpha"
+    shown = run_cli(["show", alpha["run"]], env).stdout
+    assert "Claude ran: $ echo alpha > alpha.txt" in shown, shown
+    assert "alpha.txt | 1 +" in shown  # the branch's diffstat
+    review = run_cli(["review", alpha["run"][-4:]], env)
+    assert review.returncode == 0, review.stderr
+    assert "+alpha" in review.stdout and "alpha.txt" in review.stdout
+    refused = run_cli(["merge", alpha["run"]], env)
+    assert refused.returncode == 2 and "uncommitted changes" in refused.stderr
+    assert (repo / "README").read_text() == "project, edited by the person\n"
+    assert not (repo / "alpha.txt").exists()
+    _git(repo, "commit", "-qam", "the person's edit")
+    merged = run_cli(["merge", alpha["run"]], env)
+    assert merged.returncode == 0, merged.stderr
+    assert "merged with a merge commit on main" in merged.stdout
+    assert (repo / "alpha.txt").read_text() == "alpha\n"
+    assert (repo / "README").read_text() == "project, edited by the person\n"
+    cleaned = run_cli(["clean", "--merged"], env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert f"{alpha['run']}: removed its worktree and branch" in cleaned.stdout
+    assert not Path(alpha["workdir"]).exists()
+    rest = run_cli(["clean", "--batch", json.loads(done.stdout)["batch"]], env)
+    assert rest.returncode == 0, rest.stderr
+    assert rest.stdout.count("not merged: git branch orchestrator/") == 2
+    assert _git(repo, "branch", "--list", "orchestrator/*") == ""
+    assert _git(repo, "status", "--porcelain") == ""
+    listed = json.loads(run_cli(["runs", "--json"], env).stdout)
+    assert {r["id"] for r in listed} == {r["run"] for r in runs.values()}
+    assert all(not r["worktree"] for r in listed)

@@ -13,7 +13,7 @@ import pytest
 from claude_orchestrator.batch.command import _as_flags, batch_main
 from claude_orchestrator.batch.runner import Batch, exit_status, queue_batch, task_config
 from claude_orchestrator.batch.tasks import BatchTask, load_tasks, parse_lines, parse_toml
-from claude_orchestrator.batch.worktree import add_worktree, repository_of
+from claude_orchestrator.drivers.work import commit_work, ensure_worktree
 from claude_orchestrator.errors import Terminated, UsageError
 from claude_orchestrator.runlog import RunLog
 from claude_orchestrator.runlog.log import RunRecord
@@ -105,6 +105,8 @@ def _git(cwd: Path, *args: str) -> str:
 def _repo(path: Path, commit: bool = True) -> Path:
     path.mkdir(parents=True)
     _git(path, "init", "-q", "-b", "main")
+    _git(path, "config", "user.name", "A Person")  # the person's identity for this repository
+    _git(path, "config", "user.email", "person@example.com")
     if commit:
         (path / "sub").mkdir()
         (path / "sub" / "f.txt").write_text("x\n")
@@ -113,19 +115,57 @@ def _repo(path: Path, commit: bool = True) -> Path:
     return path
 
 
-def test_worktrees_per_run(tmp_path: Path) -> None:
+def test_a_queued_run_gets_its_worktree_when_it_starts_and_its_work_committed_at_the_end(
+        tmp_path: Path) -> None:
+    """Queued: the branch and the base commit are recorded, no worktree yet (the person's
+    uncommitted edit is named, never carried over or touched). Started: a worktree of its own
+    on orchestrator/RUN_ID from that commit, in the same place inside the repository. Ended:
+    what Claude left there is one commit on the branch, as the person; nothing when nothing
+    changed; a commit Claude made itself kept as it is."""
     repo = _repo(tmp_path / "proj")
-    assert repository_of(tmp_path) is None
-    assert add_worktree(tmp_path, "r0", tmp_path / "wt") is None  # not in a repository
-    tree = add_worktree(repo / "sub", "20261201-000000-abcd", tmp_path / "wt")
-    assert tree is not None and tree.branch == "orchestrator/20261201-000000-abcd"
-    assert tree.workdir == tree.root / "sub" and (tree.workdir / "f.txt").read_text() == "x\n"
-    assert _git(tree.root, "rev-parse", "--abbrev-ref", "HEAD") == tree.branch
+    (repo / "sub" / "f.txt").write_text("the person's own edit\n")
+    base = _git(repo, "rev-parse", "HEAD")
+    configs = [task_config(BatchTask(n, f"task {n}\nmore words", repo / "sub"), {}, {}, ENV,
+                           None) for n in (1, 2)]
+    notes: list[str] = []
+    with RunLog(tmp_path / "runs.sqlite3") as log:
+        first, second = queue_batch(log, "batch-x", configs, notes.append)
+        assert first.branch == f"orchestrator/{first.id}" and not first.worktree
+        assert first.base_commit == base and first.repo == str(repo)
+        assert notes == [f"{repo} has 1 uncommitted change(s): they are not carried over, each "
+                         f"run starts from {base[:12]} (your checkout is never touched)"]
+        assert not list((tmp_path / "worktrees").glob("*"))  # nothing made before a start
+        started = ensure_worktree(log, first)
+        tree = Path(started.workdir)
+        assert started.worktree and tree.name == "sub" and tree.parent.parent == (
+            tmp_path / "worktrees")
+        assert (tree / "f.txt").read_text() == "x\n"  # from the commit, not the person's edit
+        assert _git(tree, "rev-parse", "--abbrev-ref", "HEAD") == first.branch
+        assert ensure_worktree(log, started) == started  # made once
+        (tree / "new.txt").write_text("by Claude\n")
+        said = commit_work(log, first.id, "complete", "task complete")
+        assert said is not None and said.startswith(f"work committed on {first.branch}")
+        assert _git(repo, "log", "-1", "--format=%s|%an", first.branch) == "task 1|A Person"
+        assert _git(repo, "diff", "--name-only", f"{base}..{first.branch}") == "sub/new.txt"
+        assert log.get_run(first.id).files_changed == 1
+        assert commit_work(log, first.id, "complete", "again").startswith(  # type: ignore[union-attr]
+            "nothing new to commit")
+        other = ensure_worktree(log, second)
+        _git(Path(other.workdir), "-c", "user.name=c", "-c", "user.email=c@c", "commit", "-q",
+             "--allow-empty", "-m", "Claude's own")
+        assert commit_work(log, second.id, "failed", "x").startswith("nothing new")  # type: ignore[union-attr]
+        assert _git(repo, "log", "-1", "--format=%s", second.branch or "") == "Claude's own"
     assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"  # the person's untouched
-    with pytest.raises(UsageError, match="could not make a worktree"):
-        add_worktree(repo, "20261201-000000-abcd", tmp_path / "wt")  # the branch exists
-    with pytest.raises(UsageError, match="without a commit"):
-        add_worktree(_repo(tmp_path / "empty", commit=False), "r1", tmp_path / "wt")
+    assert (repo / "sub" / "f.txt").read_text() == "the person's own edit\n"
+    assert _git(repo, "diff", "--cached", "--name-only") == ""
+
+
+def test_a_repository_without_a_commit_cannot_be_queued(tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "empty", commit=False)
+    config = task_config(BatchTask(1, "t", repo), {}, {}, ENV, None)
+    with RunLog(tmp_path / "runs.sqlite3") as log, pytest.raises(UsageError,
+                                                                   match="without a commit"):
+        queue_batch(log, "b", [config], lambda _: None)
 
 
 def test_queue_records_every_task_with_its_branch(tmp_path: Path) -> None:
@@ -136,12 +176,12 @@ def test_queue_records_every_task_with_its_branch(tmp_path: Path) -> None:
                for n, folder in enumerate((repo, plain, plain), 1)]
     notes: list[str] = []
     with RunLog(tmp_path / "runs.sqlite3") as log:
-        runs = queue_batch(log, "batch-x", configs, tmp_path / "wt", notes.append)
+        runs = queue_batch(log, "batch-x", configs, notes.append)
         assert [r.status for r in runs] == ["queued"] * 3
         assert [r.id for r in log.batch_runs("batch-x")] == [r.id for r in runs]
     first, second, _ = runs
-    assert first.branch == f"orchestrator/{first.id}" and first.workdir != str(repo)
-    assert Path(first.workdir).is_dir() and second.branch is None
+    assert first.branch == f"orchestrator/{first.id}" and first.workdir == str(repo)
+    assert second.branch is None
     assert second.workdir == str(plain) and first.session == f"co-{first.id}"
     assert {r.socket for r in runs} == {configs[0].socket}
     assert first.settings["terminate_when_quit"] is True

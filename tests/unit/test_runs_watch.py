@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Console
 
 from claude_orchestrator.runlog import RunLog, RunLogMissing
-from claude_orchestrator.runlog.live import runs_table, span, state_of, watch
+from claude_orchestrator.runlog.live import watch
+from claude_orchestrator.runlog.tables import RunFacts, span, watch_table
 
 
 def _render(table: Any) -> str:
@@ -47,16 +48,21 @@ def test_table_shows_activity_turn_cost_and_ages(tmp_path: Path) -> None:
         assert done.id not in [r.id for r in old]
         latest = log.latest_turns([r.id for r in runs])
         assert latest == {working.id: (2, "sent")}
-        text = _render(runs_table(runs, latest, now + timedelta(seconds=90)))
+        facts = [RunFacts.of(r, latest.get(r.id)) for r in runs]
+        text = _render(watch_table(facts, {r.id: r.id for r in runs},
+                                   now + timedelta(seconds=90), 200))
     lines = {line.split()[0]: line for line in text.splitlines()[1:]}
-    assert "run" in text.splitlines()[0] and "last activity" in text.splitlines()[0]
+    assert text.splitlines()[0].split() == ["run", "task", "now", "turns", "cost", "elapsed",
+                                            "last", "files"]
     row = lines[working.id]
-    assert "Add a --verbose flag" in row and "paused: limit" in row and " 2…" in row
+    assert "Add a --verbose flag" in row and "paused: limit" in row and " 1+1 " in row
     assert "1m30s ago" in row and "$0.0000" in row
     assert "complete" in lines[done.id] and "\x1b" not in text
     assert "\\x1b[31mred" in lines[done.id]  # shown, never sent to the terminal
-    assert "starting" in lines[fresh.id] and "x" * 47 + "…" in lines[fresh.id]
-    assert state_of(runs[1]) == "complete"
+    assert "starting" in lines[fresh.id] and "x" * 40 in lines[fresh.id]
+    order = [line.split()[0] for line in text.splitlines()[1:]]
+    assert order == [fresh.id, working.id, done.id]  # at work first, newest first; then ended
+    assert facts[1].state == "complete"
 
 
 def test_q_leaves_and_the_terminal_is_restored(tmp_path: Path) -> None:
@@ -84,11 +90,9 @@ def test_q_leaves_and_the_terminal_is_restored(tmp_path: Path) -> None:
 
 
 def _watch_opening(opener: Callable[[], RunLog | None], found: threading.Event,
-                   meanwhile: Callable[[], None] = lambda: None,
-                   drawn: str = "") -> tuple[list[int], str]:
-    """Run `watch` on an opener through a pty, do `meanwhile`, press q once `found` is set and
-    `drawn` is on the screen (the run may be written just after the log was opened): what
-    watch returned and what it drew."""
+                   meanwhile: Callable[[], None] = lambda: None) -> tuple[list[int], str]:
+    """Run `watch` on an opener through a pty, do `meanwhile`, press q once `found` is set:
+    what watch returned and what it drew."""
     master, slave = os.openpty()
     out = io.StringIO()
     done: list[int] = []
@@ -99,9 +103,6 @@ def _watch_opening(opener: Callable[[], RunLog | None], found: threading.Event,
         worker.start()
         meanwhile()
         assert found.wait(10)
-        deadline = time.monotonic() + 10
-        while drawn not in out.getvalue() and time.monotonic() < deadline:
-            time.sleep(0.02)
         os.write(master, b"q")
         worker.join(10)
     os.close(master)
@@ -124,6 +125,9 @@ def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) 
         if not path.exists():
             return None
         opened = RunLog(path, readonly=True)  # RunLogMissing while it is being made: retried
+        if not opened.list_runs():  # made, but its first run not written yet: not ready
+            opened.close()
+            return None
         found.set()
         return opened
 
@@ -131,7 +135,7 @@ def test_a_watch_started_before_the_first_run_waits_for_the_log(tmp_path: Path) 
         time.sleep(0.3)
         _start_a_run(path, "the first task")
 
-    done, drawn = _watch_opening(opener, found, first_run_later, drawn="the first task")
+    done, drawn = _watch_opening(opener, found, first_run_later)
     assert done == [0] and tries[0] is False and tries[-1] is True  # waited, then opened it
     assert "the first task" in drawn
 
@@ -150,6 +154,6 @@ def test_a_log_still_being_made_is_retried_not_fatal(tmp_path: Path) -> None:
         found.set()
         return RunLog(path, readonly=True)
 
-    done, drawn = _watch_opening(opener, found, drawn="made meanwhile")
+    done, drawn = _watch_opening(opener, found)
     assert done == [0] and len(calls) == 3
     assert "made meanwhile" in drawn

@@ -123,7 +123,7 @@ def batch_main(args: list[str], environ: Mapping[str, str],
             args_for_runs = _as_flags(settings)
         else:
             batch_id = new_batch_id()
-            queued = queue_batch(log, batch_id, configs, path.parent / "worktrees", note)
+            queued = queue_batch(log, batch_id, configs, note)
             todo = [r.id for r in queued]
             args_for_runs = []
         numbers = {r.id: n for n, r in enumerate(log.batch_runs(batch_id), 1)}

@@ -19,12 +19,17 @@ from pathlib import Path
 
 from claude_orchestrator.batch.executor import Executor, RunHandle
 from claude_orchestrator.batch.tasks import BatchTask
-from claude_orchestrator.batch.worktree import add_worktree
 from claude_orchestrator.config import BY_DEST, Config, resolve
 from claude_orchestrator.errors import Terminated, UsageError
 from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import clip, first_line
 from claude_orchestrator.runlog.log import new_run_id
+from claude_orchestrator.runtime.git import (
+    BRANCH_PREFIX,
+    head_commit,
+    repository_of,
+    uncommitted,
+)
 
 STOP_GRACE = 120.0  # how long stopped runs get to record themselves before they are killed
 UNFINISHED = ("queued", "interrupted")
@@ -53,28 +58,44 @@ def task_config(task: BatchTask, top: Mapping[str, object], flags: Mapping[str, 
         raise UsageError(f"task {task.number}: {e}") from None
 
 
-def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config], worktrees: Path,
+def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
                 note: Callable[[str], None]) -> list[RunRecord]:
-    """Record every task as a queued run, each in a worktree of its own when its folder is in a
-    git repository (the branch is named after the run)."""
+    """Record every task as a queued run. A task whose folder is in a git repository will work
+    in a worktree of its own, made when it starts, on the branch `orchestrator/RUN_ID` from the
+    commit HEAD is at now (recorded: every task of the batch starts from the same commit);
+    uncommitted changes in the person's checkout are not carried over, and that is said once
+    per repository."""
     shared: dict[Path, int] = {}
+    told: set[Path] = set()
     runs = []
     for number, config in enumerate(configs, 1):
         run_id = new_run_id()
-        tree = add_worktree(config.workdir, run_id, worktrees)
-        if tree is None:
+        repo = repository_of(config.workdir)
+        base = head_commit(repo.top) if repo is not None else None
+        if repo is not None and base is None:
+            raise UsageError(f"{repo.top} is a git repository without a commit: a task's "
+                             "worktree branches from HEAD (commit once, or give a folder "
+                             "outside git)")
+        if repo is None:
             if config.workdir in shared:
                 note(f"tasks {shared[config.workdir]} and {number} both work in "
                      f"{config.workdir} (not a git repository): they may disturb each other")
             shared.setdefault(config.workdir, number)
-        else:
-            config = replace(config, workdir=tree.workdir)
+        elif repo.top not in told:
+            told.add(repo.top)
+            dirty = uncommitted(repo.top)
+            if dirty:
+                note(f"{repo.top} has {len(dirty)} uncommitted change(s): they are not carried "
+                     f"over, each run starts from {base[:12] if base else 'HEAD'} (your "
+                     "checkout is never touched)")
         config = replace(config, session=f"co-{run_id}")
         run = log.start_run(mode="autonomous", task=config.task or "",
                             workdir=str(config.workdir), model=config.model,
                             session=config.session, socket=config.socket,
                             settings=config.public_settings(), run_id=run_id, queued=True)
-        log.set_batch(run.id, batch_id, tree.branch if tree else None)
+        log.set_batch(run.id, batch_id, BRANCH_PREFIX + run_id if repo else None)
+        if repo is not None:
+            log.set_git(run.id, repo=str(repo.top), base_commit=base)
         runs.append(log.get_run(run.id))
     return runs
 
@@ -184,39 +205,30 @@ def exit_status(runs: Sequence[RunRecord]) -> int:
 
 
 def summary_rows(runs: Sequence[RunRecord]) -> list[dict[str, object]]:
-    """What the final table (and `--json`) shows per run."""
-    return [{"task": _first(r.task), "run": r.id, "status": r.status, "turns": r.turns,
-             "cost_usd": round(r.total_cost_usd, 6), "branch": r.branch, "workdir": r.workdir,
+    """What `--json` shows per run (the table shows the same facts)."""
+    return [{"task": first_line(r.task), "run": r.id, "status": r.status, "turns": r.turns,
+             "cost_usd": round(r.total_cost_usd, 6), "branch": r.branch,
+             "files_changed": r.files_changed, "workdir": r.workdir,
              "exit_code": r.exit_code} for r in runs]
 
 
 def print_summary(batch_id: str, runs: Sequence[RunRecord], *, json_output: bool) -> None:
     import json
 
-    rows = summary_rows(runs)
     if json_output:
-        print(json.dumps({"batch": batch_id, "exit_code": exit_status(runs), "runs": rows},
-                         indent=2))
+        print(json.dumps({"batch": batch_id, "exit_code": exit_status(runs),
+                          "runs": summary_rows(runs)}, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    from claude_orchestrator.screen import terminal_safe
+    from claude_orchestrator.runlog.tables import RunFacts, batch_table
 
-    table = Table(title=f"batch {batch_id}", title_justify="left", box=None,
-                  header_style="bold", pad_edge=False)
-    for name in ("#", "task", "status", "turns", "cost", "branch", "run"):
-        if name == "task":
-            table.add_column(name, overflow="fold")  # the column that gives way
-        else:
-            longest = max((len(str(r.get(name) or "")) for r in rows), default=0)
-            table.add_column(name, no_wrap=True, min_width=max(len(name), longest),
-                             justify="right" if name in ("#", "turns", "cost") else "left")
-    for n, row in enumerate(rows, 1):
-        table.add_row(str(n), terminal_safe(str(row["task"])), str(row["status"]),
-                      str(row["turns"]), f"${row['cost_usd']:.4f}", str(row["branch"] or "-"),
-                      str(row["run"]))
-    Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200,
+                      highlight=False)
+    console.print(Text(f"batch {batch_id}", style="bold"))
+    facts = [RunFacts.of(r, None) for r in runs]
+    console.print(batch_table(facts, {r.id: r.id for r in runs}, console.width))
     done = sum(r.status == "complete" for r in runs)
     if done < len(runs):
         left = sum(r.status in UNFINISHED for r in runs)

@@ -15,6 +15,7 @@ from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.checks import run_check
 from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
 from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
+from claude_orchestrator.drivers.work import ensure_worktree
 from claude_orchestrator.errors import (
     BudgetExhausted,
     ConfigError,
@@ -101,6 +102,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
             raise ConfigError(f"run {run.id} is still running (pid {run.pid}); if that process "
                               f"is not claude-orchestrator any more: resume {run.id} --force")
         queued = run.status == "queued"  # a batch's run, starting now
+        run = ensure_worktree(log, run)  # (a failure here leaves it queued)
         log.resume_run(run.id)
         config = replace(config, workdir=Path(run.workdir))
         log.update_settings(run.id, config.public_settings())  # `show` tells what is in force
@@ -161,6 +163,8 @@ def _drive(config: Config, reporter: Reporter, log: RunLog, run_id: str, conv: C
     finally:
         reporter.idle()
         client.close()
+        if outcome.status == "complete" and outcome.summary:
+            log.set_summary(run_id, outcome.summary)
         run.finish(outcome)
     return _result(log, run_id, outcome, time.monotonic() - started)
 

@@ -16,6 +16,7 @@ from claude_orchestrator.agents.prices import price
 from claude_orchestrator.agents.transcript import TurnWork
 from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.usage import UsageCollector
+from claude_orchestrator.drivers.work import commit_work
 from claude_orchestrator.errors import (
     AgentCannotWork,
     BudgetExhausted,
@@ -192,6 +193,10 @@ class Run:
                 self.usage.settle()  # the run's totals hold every turn's tokens
                 self.sess.close(terminate=self.config.terminate_when_quit,
                                 keep_record=outcome.status not in ("complete", "quit"))
+                said = commit_work(self.log, self.id, outcome.status,
+                                   outcome.message.split("\n", 1)[0])
+                if said:
+                    self.sess.reporter.note(said)
             finally:
                 self.log.finish_run(self.id, status=outcome.status,
                                     exit_code=outcome.exit_code,

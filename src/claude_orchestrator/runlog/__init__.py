@@ -2,6 +2,7 @@
 migrations (`migrations`), and how runs read in a terminal (`format`)."""
 
 from claude_orchestrator.runlog.log import (
+    BatchSummary,
     Pause,
     RunLog,
     RunLogError,
@@ -17,6 +18,7 @@ from claude_orchestrator.runlog.log import (
 )
 
 __all__ = [
+    "BatchSummary",
     "Pause",
     "RunLog",
     "RunLogError",

@@ -27,13 +27,6 @@ def _first_line(text: str, width: int = 60) -> str:
     return clip(first_line(text), width, "...")
 
 
-def format_run_line(run: RunRecord) -> str:
-    """One line for ``runs``: id, status, start (local), mode, turns, cost, task."""
-    return (f"{run.id}  {run.status:<11}  {_local(run.started_at, '%Y-%m-%d %H:%M')}  "
-            f"{run.mode:<10}  {run.turns:>4} turns  ${run.total_cost_usd:>8.4f}  "
-            f"{_first_line(run.task) or '(chat session)'}")
-
-
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in (text.splitlines() or [""]))
 
@@ -60,6 +53,17 @@ def _tools(tools: Sequence[dict[str, object]]) -> list[str]:
     return out
 
 
+def _turn_count(run: RunRecord, turns: Sequence[TurnRecord]) -> str:
+    """How many messages went to Claude, and how they ended: the blocks below, counted."""
+    answered = sum(t.status == "done" for t in turns)
+    rest = len(turns) - answered
+    if not rest:
+        return f"{answered}"
+    left = ("in flight" if run.status == "running" and turns[-1].status == "sent"
+            else "without a reply")
+    return f"{len(turns)}: {answered} answered, {rest} {left}"
+
+
 def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[SupervisorCall],
                       pauses: Sequence[Pause] = (), checks: Sequence[Verification] = ()) -> str:
     """The whole run for ``show``: its fields, then every turn's message and reply, with the
@@ -73,7 +77,7 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
         ("ended", _local(run.ended_at)),
         ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}"),
         ("agent session", run.agent_session_id or "-"), ("pid", f"{run.pid} on {run.host}"),
-        ("turns", str(run.turns)),
+        ("turns", _turn_count(run, turns)),
         ("tokens", f"{run.prompt_tokens} prompt + {run.completion_tokens} completion"),
         ("cost", f"${run.total_cost_usd:.4f}: supervisor ${run.cost_usd:.4f} over {len(calls)} "
                  f"calls + Claude ~${run.claude_cost_usd:.4f} for {run.claude_tokens} tokens "
@@ -84,8 +88,9 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
         fields.insert(4, ("batch", run.batch_id))
     if run.branch:
         fields.insert(4, ("branch", f"{run.branch} (git worktree at {run.workdir})"))
-    out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields),
-           "", "Task:", _indent(run.task, "  ")]
+    out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields)]
+    if run.task.strip():
+        out += ["", "Task:", _indent(run.task, "  ")]
     for t in turns:
         took = f" in {(t.ended_at - t.sent_at).total_seconds():.1f}s" if t.ended_at else ""
         how = f" by {t.ended_by}" if t.ended_by else ""
@@ -104,11 +109,19 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
             out.append(f"  (error: {t.error})")
         if t.reply is not None:
             out += ["<-- reply:", _indent(t.reply, "    ")]
+        elif t.status == "sent" and run.status == "running":
+            out.append("<-- no reply yet (in flight)")
         elif t.status == "sent":
-            out.append("<-- no reply recorded (in flight)")
+            out.append(f"<-- no reply recorded: the run ended ({run.status}) while it was in "
+                       "flight")
         out += _tools(t.tools)
         if t.claude_tokens:
             out.append(f"  (Claude: {t.claude_tokens} tokens, ~${t.claude_cost_usd:.4f})")
+    if run.summary:
+        out += ["", "Summary (the supervisor's):", _indent(run.summary, "  ")]
+    if run.diffstat:
+        out += ["", f"Changes on {run.branch} against {(run.base_commit or '')[:12]} "
+                    f"(claude-orchestrator review {run.id}):", _indent(run.diffstat, "  ")]
     for c in checks:
         result = f"exit {c.status}" if c.status is not None else "did not finish"
         out += ["", f"=== check {c.seq}  {result} in {c.seconds:.1f}s  at {_local(c.at)} ===",
@@ -116,3 +129,59 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
         if c.output:
             out.append(_indent(c.output, "    "))
     return "\n".join(out)
+
+
+def _when(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat()
+
+
+def run_json(run: RunRecord, latest: tuple[int, str] | None = None,
+             first_message: str | None = None) -> dict[str, object]:
+    """One run as `runs --json` prints it (the keys are stable: see the README)."""
+    in_flight = latest is not None and latest[1] == "sent" and run.status == "running"
+    return {
+        "id": run.id, "status": run.status, "exit_code": run.exit_code, "mode": run.mode,
+        "task": run.task, "label": first_line(run.task) or first_line(first_message or ""),
+        "workdir": run.workdir, "batch": run.batch_id, "branch": run.branch,
+        "repo": run.repo, "base_commit": run.base_commit, "worktree": run.worktree,
+        "files_changed": run.files_changed, "started_at": _when(run.started_at),
+        "ended_at": _when(run.ended_at), "turns": run.turns, "in_flight": in_flight,
+        "activity": run.activity if run.status == "running" else None,
+        "cost_usd": round(run.total_cost_usd, 6),
+        "supervisor": {"prompt_tokens": run.prompt_tokens,
+                       "completion_tokens": run.completion_tokens,
+                       "cost_usd": round(run.cost_usd, 6)},
+        "claude": {"tokens": run.claude_tokens, "cost_usd": round(run.claude_cost_usd, 6),
+                   "estimate": True},
+        "message": run.message, "summary": run.summary, "next_step": run.next_step,
+        "tmux": {"session": run.session, "socket": run.socket}, "pid": run.pid,
+        "host": run.host,
+    }
+
+
+def run_detail_json(run: RunRecord, turns: Sequence[TurnRecord],
+                    calls: Sequence[SupervisorCall], pauses: Sequence[Pause] = (),
+                    checks: Sequence[Verification] = ()) -> dict[str, object]:
+    """One run as `show --json` prints it: `runs --json`'s facts, then everything in it."""
+    first = turns[0].message if turns else None
+    latest = (turns[-1].seq, turns[-1].status) if turns else None
+    return {
+        **run_json(run, latest, first), "settings": run.settings, "diffstat": run.diffstat,
+        "turns_list": [{
+            "seq": t.seq, "status": t.status, "source": t.source, "message": t.message,
+            "reply": t.reply, "ended_by": t.ended_by, "sent_at": _when(t.sent_at),
+            "delivered_at": _when(t.delivered_at), "ended_at": _when(t.ended_at),
+            "recovery": t.recovery, "error": t.error, "claude_tokens": t.claude_tokens,
+            "claude_cost_usd": round(t.claude_cost_usd, 6), "tools": list(t.tools),
+        } for t in turns],
+        "supervisor_calls": [{
+            "seq": c.seq, "at": _when(c.at), "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd,
+            "attempts": c.attempts, "reply": c.reply} for c in calls],
+        "pauses": [{"seq": p.seq, "turn": p.turn_seq, "reason": p.reason,
+                    "started_at": _when(p.started_at), "until": _when(p.until_at),
+                    "ended_at": _when(p.ended_at), "text": p.text} for p in pauses],
+        "checks": [{"seq": c.seq, "at": _when(c.at), "command": c.command,
+                    "status": c.status, "seconds": c.seconds, "output": c.output}
+                   for c in checks],
+    }

@@ -129,11 +129,30 @@ class RunRecord:
     batch_id: str | None = None
     branch: str | None = None
     next_step: str | None = None  # the command that continues a run that stopped short
+    repo: str | None = None  # the person's git repository the run's work belongs to
+    base_commit: str | None = None  # the commit the run started from
+    worktree: bool = False  # it works in a worktree of its own (until `clean`)
+    files_changed: int | None = None  # what its branch changed, as it ended
+    diffstat: str | None = None
+    summary: str | None = None  # the supervisor's final summary of a complete run
 
     @property
     def total_cost_usd(self) -> float:
         """What the run cost: the supervisor's calls and Claude's work (an estimate)."""
         return self.cost_usd + self.claude_cost_usd
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    id: str
+    started: datetime
+    runs: int
+    statuses: dict[str, int]  # status -> how many runs
+    cost_usd: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch": self.id, "started": self.started.isoformat(), "runs": self.runs,
+                "statuses": self.statuses, "cost_usd": round(self.cost_usd, 6)}
 
 
 @dataclass(frozen=True)
@@ -493,6 +512,22 @@ class RunLog:
     def set_batch(self, run_id: str, batch_id: str | None, branch: str | None) -> None:
         self._update_run(run_id, "batch_id = ?, branch = ?", (batch_id, branch))
 
+    def set_git(self, run_id: str, *, repo: str | None, base_commit: str | None,
+                worktree: bool | None = None, workdir: str | None = None) -> None:
+        """Where the run's work is in git (and, once its worktree is made, the folder)."""
+        self._update_run(run_id, "repo = ?, base_commit = ?", (repo, base_commit))
+        if worktree is not None:
+            self._update_run(run_id, "worktree = ?", (int(worktree),))
+        if workdir is not None:
+            self._update_run(run_id, "workdir = ?", (workdir,))
+
+    def set_changes(self, run_id: str, files: int, diffstat: str) -> None:
+        """What the run's branch changed against its base, as it ended."""
+        self._update_run(run_id, "files_changed = ?, diffstat = ?", (files, diffstat))
+
+    def set_worktree_removed(self, run_id: str) -> None:
+        self._update_run(run_id, "worktree = 0", ())
+
     def batch_runs(self, batch_id: str) -> list[RunRecord]:
         """A batch's runs in the order of its tasks."""
         return self._select_runs("WHERE batch_id = ? ORDER BY rowid", (batch_id,))
@@ -507,6 +542,10 @@ class RunLog:
         self._update_run(run_id, "status = ?, exit_code = ?, message = ?, ended_at = ?, "
                          "next_step = ?", (status, exit_code, self._text(message), _iso(None),
                                            self._text(next_step or None)))
+
+    def set_summary(self, run_id: str, summary: str) -> None:
+        """The supervisor's summary of what was done (a complete run)."""
+        self._update_run(run_id, "summary = ?", (self._text(summary),))
 
     def update_settings(self, run_id: str, settings: Mapping[str, Any]) -> None:
         """The settings in force now (a resume's flags win over what the run began with)."""
@@ -550,7 +589,9 @@ class RunLog:
             cost_usd=row["cost_usd"], claude_tokens=row["claude_tokens"],
             claude_cost_usd=row["claude_cost_usd"], activity=row["activity"],
             activity_at=_dt(row["activity_at"]), batch_id=row["batch_id"], branch=row["branch"],
-            next_step=row["next_step"],
+            next_step=row["next_step"], repo=row["repo"], base_commit=row["base_commit"],
+            worktree=bool(row["worktree"]), files_changed=row["files_changed"],
+            diffstat=row["diffstat"], summary=row["summary"],
         )
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
@@ -566,6 +607,34 @@ class RunLog:
             where, params = where + " AND batch_id = ?", (*params, batch_id)
         return self._select_runs(where + " ORDER BY started_at, rowid LIMIT 200", params)
 
+    def all_ids(self) -> list[str]:
+        """Every run id (to show the shortest unique suffix of each)."""
+        return [row["id"] for row in self._rows("SELECT id FROM runs", ())]
+
+    def first_messages(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """Each run's first message (a chat run is named by it)."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" * len(run_ids))
+        rows = self._rows(f"SELECT run_id, message FROM turns WHERE run_id IN ({marks}) "
+                          "AND seq = 1", tuple(run_ids))
+        return {row["run_id"]: row["message"] for row in rows}
+
+    def batches(self) -> list[BatchSummary]:
+        """Every batch, newest first: its runs by status, when it began, what it cost."""
+        rows = self._rows(
+            "SELECT batch_id, MIN(started_at) AS began, COUNT(*) AS n, "
+            "SUM(cost_usd + claude_cost_usd) AS cost FROM runs WHERE batch_id IS NOT NULL "
+            "GROUP BY batch_id ORDER BY began DESC", ())
+        out = []
+        for row in rows:
+            statuses: dict[str, int] = {}
+            for run in self.batch_runs(row["batch_id"]):
+                statuses[run.status] = statuses.get(run.status, 0) + 1
+            out.append(BatchSummary(row["batch_id"], datetime.fromisoformat(row["began"]),
+                                    row["n"], statuses, float(row["cost"] or 0.0)))
+        return out
+
     def latest_turns(self, run_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         """Each run's latest turn: its number and status ('sent' while in flight)."""
         if not run_ids:
@@ -577,12 +646,16 @@ class RunLog:
         return {row["run_id"]: (row["seq"], row["status"]) for row in rows}
 
     def get_run(self, run_id: str) -> RunRecord:
-        """The run with this id or unique id prefix; RunNotFound otherwise."""
+        """The run with this id, or a unique prefix of one, or a unique suffix (what the tables
+        show where space is short); RunNotFound otherwise."""
         found = self._select_runs("WHERE id = ?", (run_id,))
         if not found and run_id:
             escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             found = self._select_runs("WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6",
                                       (escaped + "%",))
+            if not found and len(run_id) >= 4:
+                found = self._select_runs("WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6",
+                                          ("%" + escaped,))
         if not found:
             raise RunNotFound(f"no run matches {run_id!r} (see `claude-orchestrator runs`)")
         if len(found) > 1:

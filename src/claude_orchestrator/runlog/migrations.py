@@ -97,6 +97,19 @@ def m008_turn_tools(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN tools TEXT")
 
 
+def m009_git(db: sqlite3.Connection) -> None:
+    """Where a run's work is in git: the person's repository, the commit the run started from,
+    whether it has a worktree of its own (a batch's run; 0 once `clean` removed it), and what
+    its branch changed when it ended (files, and git's --stat text); and the supervisor's final
+    summary of a complete run."""
+    db.execute("ALTER TABLE runs ADD COLUMN repo TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN base_commit TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN worktree INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE runs ADD COLUMN files_changed INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN diffstat TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN summary TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_create_runs,
     m002_create_turns,
@@ -106,4 +119,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m006_batches_and_activity,
     m007_next_step,
     m008_turn_tools,
+    m009_git,
 ]

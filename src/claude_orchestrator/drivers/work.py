@@ -1,0 +1,61 @@
+"""A batch's run and git: its worktree is made when the run starts, and its work is committed
+on its branch when it ends (whatever the ending: complete, stopped, failed, interrupted), so
+the branch holds what the run did and `review`/`merge` have something to show.
+
+The person's checkout, its HEAD and its index are never touched: the worktree is a folder of
+its own under the run log's `worktrees/`, on the branch `orchestrator/RUN_ID` made from the
+commit recorded when the batch was queued.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from claude_orchestrator.errors import OrchestratorError
+from claude_orchestrator.runlog import RunLog, RunRecord
+from claude_orchestrator.runlog.format import first_line
+from claude_orchestrator.runtime.git import add_worktree, changes, commit_all, git
+from claude_orchestrator.runtime.state import private_dir
+
+
+def ensure_worktree(log: RunLog, run: RunRecord) -> RunRecord:
+    """The run's own worktree, made now if it has none yet (a queued run starting); the run
+    record with its folder there."""
+    if not run.branch or run.worktree or not run.repo or not run.base_commit:
+        return run
+    repo = Path(run.repo)
+    try:
+        inside = Path(run.workdir).resolve().relative_to(repo.resolve())
+    except ValueError:
+        inside = Path()
+    root = private_dir(log.path.parent / "worktrees") / f"{repo.name}-{run.id}"
+    if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}").returncode:
+        add_worktree(repo, run.branch, root, run.base_commit)
+    elif not root.exists():  # the branch is there (made by a start that failed after it)
+        git(repo, "worktree", "add", "--quiet", str(root), run.branch, check=True)
+    log.set_git(run.id, repo=run.repo, base_commit=run.base_commit, worktree=True,
+                workdir=str(root / inside))
+    return log.get_run(run.id)
+
+
+def commit_work(log: RunLog, run_id: str, status: str, message: str) -> str | None:
+    """Everything the run left in its worktree, committed on its branch as the person (nothing
+    when nothing changed; Claude's own commits kept as they are), and what the branch changed
+    against its base recorded. One line saying what happened, or None for a run without a
+    worktree."""
+    run = log.get_run(run_id)
+    if not (run.branch and run.worktree and run.base_commit):
+        return None
+    folder = Path(run.workdir)
+    try:
+        made = commit_all(folder, first_line(run.task)[:72] or f"claude-orchestrator run {run_id}",
+                          f"claude-orchestrator run {run_id}: {status}\n\n{message}".rstrip())
+        found = changes(folder, run.base_commit)
+    except OrchestratorError as e:
+        return f"could not commit the run's work on {run.branch}: {e}"
+    log.set_changes(run_id, found.files, found.stat)
+    total = (f"{found.files} file(s) changed against {run.base_commit[:12]}, "
+             f"+{found.insertions} -{found.deletions}")
+    if made is None:
+        return f"nothing new to commit on {run.branch} ({total})"
+    return f"work committed on {run.branch} ({made[:12]}): {total}"

@@ -1,0 +1,177 @@
+"""The morning after: `review RUN`, `merge RUN` and `clean` on the work runs left behind.
+
+A batch's run works in a git worktree of its own, on the branch `orchestrator/RUN_ID` made
+from the commit its batch started from, and its work is committed there when it ends. So:
+
+    review RUN [--tool T]    the branch's diff against that commit (or `git difftool`)
+    merge RUN [--squash]     the branch into the person's current branch: a merge commit that
+                             keeps Claude's commits (or one squashed commit), refused on a dirty
+                             checkout or a conflict, both sides left as they were
+    clean RUN | --batch ID | --merged
+                             remove the runs' worktrees and branches (a branch not merged is
+                             named with the commit that brings it back)
+
+A run that worked in place (a folder outside a batch) has no branch: `review` diffs the folder
+against the commit it started from (your own changes since included, and said so), `merge`
+and `clean` have nothing to do and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from claude_orchestrator.errors import UsageError
+from claude_orchestrator.runlog import RunLog, RunRecord
+from claude_orchestrator.runlog.format import first_line
+from claude_orchestrator.runtime.git import (
+    git,
+    head_commit,
+    repository_of,
+    uncommitted,
+)
+
+
+def _environ() -> Mapping[str, str]:
+    """git's environment: the person's, without the supervisor's key."""
+    return {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
+
+
+def _finished(run: RunRecord) -> None:
+    if run.status == "running":
+        raise UsageError(f"run {run.id} is still running; stop it first (Ctrl-C in its "
+                         "terminal, or claude-orchestrator batch --resume later)")
+
+
+def _repo(run: RunRecord) -> Path:
+    if run.repo:
+        return Path(run.repo)
+    found = repository_of(Path(run.workdir), _environ())
+    if found is None:
+        raise UsageError(f"run {run.id} worked in {run.workdir}, outside git: nothing to "
+                         f"review as a diff (claude-orchestrator show {run.id} lists the files "
+                         "Claude wrote)")
+    return found.top
+
+
+def review(run: RunRecord, tool: str | None = None) -> int:
+    """Print the run's changes (or open them in `git difftool --tool`)."""
+    env = _environ()
+    repo = _repo(run)
+    if run.branch:
+        if not run.base_commit:
+            raise UsageError(f"run {run.id} has no recorded base commit (an older release "
+                             "made it): compare by hand with git log " + run.branch)
+        span = [f"{run.base_commit}..{run.branch}"]
+        where = repo
+        said = f"# run {run.id}: {run.branch} against {run.base_commit[:12]}"
+    else:
+        if not run.base_commit:
+            raise UsageError(f"run {run.id} worked in place in {run.workdir} and recorded no "
+                             "starting commit: nothing to compare with")
+        span = [run.base_commit]
+        where = Path(run.workdir)
+        said = (f"# run {run.id} worked in place: {where} against {run.base_commit[:12]} "
+                "(your own changes since are included)")
+    if tool:
+        return subprocess.run(["git", "-C", str(where), "difftool", "--no-prompt",
+                               f"--tool={tool}", *span], env=dict(env), check=False).returncode
+    diff = git(where, "diff", "--stat", "--patch", *span, env=env, check=True).stdout
+    print(said)
+    print(diff.rstrip() or "(no changes)")
+    return 0
+
+
+def merge(run: RunRecord, *, squash: bool = False) -> int:
+    """The run's branch into the person's current branch; refused (nothing touched) on a dirty
+    checkout, a detached HEAD or a conflict."""
+    _finished(run)
+    env = _environ()
+    if not run.branch:
+        raise UsageError(f"run {run.id} worked in place in {run.workdir}: its changes are in "
+                         "that folder already, there is no branch to merge")
+    repo = _repo(run)
+    if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}",
+           env=env).returncode != 0:
+        raise UsageError(f"run {run.id}'s branch {run.branch} is gone (cleaned?)")
+    current = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", env=env).stdout.strip()
+    if not current:
+        raise UsageError(f"{repo} is on a detached HEAD: check out the branch to merge into")
+    dirty = uncommitted(repo, env)
+    if dirty:
+        raise UsageError(f"{repo} has uncommitted changes ({len(dirty)} file(s)): commit or "
+                         "stash them first; nothing was merged")
+    before = head_commit(repo, env)
+    subject = f"Merge run {run.id}: {first_line(run.task)[:60]}"
+    if squash:
+        done = git(repo, "merge", "--squash", run.branch, env=env)
+        if done.returncode == 0 and uncommitted(repo, env):
+            done = git(repo, "commit", "--quiet", "-m", f"{first_line(run.task)[:72]}",
+                       "-m", f"Squashed from {run.branch} (run {run.id}).", env=env)
+    else:
+        done = git(repo, "merge", "--no-ff", "--no-edit", "-m", subject, run.branch, env=env)
+    if done.returncode != 0:
+        _undo(repo, before, env)
+        reason = (done.stdout + done.stderr).strip().splitlines()
+        conflict = [ln for ln in reason if "CONFLICT" in ln]
+        raise UsageError(f"merging {run.branch} into {current} failed "
+                         f"({(conflict or reason or ['no reason given'])[0].strip()}); "
+                         f"nothing was changed: resolve it by hand with git merge {run.branch}")
+    after = head_commit(repo, env)
+    how = "squashed into one commit" if squash else "merged with a merge commit"
+    if after == before:
+        print(f"{run.branch} has nothing {current} lacks: nothing merged")
+    else:
+        print(f"{run.branch} {how} on {current} ({(after or '')[:12]})")
+    return 0
+
+
+def _undo(repo: Path, before: str | None, env: Mapping[str, str]) -> None:
+    """Put the checkout back as it was before a failed merge (it was clean)."""
+    git(repo, "merge", "--abort", env=env)
+    if before:
+        git(repo, "reset", "--quiet", "--hard", before, env=env)
+
+
+def clean(runs: Sequence[RunRecord], log: RunLog, *, only_merged: bool) -> int:
+    """Remove these runs' worktrees and branches (with `only_merged`, only those whose branch
+    is merged into its repository's current branch). One line each."""
+    env = _environ()
+    removed = 0
+    for run in runs:
+        if not run.branch:
+            continue
+        if run.status == "running":
+            print(f"{run.id}: still running, left alone")
+            continue
+        repo = _repo(run)
+        branch_exists = git(repo, "rev-parse", "--verify", "--quiet",
+                            f"refs/heads/{run.branch}", env=env).returncode == 0
+        tip = git(repo, "rev-parse", run.branch, env=env).stdout.strip() if branch_exists else ""
+        merged = branch_exists and git(repo, "merge-base", "--is-ancestor", run.branch, "HEAD",
+                                       env=env).returncode == 0
+        if only_merged and not merged:
+            continue
+        tree = Path(run.workdir) if run.worktree else None
+        if tree is not None and tree.exists():
+            git(repo, "worktree", "remove", "--force", str(_tree_root(tree, env)), env=env,
+                check=True)
+        git(repo, "worktree", "prune", env=env)
+        if branch_exists:
+            git(repo, "branch", "-D", run.branch, env=env, check=True)
+        log.set_worktree_removed(run.id)
+        removed += 1
+        note = "" if merged or not tip else (
+            f" (not merged: git branch {run.branch} {tip[:12]} brings it back)")
+        print(f"{run.id}: removed its worktree and branch {run.branch}{note}")
+    if not removed:
+        print("nothing to clean" + (" (no merged run branch)" if only_merged else ""))
+    return 0
+
+
+def _tree_root(folder: Path, env: Mapping[str, str]) -> Path:
+    found = repository_of(folder, env)
+    return found.top if found else folder
+
