@@ -15,6 +15,7 @@ each with its exit status. The command line's chat and autonomous modes are thin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from claude_orchestrator.config import BY_DEST, Config, resolve
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.progress import QuietReporter, Reporter
 from claude_orchestrator.secrets import Redactor
+from claude_orchestrator.turn.ledger import late_reply
 from claude_orchestrator.turn.result import TurnResult as Turn
 
 __all__ = ["RunResult", "Session", "Turn", "make_config", "run_task"]
@@ -89,6 +91,7 @@ class Session:
                                     settings=c.public_settings())
             self.run = Run(log, record_.id, self.agent, c)
         self._turn: int | None = None
+        self._cancelled: list[tuple[int, str, int]] = []  # (turn, text sent, events mark)
         self._unattended = Unattended(
             self.agent, PauseLimits(self.config.limit_wait, self.config.max_pause),
             on_pause=self._pause_started if self.run else None,
@@ -120,16 +123,40 @@ class Session:
         are removed is not sent (nor recorded): its turn ends by `nothing-to-send`."""
         if self.nothing_to_send(text, literal=literal):
             return self._unattended.deliver(text, literal=literal)
+        self._late_replies()
         self._turn = self.run.begin_turn(text, source=source) if self.run else None
         try:
             turn = self._unattended.deliver(text, literal=literal)
         except KeyboardInterrupt:
             if self.run and self._turn is not None:
                 self.run.log.fail_turn(self.run.id, self._turn, "wait cancelled by the user")
+                mark = self.run.log.turns(self.run.id)[-1].events_mark or 0
+                self._cancelled.append((self._turn, self.agent.agent.prepare(
+                    text, literal=literal), mark))
             raise
         if self.run and self._turn is not None:
             self.run.record_turn(self._turn, turn)
         return turn
+
+    def _late_replies(self) -> None:
+        """Replies that came after their wait was cancelled (Claude went on): recorded on
+        their turn, said as such."""
+        if not self._cancelled or self.run is None or self.agent.channel is None:
+            return
+        events = self.agent.channel.read_all()
+        profile = self.agent.agent
+        for item in list(self._cancelled):
+            seq, sent, mark = item
+
+            def ours(got: str, sent: str = sent) -> bool:
+                return profile.received_as_sent(got, sent)
+
+            reply = late_reply([(ev.name, ev.payload) for ev in events if ev.pos > mark], ours)
+            if reply is not None:
+                self.run.log.finish_turn(self.run.id, seq, reply=reply, ended_by="hook",
+                                         recovery="the reply came after the wait was "
+                                                  "cancelled")
+                self._cancelled.remove(item)
 
     def exchanges(self) -> list[tuple[str, str]]:
         """Messages a person sent Claude at the pane since last asked, with Claude's replies
@@ -148,6 +175,8 @@ class Session:
         if self.closed:
             return
         self.closed = True
+        with contextlib.suppress(Exception):  # a late reply is a nicety, never a failure
+            self._late_replies()
         if terminate is not None and terminate != self.config.terminate_when_quit:
             from dataclasses import replace
 

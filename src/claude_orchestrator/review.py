@@ -81,6 +81,10 @@ def review(run: RunRecord, tool: str | None = None) -> int:
     diff = git(where, "diff", "--stat", "--patch", *span, env=env, check=True).stdout
     print(said)
     print(diff.rstrip() or "(no changes)")
+    if not run.branch:  # in place: files git does not track yet are no part of a diff
+        new = [ln[3:] for ln in uncommitted(where, env) if ln.startswith("??")]
+        if new:
+            print("# not in git yet (untracked):\n" + "\n".join(f"#   {n}" for n in new))
     return 0
 
 

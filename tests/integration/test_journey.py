@@ -4,15 +4,17 @@ supervisor; the CLI as the person runs it (in a terminal where that matters)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from claude_orchestrator.runlog import RunLog
+from claude_orchestrator.runlog import RunLog, RunLogMissing
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.integration.conftest import fake_agent_cmd, run_cli, tmux_cmd, wait_until
 from tests.integration.terminal import Terminal
@@ -176,3 +178,42 @@ def test_chat_prints_the_reply_before_claude_has_written_its_usage(
         run = log.list_runs()[0]
         assert run.claude_tokens == 2 * 110
         assert [t.claude_tokens for t in log.turns(run.id)] == [110, 110]
+
+
+def test_a_reply_that_comes_after_a_cancelled_wait_is_recorded(
+        tmp_path: Path, socket_name: str, env: dict[str, str]) -> None:
+    """Ctrl-C while chat waits gives up the wait, not the turn: Claude's reply to it, when it
+    comes, is recorded on that turn (said as such), and show counts it as answered."""
+    work = folder(tmp_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket_name,
+         "--agent", "claude", "--terminate-when-quit", "--claude-cmd", fake_agent_cmd(),
+         str(work)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write("sleep 3\n")
+    proc.stdin.flush()
+    log_path = Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])
+
+    def sent() -> bool:
+        try:
+            with RunLog(log_path, readonly=True) as log:
+                runs = log.list_runs()
+                return bool(runs) and bool(log.turns(runs[0].id))
+        except RunLogMissing:  # not made yet
+            return False
+    assert wait_until(sent, 30)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(4)  # the turn ends meanwhile
+    out, err = proc.communicate("next one\n", timeout=60)
+    assert proc.returncode == 0, err
+    assert "wait cancelled" in out and "ECHO: next one" in out
+    with RunLog(log_path) as log:
+        run = log.list_runs()[0]
+        first, second = log.turns(run.id)
+    assert (first.status, first.reply, first.recovery) == (
+        "done", "slept 3", "the reply came after the wait was cancelled")
+    assert second.reply == "ECHO: next one"
+    shown = run_cli(["show", run.id], env).stdout
+    assert "turns:         2\n" in shown and "(chat) sleep 3" not in shown

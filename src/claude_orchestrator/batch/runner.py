@@ -176,8 +176,8 @@ def to_resume(log: RunLog, batch_id: str, note: Callable[[str], None]) -> list[R
     whose process is still alive is refused."""
     runs = log.batch_runs(batch_id)
     if not runs:
-        raise UsageError(f"no batch {batch_id!r} in the run log (see `claude-orchestrator "
-                         "runs`)")
+        raise UsageError(f"no batch {batch_id!r} in the run log (claude-orchestrator batches "
+                         "lists them)")
     for run in runs:
         if run.status == "queued" and run.pid != os.getpid() and log.owner_alive(run):
             raise UsageError(f"batch {batch_id} is still running (pid {run.pid})")

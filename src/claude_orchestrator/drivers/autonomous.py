@@ -15,7 +15,7 @@ from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.checks import run_check
 from claude_orchestrator.drivers.lifecycle import Outcome, Run, outcome_of
 from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
-from claude_orchestrator.drivers.work import ensure_worktree
+from claude_orchestrator.drivers.work import ensure_worktree, note_in_place
 from claude_orchestrator.errors import (
     BudgetExhausted,
     ConfigError,
@@ -80,6 +80,7 @@ def run_autonomous(config: Config, reporter: Reporter, redact: Redactor) -> RunR
         run = log.start_run(mode="autonomous", task=task, workdir=str(config.workdir),
                             model=config.model, session=config.session, socket=config.socket,
                             settings=config.public_settings())
+        note_in_place(log, run.id, config.workdir)
         conv = Conversation(first_message(task, str(config.workdir)), config.context_tokens,
                             config.reply_limit)
         return _drive(config, reporter, log, run.id, conv, session_id=None, inflight=None)

@@ -14,8 +14,23 @@ from pathlib import Path
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import first_line
-from claude_orchestrator.runtime.git import add_worktree, changes, commit_all, git
+from claude_orchestrator.runtime.git import (
+    add_worktree,
+    changes,
+    commit_all,
+    git,
+    head_commit,
+    repository_of,
+)
 from claude_orchestrator.runtime.state import private_dir
+
+
+def note_in_place(log: RunLog, run_id: str, folder: Path) -> None:
+    """A run working in place in a git repository: the commit it started from, so `review`
+    can show what changed since."""
+    found = repository_of(folder)
+    if found is not None:
+        log.set_git(run_id, repo=str(found.top), base_commit=head_commit(found.top))
 
 
 def ensure_worktree(log: RunLog, run: RunRecord) -> RunRecord:

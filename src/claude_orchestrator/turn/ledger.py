@@ -22,6 +22,7 @@ by prompt id, because ids repeat (2.1.332) or are missing (bash mode on 2.1.197)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -166,3 +167,26 @@ class Waiting:
         if closed is not None and closed in self.ahead:
             return False, Waiting(self.ahead - {closed})
         return True, self
+
+
+def late_reply(events: Sequence[tuple[str, dict[str, Any]]],
+               matches: Callable[[str], bool]) -> str | None:
+    """The reply to a message whose wait was given up (chat's Ctrl-C), from the hook events
+    after it was pasted: the end of the turn opened by the first prompt that `matches` it (by
+    its `prompt_id`; a turn end without one closes the newest open turn). None while that
+    turn has not ended (or the message was never submitted).
+
+    >>> ev = [("UserPromptSubmit", {"prompt": "hi", "prompt_id": "a"}),
+    ...       ("Stop", {"prompt_id": "a", "last_assistant_message": "hello"})]
+    >>> late_reply(ev, lambda p: p == "hi"), late_reply(ev[:1], lambda p: p == "hi")
+    ('hello', None)
+    """
+    ours: str | None = None
+    seen = False
+    for name, payload in events:
+        pid = prompt_id_of(payload)
+        if name == "UserPromptSubmit" and not seen and matches(str(payload.get("prompt", ""))):
+            seen, ours = True, pid
+        elif name in TURN_ENDS and seen and (ours is None or pid is None or pid == ours):
+            return str(payload.get("last_assistant_message") or "")
+    return None
