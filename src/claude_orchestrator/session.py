@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
-from claude_orchestrator.agents.dialogs import key_toward
+from claude_orchestrator.agents.base import Dialog
+from claude_orchestrator.agents.dialogs import key_toward, ready_for_key
 from claude_orchestrator.config import (
     DEFAULT_SESSION,
     DEFAULT_SOCKET,
@@ -38,7 +39,6 @@ from claude_orchestrator.turn.ledger import Ledger
 START_ATTEMPTS = 3
 START_BACKOFF = (0.5, 1.5, 4.0)
 NO_CONVERSATION = "No conversation found"
-KEY_SETTLE = 3.0  # a dialog key's effect must show on screen before the next decision
 MAX_DIALOG_KEYS = 12  # per dialog: arrows and Enter together
 
 
@@ -270,16 +270,19 @@ class AgentSession:
         """Wait until the agent shows its idle prompt, answering the dialogs we know.
 
         A dialog is answered by meaning, one key at a time: the wanted option is found by its
-        text, the marker moved to it with the arrow keys, and Enter pressed only on a frame that
-        shows the marker there. After each key nothing is decided until the screen shows the
-        key's effect: a frame taken before it could send the next key into the next dialog
-        (an Enter meant for the trust question would land on the bypass warning's `No, exit`).
+        text in the newest question on screen, the marker moved to it with the arrow keys, and
+        Enter pressed only on a frame that shows the marker there. Keys are paced
+        (agents/dialogs.py `ready_for_key`): a key is chosen only on a screen that has been
+        still for a while since it was drawn and since our last key, and it is pressed only if
+        nothing was drawn between the capture it was chosen on and the press. Claude 2.1.332
+        undoes keys pressed in the first moments of a choice list by selecting `No, exit` again,
+        so an Enter chosen on an older frame would exit Claude.
         Event-driven: the screen is looked at when the pane drew something and then paused.
         """
         deadline = time.monotonic() + self.config.startup_timeout
         keys: dict[str, int] = {}
         decided: list[str] | None = None  # the frame the last key was chosen on
-        decided_at = 0.0
+        pressed_at: float | None = None
         unknown_since: float | None = None
         check_at = 0.0
         self.reporter.waiting(f"waiting for {self.agent.name} to reach its prompt")
@@ -287,6 +290,7 @@ class AgentSession:
             while True:
                 now = time.monotonic()
                 if now >= check_at:
+                    drawn = self.watcher.last_output
                     status = self.runtime.status()
                     lines = self.runtime.capture() if status.session else []
                     screen = "\n".join(lines).strip()
@@ -295,15 +299,26 @@ class AgentSession:
                             screen = clean("\n".join(self.runtime.capture(history=200)))
                         raise StartFailed(_died_message(self.agent.name, status), screen,
                                           status.exit_status)
-                    if decided is not None and lines == decided and now - decided_at < KEY_SETTLE:
-                        check_at = now + 0.5  # the key has not shown its effect yet
+                    dialog = self.agent.dialog(lines, accept_api_key=self.config.accept_api_key)
+                    pause = 0.0
+                    if dialog is not None and dialog.wanted is not None:
+                        pause = ready_for_key(now, last_output=drawn, last_key_at=pressed_at,
+                                              frame_unchanged=lines == decided)
+                    if pause > 0:
+                        if now >= deadline:
+                            raise StartFailed(f"{self.agent.name} kept redrawing its question "
+                                              f"for {self.config.startup_timeout:g}s", screen)
+                        check_at = now + pause
                     else:
-                        decided = None
-                        key, hint = self._dialog_key(lines, keys)
-                        if key is not None:
+                        key, hint = self._dialog_key(lines, dialog, keys)
+                        if key is not None and dialog is not None and self._still(drawn):
+                            self._count_key(dialog, key, keys)
                             self.runtime.press(key)
-                            decided, decided_at = lines, time.monotonic()
-                            check_at = decided_at + 0.5
+                            decided, pressed_at = lines, time.monotonic()
+                            check_at = pressed_at + 0.05
+                            continue
+                        if key is not None:  # drawn meanwhile: judge the new frame
+                            check_at = time.monotonic() + 0.05
                             continue
                         state = self.agent.screen_state(lines)
                         if hint is not None:
@@ -337,20 +352,30 @@ class AgentSession:
         finally:
             self.reporter.idle()
 
-    def _dialog_key(self, lines: list[str], keys: dict[str, int]) -> tuple[str | None, str | None]:
+    def _still(self, drawn: float) -> bool:
+        """Nothing was drawn since `drawn` (read before the capture a key was chosen on)."""
+        activity = self.watcher.wait(0)
+        if activity.hook:
+            self.read_events()
+        return self.watcher.last_output == drawn and not activity.output
+
+    def _dialog_key(self, lines: list[str], dialog: Dialog | None,
+                    keys: dict[str, int]) -> tuple[str | None, str | None]:
         """The next key for a start-up question on screen (None: no question, or one we do not
         answer; then the hint says what to do, "" when there is nothing to say)."""
-        dialog = self.agent.dialog(lines, accept_api_key=self.config.accept_api_key)
         if dialog is None:
             return None, None
         key = key_toward(lines, dialog.wanted, dialog.heading) if dialog.wanted else None
         if key is None or keys.get(dialog.name, 0) >= MAX_DIALOG_KEYS:
             return None, dialog.hint
+        return key, None
+
+    def _count_key(self, dialog: Dialog, key: str, keys: dict[str, int]) -> None:
+        """Count a key pressed for a dialog (bounded per dialog); say once that we answered."""
         keys[dialog.name] = keys.get(dialog.name, 0) + 1
         if key == "Enter" and not keys.get(dialog.name + ":told"):
             keys[dialog.name + ":told"] = 1  # 2.1.332 can ask the same question twice
             self.reporter.note(dialog.note)
-        return key, None
 
     def _quiet_enough(self) -> bool:
         if self.agent.uses_hooks:

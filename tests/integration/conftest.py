@@ -78,4 +78,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
 
 
 # Fixtures for the real Claude Code CLI tests (defined beside their helpers).
-from tests.integration.realcli import api, real, require_claude_cli  # noqa: E402, F401
+from tests.integration.realcli import (  # noqa: E402, F401
+    api,
+    first_run,
+    real,
+    require_claude_cli,
+)

@@ -88,16 +88,16 @@ class Real:
         return [r.last_user_text for r in self.api.requests]
 
 
-@pytest.fixture
-def real(tmp_path: Path, socket_name: str, api: FakeAnthropic,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[Real]:
-    """An in-process setup: HOME with the folder trusted and bypass mode accepted.
+def _world(tmp_path: Path, socket_name: str, api: FakeAnthropic,
+           monkeypatch: pytest.MonkeyPatch, *, fresh: bool) -> Real:
+    """HOME prepared (the folder trusted and bypass mode accepted, unless `fresh`: then Claude
+    asks both questions, as on a first run in a new folder).
 
     The tmux server inherits os.environ, so Claude's variables go there too (monkeypatch undoes
     it after the test) and nothing from the outer environment configures the orchestrator.
     """
-    home = prepare_home(tmp_path / "home", API_KEY, trusted_dirs=[tmp_path / "work"])
     work = tmp_path / "work"
+    home = prepare_home(tmp_path / "home", API_KEY, trusted_dirs=[work], fresh=fresh)
     work.mkdir()
     env = claude_env(home, api.base_url, API_KEY, base=base_environ(tmp_path))
     for name in list(os.environ):
@@ -105,7 +105,25 @@ def real(tmp_path: Path, socket_name: str, api: FakeAnthropic,
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    world = Real(api, socket_name, home, work, env)
+    return Real(api, socket_name, home, work, env)
+
+
+@pytest.fixture
+def real(tmp_path: Path, socket_name: str, api: FakeAnthropic,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[Real]:
+    """An in-process setup: HOME with the folder trusted and bypass mode accepted."""
+    world = _world(tmp_path, socket_name, api, monkeypatch, fresh=False)
+    yield world
+    for sess in world.sessions:
+        sess.close(terminate=True)
+
+
+@pytest.fixture
+def first_run(tmp_path: Path, socket_name: str, api: FakeAnthropic,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Real]:
+    """An in-process setup where Claude meets the folder for the first time: it asks whether to
+    trust it, then warns about bypass mode."""
+    world = _world(tmp_path, socket_name, api, monkeypatch, fresh=True)
     yield world
     for sess in world.sessions:
         sess.close(terminate=True)

@@ -6,11 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from claude_orchestrator.agents import Agent, ClaudeAgent, ScreenState, select_agent
 from claude_orchestrator.agents.base import input_box, input_text, is_rule, strip_furniture
 from claude_orchestrator.agents.claude import claude_normalise, prompts_match
-from claude_orchestrator.agents.dialogs import key_toward, options
+from claude_orchestrator.agents.dialogs import (
+    KEY_EFFECT_WAIT,
+    QUIET,
+    key_toward,
+    options,
+    ready_for_key,
+)
 from claude_orchestrator.screen import new_lines
 
 SCREENS = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
@@ -229,6 +237,42 @@ def test_dialogs_answered_by_the_option_text(name: str, keys: tuple[str, ...]) -
     d = claude.dialog(screen(name), accept_api_key=False)
     assert d is not None and d.name == name.split("_")[1]
     assert answer(screen(name)) == keys
+
+
+def test_only_the_newest_question_counts_after_a_redraw() -> None:
+    """Captures from 2.1.332 stopped (SIGSTOP) while its trust question showed and continued:
+    the classic renderer draws the new frame below the old ones, and they stay on screen."""
+    stacked = screen("claude332_trust_redrawn.txt")
+    assert sum("Quick safety check" in ln for ln in stacked) == 3
+    d = claude.dialog(stacked, accept_api_key=False)
+    assert d is not None and d.name == "trust"
+    assert d.heading == max(i for i, ln in enumerate(stacked) if "Quick safety check" in ln)
+    assert answer(stacked) == ("Down", "Enter")
+    # The bypass warning drawn under the old trust frames is the question now.
+    under = screen("claude332_bypass_under_old_trust.txt")
+    d = claude.dialog(under, accept_api_key=False)
+    assert d is not None and d.name == "bypass" and answer(under) == ("Down", "Enter")
+    # Both answered: the old frames stand above the prompt, and are no question.
+    idle = screen("claude332_idle_under_old_trust.txt")
+    assert claude.dialog(idle, accept_api_key=True) is None
+    assert claude.screen_state(idle) is ScreenState.IDLE
+
+
+@given(now=st.floats(0, 100), drawn=st.floats(0, 100), key=st.none() | st.floats(0, 100),
+       unchanged=st.booleans())
+def test_a_key_is_chosen_only_on_a_screen_still_since_it_was_drawn_and_since_the_last_key(
+        now: float, drawn: float, key: float | None, unchanged: bool) -> None:
+    pause = ready_for_key(now, last_output=drawn, last_key_at=key, frame_unchanged=unchanged)
+    assert pause >= 0
+    if pause == 0:
+        assert now - drawn >= QUIET - 1e-6
+        assert key is None or now - key >= QUIET - 1e-6
+        if key is not None and unchanged and drawn <= key:  # nothing drawn since our key
+            assert now - key >= KEY_EFFECT_WAIT - 1e-6
+    else:
+        later = now + pause
+        assert ready_for_key(later, last_output=drawn, last_key_at=key,
+                             frame_unchanged=unchanged) == 0
 
 
 @pytest.mark.parametrize("name", ["claude_api_key_dialog.txt", "claude332_api_key_dialog.txt"])

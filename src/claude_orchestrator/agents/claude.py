@@ -24,7 +24,7 @@ from claude_orchestrator.agents.base import (
     input_text,
     visible_tail,
 )
-from claude_orchestrator.agents.dialogs import options
+from claude_orchestrator.agents.dialogs import newest, options
 from claude_orchestrator.agents.releases import installed_version, judge_release
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.screen import sanitize_message
@@ -62,6 +62,12 @@ _PASTE_WRAP = re.compile(
 _WRAP_TAG_ESCAPED = re.compile(r"<\\(/?pasted_content)")
 # The events we listen to; all are known to every supported release (an event name a release
 # does not know opens a blocking "Settings Warning" dialog at start-up).
+# The start-up questions we answer, by the phrases of their headings (every supported release).
+_QUESTIONS = {
+    "trust": ("Accessing workspace", "Quick safety check", "Do you trust the files"),
+    "bypass": ("Bypass Permissions mode",),
+    "api-key": ("Do you want to use this API key",),
+}
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
                "Notification")
 
@@ -173,24 +179,26 @@ class ClaudeAgent(Agent):
         return HOOK_EVENTS
 
     def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
-        heading = _find(lines, ("Quick safety check", "trust this folder",
-                                "Do you trust the files"))
-        if heading is not None:
+        """The question Claude asks now: the bottom-most heading on screen, and only while no
+        input box stands under it (then the question was answered and its text is an old
+        frame's). Judging the first heading on screen answered the wrong question, or none,
+        after a redraw had stacked frames (agents/dialogs.py)."""
+        found = newest(lines, _QUESTIONS)
+        if found is None or input_box(lines[found[1]:]) is not None:
+            return None
+        name, heading = found
+        if name == "trust":
             return Dialog("trust", heading, lambda s: s.startswith("Yes, I trust"),
                           "accepted Claude's folder-trust question for the working directory")
-        heading = _find(lines, ("Bypass Permissions mode",))
-        if heading is not None:
+        if name == "bypass":
             return Dialog("bypass", heading, lambda s: s.startswith("Yes, I accept"),
                           "accepted Claude's bypass-permissions warning (CLAUDE_CMD asks for it)")
-        heading = _find(lines, ("Do you want to use this API key",))
-        if heading is not None:
-            if not accept_api_key:
-                return Dialog("api-key", heading, None, "", hint=(
-                    "Claude asks whether to use ANTHROPIC_API_KEY from the environment; answer "
-                    "yes with --accept-api-key (CLAUDE_ORCHESTRATOR_ACCEPT_API_KEY=true)"))
-            return Dialog("api-key", heading, lambda s: s == "Yes",
-                          "told Claude to use ANTHROPIC_API_KEY (--accept-api-key)")
-        return None
+        if not accept_api_key:
+            return Dialog("api-key", heading, None, "", hint=(
+                "Claude asks whether to use ANTHROPIC_API_KEY from the environment; answer "
+                "yes with --accept-api-key (CLAUDE_ORCHESTRATOR_ACCEPT_API_KEY=true)"))
+        return Dialog("api-key", heading, lambda s: s == "Yes",
+                      "told Claude to use ANTHROPIC_API_KEY (--accept-api-key)")
 
     # ----------------------------------------------------------------- delivering
     def prepare(self, text: str, *, literal: bool) -> str:
@@ -295,11 +303,6 @@ def _shown(text: str) -> str:
     '/review'
     """
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
-
-
-def _find(lines: Sequence[str], phrases: Sequence[str]) -> int | None:
-    """The first line holding one of the phrases."""
-    return next((i for i, line in enumerate(lines) if any(p in line for p in phrases)), None)
 
 
 def _looks_like_question(lines: Sequence[str]) -> bool:
