@@ -15,10 +15,16 @@ tests/fixtures/screens/claude_permission_dialog.txt.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
 import urllib.request
+import uuid
 from itertools import pairwise
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -26,12 +32,15 @@ from claude_orchestrator.agents import ScreenState
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn import TurnResult, run_turn
+from tests.fakes.claude_env import claude_env, prepare_home
 from tests.fakes.fake_anthropic import FakeAnthropic, Reply
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import tmux_cmd, wait_until
 from tests.integration.realcli import (
+    API_KEY,
     ASKING_CMD,
     SESSION,
     Real,
+    base_environ,
     in_thread,
     joined,
     notes,
@@ -221,9 +230,12 @@ def test_permission_dialog_keeps_the_turn_open_until_answered(real: Real) -> Non
 def test_next_message_waits_while_a_question_is_open(real: Real) -> None:
     """A turn given up on (idle timeout) while Claude asks permission leaves the question on
     screen: the next message must not be pasted into it (its text would answer the question);
-    it waits, and is delivered once the question is answered."""
+    it waits, and is delivered once the question is answered. Then the turn that asked goes
+    on with its tool (2 s here): a message pasted meanwhile would be folded into that turn
+    (2.1.197: a note to the model, no UserPromptSubmit, turn 1's reply taken for its own), so
+    it waits for that turn to end and gets a turn of its own."""
     final = "Done after asking: out.txt says hi."
-    real.api.push(bash("echo hi > out.txt", "write a file"), final)
+    real.api.push(bash("sleep 2; echo hi > out.txt", "write a file"), final)
     sess = real.session(claude_cmd=ASKING_CMD, idle_timeout="3")
     sess.ensure_ready()
     first = run_turn(sess, "please write hi into out.txt")
@@ -239,3 +251,109 @@ def test_next_message_waits_while_a_question_is_open(real: Real) -> None:
     assert (real.work / "out.txt").read_text() == "hi\n"  # "1. Yes" was the answer, not "2"
     assert second.reply == "ECHO: 2"
     assert [r.last_user_text for r in real.api.requests][-1] == "2"
+    assert folded_notes(real.api, "2") == 0  # never folded into the turn that asked
+
+
+def folded_notes(api: FakeAnthropic, text: str) -> int:
+    """Requests that carry `text` as Claude's note of a message typed while a tool ran (the
+    fold: a `system` entry, no UserPromptSubmit, no turn of its own)."""
+    note = f"The user sent a new message while you were working:\n{text}\n"
+    return sum(note in json.dumps(r.body.get("messages", [])).replace("\\n", "\n")
+               for r in api.requests)
+
+
+QUESTION_RUNS = int(os.environ.get("CO_SOAK_QUESTION_RUNS", "5"))
+
+
+@pytest.mark.realcli
+@pytest.mark.soak
+@pytest.mark.timeout(QUESTION_RUNS * 120 + 60)
+def test_a_reply_under_a_closed_question_goes_to_its_own_message_under_load(
+        tmp_path: Path, require_claude_cli: None) -> None:
+    """Issue 16 §2 through the installed command, with two CPU burners, `CO_SOAK_QUESTION_RUNS` (5)
+    times: turn 1 asks for a permission and is given up on at --idle-timeout; message 2 is
+    piped in and waits; a person answers in the pane. Message 2 gets its own reply and reaches
+    the API once, as a prompt of its own; turn 1's final text is never its reply."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
+    failures: list[str] = []
+    try:
+        for i in range(QUESTION_RUNS):
+            failure = _question_round(tmp_path / f"round{i}")
+            if failure:
+                failures.append(f"round {i}: {failure}")
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert not failures, "\n\n".join(failures)
+
+
+def _question_round(tmp: Path) -> str:
+    """One round of the scenario; what went wrong ("" when nothing did)."""
+    work = tmp / "work"
+    work.mkdir(parents=True)
+    socket = f"co-soak-{uuid.uuid4().hex[:10]}"
+    with FakeAnthropic() as api:
+        api.push(bash("echo hi > out.txt", "write a file"), "TOOLDONE out.txt says hi.")
+        env = claude_env(prepare_home(tmp / "home", API_KEY, trusted_dirs=[work]),
+                         api.base_url, API_KEY, base=base_environ(tmp))
+        chat = subprocess.Popen(
+            [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket,
+             "--terminate-when-quit", "--claude-cmd", ASKING_CMD, "--idle-timeout", "3",
+             str(work)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        assert chat.stdin is not None and chat.stdout is not None and chat.stderr is not None
+        out, err = Drain(chat.stdout), Drain(chat.stderr)
+
+        def screen() -> str:
+            return tmux_cmd(socket, "capture-pane", "-p", "-J", "-t", f"={SESSION}:").stdout
+
+        def send(line: str) -> None:
+            assert chat.stdin is not None
+            chat.stdin.write(line.encode() + b"\n")
+            chat.stdin.flush()
+
+        try:
+            send("please write hi into out.txt")
+            steps = [(lambda: "Do you want to proceed?" in screen(), "no question"),
+                     (lambda: out.text.count("you>") >= 2, "turn 1 was not given up on")]
+            for ready, why in steps:
+                if not wait_until(ready, 60, 0.1):
+                    return f"{why}\n{err.text}\n{screen()}"
+            send("2")
+            if not wait_until(lambda: "the message waits" in err.text, 20, 0.1):
+                return f"message 2 did not wait\n{err.text}"
+            time.sleep(1.0)
+            tmux_cmd(socket, "send-keys", "-t", f"={SESSION}:", "Enter")  # a person: 1. Yes
+            if not wait_until(lambda: out.text.count("you>") >= 3, 90, 0.1):
+                return f"turn 2 did not end\n{out.text}\n{err.text}\n{screen()}"
+            send("/quit")
+            chat.wait(30)
+        finally:
+            chat.kill()
+            chat.wait()
+            tmux_cmd(socket, "kill-server")
+        reply2 = out.text.split("you>")[2]
+        texts = [r.last_user_text for r in api.requests]
+        if "ECHO: 2" not in reply2 or "TOOLDONE" in reply2:
+            return f"message 2's reply was {reply2!r}\n{err.text}"
+        if texts.count("2") != 1 or folded_notes(api, "2"):
+            return f"message 2 reached the API {texts.count('2')} times as a prompt, " \
+                   f"{folded_notes(api, '2')} times folded into turn 1"
+    return ""
+
+
+class Drain:
+    """Everything a pipe says, read by a thread as it comes (the chat prompt has no newline)."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._parts: list[bytes] = []
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        for chunk in iter(lambda: os.read(pipe.fileno(), 4096), b""):
+            self._parts.append(chunk)
+
+    @property
+    def text(self) -> str:
+        return b"".join(self._parts).decode(errors="replace")

@@ -34,6 +34,7 @@ class SimClaude:
     swallow: int = 0  # this many Enters are lost (typed too early, a redraw ate them)
     garble_first: bool = False  # the first submitted text arrives changed
     question: bool = False  # a permission question is open on the screen
+    in_tool: bool = False  # the running turn goes on with a tool (its question was answered)
     failure: str = ""  # the next turn ends with StopFailure of this kind
     lose_pastes: int = 0  # this many pastes never reach the box (a TUI not ready for input)
     person_typed_at: float | None = None  # a person's terminal is attached; they last typed then
@@ -108,7 +109,11 @@ class SimClaude:
             self._garbled = True
             received = received[:-1] + ("x" if received[-1:] != "x" else "y")
         self.history.append("❯ " + received.split("\n", 1)[0])
-        if self.running is not None:
+        if self.running is not None and self.in_tool and self.release < 332:
+            # 2.1.197 folds it into the turn at work (a note to the model): no submit event,
+            # no turn of its own; that turn's reply is all it gets.
+            self.running.texts.append(received)
+        elif self.running is not None:
             self.queue.append(received)
             if self.release >= 332:  # fires when queued, with the busy turn's id
                 self._write("UserPromptSubmit", prompt=received, prompt_id=self.running.pid)
@@ -128,6 +133,7 @@ class SimClaude:
         if turn is None or self.dead or self.question:
             return
         self.finished.append(turn)
+        self.in_tool = False
         self.history.append("● " + turn.reply)
         if self.failure:
             self._write("StopFailure", prompt_id=turn.pid, error=self.failure,
@@ -149,6 +155,8 @@ class SimClaude:
         self._draw()
 
     def answer_question(self) -> None:
+        if self.question and self.running is not None:
+            self.in_tool = True
         self.question = False
         self._draw()
 

@@ -164,6 +164,59 @@ def test_a_question_nobody_answers_makes_the_message_undeliverable() -> None:
     assert "nobody answered" in h.end.error and w.pasted == []
 
 
+def _asking_world(release: int = 197) -> tuple[SimClaude, Ledger]:
+    """Turn 1 (given up on) waits on a permission question; the hooks report."""
+    w = world(release=release)
+    w.start_earlier_turn("please write hi into out.txt")
+    w.question = True
+    ledger = Ledger(reporting=True)
+    for e in w.read():
+        ledger = ledger.apply(e.name, e.payload)
+    return w, ledger
+
+
+@pytest.mark.parametrize("release", [197, 332])
+def test_after_the_question_the_message_waits_for_the_turn_that_asked(release: int) -> None:
+    """Issue 16 §2: once a person answers, the asking turn goes on with its tool; a message
+    pasted then would be folded into it (2.1.197). It waits for that turn's Stop, then gets
+    a turn and a reply of its own; turn 1's Stop never ends it."""
+    w, ledger = _asking_world(release)
+    h = Harness(w, spec_for("2"), ledger)
+    assert h.state.phase is Phase.QUESTION and w.pasted == []
+    h.advance(1.0)
+    w.answer_question()
+    h.drew()
+    h.advance(0.1)
+    h.advance(2.5)  # the asking turn works on: looked at again, still waited for
+    assert w.pasted == [] and h.state.phase is Phase.QUESTION
+    assert h.state.asker_busy_at is not None
+    w.finish_turn()
+    h.hooks()  # its Stop: the message goes at once
+    assert w.pasted == [("2", False)]
+    end = h.run_out()
+    assert end.ended_by == "hook" and end.reply == "REPLY[2]" and end.received == "2"
+    assert w.submitted == ["please write hi into out.txt", "2"]
+
+
+def test_a_message_shown_but_never_submitted_is_delivered_once_more() -> None:
+    """2.1.197 folds a message typed while a tool runs into that turn: shown on screen, no
+    UserPromptSubmit. With hooks that report, that is not taken: the turn it was folded into
+    does not give this message its reply; it is delivered again once that turn ended."""
+    w, ledger = _asking_world()
+    w.answer_question()  # before the message: the asking turn is in its tool
+    h = Harness(w, spec_for("2", timing=Timing(no_submit_grace=2.0)), ledger)
+    assert w.pasted == [("2", False)]  # no question was seen by this turn: pasted at once
+    h.drew()
+    h.advance(0.5)
+    w.finish_turn()  # turn 1's Stop (its reply answers both texts)
+    h.hooks()
+    assert not h.done
+    end = h.run_out()
+    assert any("never submitted it; it is delivered once more" in n for n in h.notes)
+    assert end.reply == "REPLY[2]" and len(w.pasted) == 2 and end.ended_by == "hook"
+    assert w.reply_for("2") == "REPLY[please write hi into out.txt + 2]"  # the fold, first
+
+
 def test_screen_path_waits_for_a_busy_screen_to_settle() -> None:
     w = world()
     w.start_earlier_turn("still drawing")

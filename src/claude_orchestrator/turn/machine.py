@@ -99,6 +99,7 @@ class TurnState:
     before: Frame | None = None
     judged: float = -1.0  # the still screen (by drawing time) already looked at
     question_since: float | None = None
+    asker_busy_at: float | None = None  # the question was answered; its turn goes on (seen then)
     mark: int | None = None  # events-file position of our latest paste
     first_mark: int | None = None  # ... and of the first one (a late submit of it counts)
     pastes: int = 0
@@ -193,6 +194,8 @@ def _on_hook(s: TurnState, ev: Hook, now: float) -> Step:
     if ev.name in TURN_ENDS:
         ledger, closed = s.ledger.close(pid, str(ev.payload.get("last_assistant_message") or ""))
         s = replace(s, ledger=ledger)
+        if s.phase is Phase.QUESTION and s.asker_busy_at is not None:
+            return replace(s, look="question"), [Capture(people=True)]  # the asker ended
         if s.phase is Phase.REDELIVER and s.garbled is not None:
             # The garbled copy's own turn is the first one to end that is not ahead of it.
             ours, left = s.garbled.ends_ours(closed)
@@ -250,6 +253,8 @@ def _schedule(s: TurnState, now: float) -> TurnState:
         due.append(s.drawn_at + t.settle_quiet)
     elif s.phase is Phase.PERSON:
         due.append(s.person_look_at)
+    elif s.phase is Phase.QUESTION and s.asker_busy_at is not None:
+        due.append(s.asker_busy_at + 1.0)  # its Stop wakes us at once; the screen is a check
     elif s.phase is Phase.QUESTION:
         assert s.question_since is not None
         due += [s.question_since + s.spec.idle_timeout]
@@ -287,7 +292,7 @@ def _on_tick(s: TurnState, now: float) -> Step:
         return replace(s, look="look"), [Capture(people=True)]
     if s.phase is Phase.QUESTION:
         assert s.question_since is not None
-        if now >= s.question_since + s.spec.idle_timeout:
+        if s.asker_busy_at is None and now >= s.question_since + s.spec.idle_timeout:
             return _undeliverable(s, "Claude shows a question nobody answered within "
                                   f"{s.spec.idle_timeout:g}s", now)
         return replace(s, look="question"), [Capture(people=True)]
@@ -340,8 +345,17 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
             actions = [Tell(f"{spec.profile.name} shows a question; the message waits until "
                             "it is answered", where=True),
                        Status(f"waiting for {spec.profile.name}'s question to be answered")]
-        s = replace(s, phase=Phase.QUESTION, judged=f.drawn_at,
+        s = replace(s, phase=Phase.QUESTION, judged=f.drawn_at, asker_busy_at=None,
                     question_since=s.question_since if s.question_since is not None else now)
+        return _schedule(s, now), actions
+    if (s.question_since is not None and state is ScreenState.BUSY and s.ledger.reporting
+            and s.ledger.open):
+        # The question was answered and the turn that asked goes on with its tool. A message
+        # typed now is folded into that turn (2.1.197: as a note to the model, with no
+        # UserPromptSubmit and no turn of its own, measured): wait for that turn to end.
+        actions = [] if s.asker_busy_at is not None else [
+            Status(f"waiting for {spec.profile.name} to finish the turn that asked")]
+        s = replace(s, phase=Phase.QUESTION, judged=f.drawn_at, asker_busy_at=now)
         return _schedule(s, now), actions
     if spec.kind is Kind.SCREEN and now - s.started < t.settle_limit and (
             state is ScreenState.BUSY or now - f.drawn_at < t.settle_quiet):
@@ -408,7 +422,13 @@ def _confirm_look(s: TurnState, f: Frame, now: float) -> Step:
         return _undeliverable(s, "Claude does not take the message: it stays in its input "
                               "box", now)
     first = spec.text.strip().split("\n", 1)[0].strip()[:40]
-    if first and any(first in line for line in new_lines(before.lines, f.lines)):
+    shown = bool(first) and any(first in line for line in new_lines(before.lines, f.lines))
+    if shown and s.ledger.reporting:
+        # Shown, but its hooks (which do report) never said it was submitted: Claude did not
+        # take it as a message of its own (2.1.197 folds a message typed while a tool runs
+        # into that turn). That turn's end is not this message's reply.
+        return _not_arrived(s, now, "Claude showed the message but never submitted it")
+    if shown:
         note = ("Claude took the message but its hooks did not report it; the screen decides "
                 "when the turn ends")
         return _confirmed_by_screen(s, now, [Tell(note)])
@@ -420,11 +440,11 @@ def _confirmed_by_screen(s: TurnState, now: float, actions: list[Action]) -> Ste
     return _schedule(s, now), [*actions, Status(f"waiting for {s.spec.profile.name} to finish")]
 
 
-def _not_arrived(s: TurnState, now: float) -> Step:
+def _not_arrived(s: TurnState, now: float, why: str = "the message did not arrive") -> Step:
     """Idle, the box empty, and nothing reported it: the text never reached the agent."""
     if s.pastes >= 2:
-        return _undeliverable(s, "the message did not arrive, twice", now)
-    note = "the message did not arrive; it is delivered once more"
+        return _undeliverable(s, f"{why}, twice", now)
+    note = f"{why}; it is delivered once more"
     return _deliver_again(replace(s, notes=(*s.notes, note)), now, [Tell(note)])
 
 
