@@ -14,6 +14,7 @@ from pathlib import Path
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
 from claude_orchestrator.agents.base import Dialog
 from claude_orchestrator.agents.dialogs import key_toward, ready_for_key
+from claude_orchestrator.agents.holders import Holder, free, refused_session
 from claude_orchestrator.config import (
     DEFAULT_SESSION,
     DEFAULT_SOCKET,
@@ -27,6 +28,7 @@ from claude_orchestrator.runtime.hooks import (
     HookChannel,
     HookEvent,
     other_stop_hooks,
+    settings_in_force,
     split_user_settings,
 )
 from claude_orchestrator.runtime.lock import lock_session
@@ -84,10 +86,12 @@ class AgentSession:
         if self.agent.uses_hooks:
             self.channel = HookChannel(folder)
             self.base_argv, user_settings = split_user_settings(config.claude_argv)
+            found = settings_in_force(config.claude_argv, user_settings, home, config.workdir)
+            own = self.agent.own_settings(autonomous=config.autonomous,
+                                          chosen={k: v for d in found for k, v in d.items()})
             self.settings_path = self.channel.write_settings(user_settings,
-                                                             self.agent.hook_events())
-            self.stop_hooks_elsewhere = other_stop_hooks(config.claude_argv, user_settings,
-                                                         home, config.workdir)
+                                                             self.agent.hook_events(), own)
+            self.stop_hooks_elsewhere = other_stop_hooks(found)
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
                                self.channel.wake_fd if self.channel else None)
         self.ledger = Ledger()
@@ -179,7 +183,10 @@ class AgentSession:
             if note:
                 self.reporter.note(note)
         resume_id = self._resume_id(resume)
+        if resume_id:
+            self._free(resume_id)
         attempt = 0
+        refused = False
         while True:
             attempt += 1
             argv = self.agent.command(self.base_argv, settings_path=self.settings_path,
@@ -207,6 +214,19 @@ class AgentSession:
                         "saved it); starting a new conversation")
                     resume_id = None
                     self.session_id = None
+                    continue
+                in_use = refused_session(e.screen)
+                if in_use and not refused:  # `--session-id` of a conversation that exists
+                    refused = True
+                    others = self._free(in_use, tell=False)
+                    if others:
+                        raise StartFailed(
+                            f"Claude refused to start: its conversation {in_use} is in use by "
+                            f"{others[0].describe()}; end that Claude, or take --session-id "
+                            "out of CLAUDE_CMD", e.screen) from None
+                    self.reporter.note(f"the conversation {in_use} exists (--session-id in "
+                                       "CLAUDE_CMD); resuming it")
+                    resume_id = self.session_id = in_use
                     continue
                 if attempt >= START_ATTEMPTS:
                     raise e from None
@@ -260,6 +280,15 @@ class AgentSession:
         if not self.ledger.reporting:
             self.reporter.note("Claude's hooks do not report (are hooks disabled in its "
                                "settings?); the screen decides when a turn ends")
+
+    def _free(self, session_id: str, *, tell: bool = True) -> list[Holder]:
+        """End our own earlier Claude still holding the conversation; name anyone else's."""
+        home = Path(self.env.get("HOME") or Path.home())
+        others = free(home, session_id, str(self.settings_path or ""), self.reporter.note)
+        for h in others if tell else ():
+            self.reporter.note(f"the conversation {session_id} is also open in another Claude: "
+                               f"{h.describe()}")
+        return others
 
     def _resume_id(self, resume: bool) -> str | None:
         if resume and self.agent.resumable and self.config.resume_on_crash:
@@ -398,8 +427,10 @@ class AgentSession:
             self.channel.close()
         if terminate:
             remove_dir(self.runtime.folder, keep=("events.jsonl",) if keep_record else ())
-        with contextlib.suppress(OSError):
-            os.close(self._lock_fd)
+        if self._lock_fd >= 0:  # closed once: a second close could hit a reused descriptor
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = -1
 
 
 def _same_folder(a: Path, b: Path) -> bool:

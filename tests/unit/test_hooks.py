@@ -351,19 +351,22 @@ def test_channel_drain_wake(folder: Path) -> None:
 
 
 def test_other_stop_hooks_found_where_claude_reads_settings(tmp_path: Path) -> None:
-    from claude_orchestrator.runtime.hooks import other_stop_hooks
+    from claude_orchestrator.runtime.hooks import other_stop_hooks, settings_in_force
+
+    def stops(argv: list[str], given: dict[str, Any], home: Path, work: Path) -> bool:
+        return other_stop_hooks(settings_in_force(argv, given, home, work))
 
     home, work = tmp_path / "home", tmp_path / "work"
     (home / ".claude").mkdir(parents=True)
     (work / ".claude").mkdir(parents=True)
     stop = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "x"}]}]}}
     argv = ["claude", "--setting-sources", "user"]
-    assert not other_stop_hooks(argv, {}, home, work)
-    assert other_stop_hooks(argv, stop, home, work)  # the user's own --settings
+    assert not stops(argv, {}, home, work)
+    assert stops(argv, stop, home, work)  # the user's own --settings
     (work / ".claude" / "settings.json").write_text(json.dumps(stop))
-    assert not other_stop_hooks(argv, {}, home, work)  # project settings not read
-    assert other_stop_hooks(["claude"], {}, home, work)  # all sources by default
+    assert not stops(argv, {}, home, work)  # project settings not read
+    assert stops(["claude"], {}, home, work)  # all sources by default
     (home / ".claude" / "settings.json").write_text(json.dumps(stop))
-    assert other_stop_hooks(argv, {}, home, work)
+    assert stops(argv, {}, home, work)
     (home / ".claude" / "settings.json").write_text("{not json")
-    assert not other_stop_hooks(argv, {"hooks": {"Stop": []}}, home, work)
+    assert not stops(argv, {"hooks": {"Stop": []}}, home, work)

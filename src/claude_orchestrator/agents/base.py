@@ -141,6 +141,11 @@ class Agent:
         """The hook events to listen to (none for an agent without hooks)."""
         return ()
 
+    def own_settings(self, *, autonomous: bool, chosen: Mapping[str, object]) -> dict[str, object]:
+        """Settings the orchestrator sets explicitly in the agent's settings file, given the
+        mode and what the user's own settings already say (`chosen`)."""
+        return {}
+
     def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
         """The start-up question on the screen, if it is one we know."""
         return None

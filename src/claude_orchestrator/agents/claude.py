@@ -68,6 +68,7 @@ _QUESTIONS = {
     "bypass": ("Bypass Permissions mode",),
     "api-key": ("Do you want to use this API key",),
 }
+CROSS_SESSION = "crossSessionInbound"
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
                "Notification")
 
@@ -142,10 +143,11 @@ class ClaudeAgent(Agent):
             if skip:
                 skip = False
                 continue
-            if resume_id and (a in ("--continue", "-c") or a.startswith("--resume=")):
+            if resume_id and (a in ("--continue", "-c") or a.startswith(("--resume=",
+                                                                          "--session-id="))):
                 continue
-            if resume_id and a in ("--resume", "-r"):
-                skip = True
+            if resume_id and a in ("--resume", "-r", "--session-id"):
+                skip = True  # `--session-id` with `--resume` is an error
                 continue
             cleaned.append(a)
         if settings_path is not None:
@@ -177,6 +179,24 @@ class ClaudeAgent(Agent):
 
     def hook_events(self) -> tuple[str, ...]:
         return HOOK_EVENTS
+
+    def own_settings(self, *, autonomous: bool, chosen: Mapping[str, object]) -> dict[str, object]:
+        """`crossSessionInbound: refuse`: Claude 2.1.224+ lets the person's other Claude
+        sessions message this one over a local socket. Accepted, such text would reach Claude
+        unbidden (a turn no driver sent); held (the default with bypass permissions), it opens
+        a "Held message from another session" question that blocks every turn. Autonomous
+        mode always refuses; chat refuses unless the user's own settings chose (then they
+        decide, and a held message is a question they answer at the pane). Older releases
+        ignore the key (2.1.197, measured: no warning).
+
+        >>> ClaudeAgent().own_settings(autonomous=False, chosen={'crossSessionInbound': 'hold'})
+        {}
+        >>> ClaudeAgent().own_settings(autonomous=True, chosen={'crossSessionInbound': 'accept'})
+        {'crossSessionInbound': 'refuse'}
+        """
+        if not autonomous and CROSS_SESSION in chosen:
+            return {}
+        return {CROSS_SESSION: "refuse"}
 
     def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
         """The question Claude asks now: the bottom-most heading on screen, and only while no

@@ -64,14 +64,10 @@ def merge_settings(user: dict[str, Any], command: str,
     return merged
 
 
-def other_stop_hooks(argv: Sequence[str], user_settings: dict[str, Any], home: Path,
-                     workdir: Path) -> bool:
-    """Whether Stop hooks other than ours are configured: such a hook can make Claude go on
-    after a Stop (exit 2), so a Stop is then only the end once the screen agrees.
-
-    Looks at the `--settings` the user gave, their user settings, and the project's settings
-    unless `--setting-sources` leaves project and local settings out.
-    """
+def settings_in_force(argv: Sequence[str], user_settings: dict[str, Any], home: Path,
+                      workdir: Path) -> list[dict[str, Any]]:
+    """The settings documents Claude will read besides ours: the `--settings` the user gave,
+    their user settings, and the project's unless `--setting-sources` leaves them out."""
     sources = "user,project,local"
     for i, arg in enumerate(argv):
         if arg == "--setting-sources" and i + 1 < len(argv):
@@ -91,6 +87,13 @@ def other_stop_hooks(argv: Sequence[str], user_settings: dict[str, Any], home: P
             data = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(data, dict):
                 found.append(data)
+    return found
+
+
+def other_stop_hooks(found: Sequence[dict[str, Any]]) -> bool:
+    """Whether Stop hooks other than ours are configured (in `settings_in_force`): such a hook
+    can make Claude go on after a Stop (exit 2), so a Stop is then only the end once the screen
+    agrees."""
     return any(isinstance(d.get("hooks"), dict) and d["hooks"].get("Stop") for d in found)
 
 
@@ -145,10 +148,12 @@ class HookChannel:
         os.close(open_private(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
         self._offset = self.events_path.stat().st_size
 
-    def write_settings(self, user_settings: dict[str, Any], events: Sequence[str]) -> Path:
-        """The `--settings` file for Claude: the user's settings plus our hooks (mode 0600)."""
-        data = merge_settings(user_settings, hook_command(self.events_path, self.wake_path),
-                              events)
+    def write_settings(self, user_settings: dict[str, Any], events: Sequence[str],
+                       own: dict[str, Any] | None = None) -> Path:
+        """The `--settings` file for Claude: the user's settings plus our hooks and the
+        profile's `own` settings on top (mode 0600)."""
+        data = merge_settings({**user_settings, **(own or {})},
+                              hook_command(self.events_path, self.wake_path), events)
         tmp = self.settings_path.with_suffix(".tmp")
         write_private(tmp, json.dumps(data, indent=1).encode())
         os.replace(tmp, self.settings_path)
@@ -195,8 +200,10 @@ class HookChannel:
         return parse_events(text, offset)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.wake_fd)
+        if self.wake_fd >= 0:  # closed once: a second close could hit a reused descriptor
+            with contextlib.suppress(OSError):
+                os.close(self.wake_fd)
+            self.wake_fd = -1
 
 
 def parse_events(text: str, base: int = 0) -> tuple[list[HookEvent], int]:
