@@ -11,6 +11,7 @@ import pytest
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.turn import run_turn
+from tests.integration.conftest import run_cli
 from tests.integration.realcli import API_KEY, Real, notes
 
 pytestmark = pytest.mark.realcli
@@ -157,3 +158,28 @@ def test_a_users_stop_hook_that_sends_claude_back_to_work(real: Real, tmp_path: 
     assert result.reply == "second answer, after the tests"
     assert len(real.api.requests) == 2
     assert "run the tests first" in json.dumps(real.api.requests[1].body)
+
+
+# Views the slash commands open over the prompt, by what they show (both releases).
+VIEWS = [("/help", "Shortcuts"), ("/cost", "Total duration (API)"), ("/status", "Session ID:"),
+         ("/config", "Auto-compact")]
+
+
+def test_chat_shows_what_a_view_command_printed_and_closes_it(real: Real) -> None:
+    """Issue 18 §3, through the installed command: `/help`, `/cost`, `/status` and `/config`
+    open a panel with no input box (2.1.332 and 2.1.197); chat prints what it showed, closes it
+    (Escape; `/config` on 2.1.332 takes two, its search field first), and the next message
+    gets its own reply."""
+    lines = []
+    for command, _ in VIEWS:
+        lines += [command, f"after {command}"]
+    proc = run_cli(["--chat", "--socket", real.socket, "--terminate-when-quit",
+                    str(real.work)], real.env, input="\n".join(lines) + "\n", timeout=240)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    turns = proc.stdout.split("you> ")[1:]
+    assert len(turns) == len(lines) + 1, proc.stdout  # the last prompt meets the end of input
+    for i, (command, shown) in enumerate(VIEWS):
+        assert shown in turns[2 * i], (command, turns[2 * i])
+        assert turns[2 * i + 1].strip() == f"ECHO: after {command}", (command, proc.stdout)
+    assert real.conversation() == [f"after {c}" for c, _ in VIEWS]  # views reach no API
+    assert "did not arrive" not in proc.stderr, proc.stderr

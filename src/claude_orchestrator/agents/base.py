@@ -196,6 +196,10 @@ class Agent:
         first = text.strip().split("\n", 1)[0].strip()
         return bool(first) and held.split("\n", 1)[0].strip().startswith(first[:40].strip())
 
+    def closable_view(self, lines: Sequence[str]) -> bool:
+        """A view a command opened over the prompt, which Escape closes."""
+        return False
+
     def leftover_input(self, lines: Sequence[str]) -> bool:
         """Text someone left in the input box (it would be sent together with ours)."""
         return False

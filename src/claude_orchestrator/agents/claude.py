@@ -68,6 +68,9 @@ _QUESTIONS = {
     "bypass": ("Bypass Permissions mode",),
     "api-key": ("Do you want to use this API key",),
 }
+# The footer of a view a slash command opens (2.1.197: `Esc to cancel`, `Esc to clear` in the
+# config search; 2.1.332: `Esc to close`, `Esc to go back`).
+_VIEW_FOOTER = re.compile(r"\bEsc to (close|cancel|go back|clear)\b")
 CROSS_SESSION = "crossSessionInbound"
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
                "Notification")
@@ -310,6 +313,19 @@ class ClaudeAgent(Agent):
         first = first.split("\n", 1)[0].strip()[:40]
         shown = _shown(held).split("\n", 1)[0].strip().removeprefix("!").strip()
         return bool(first) and shown.startswith(first)
+
+    def closable_view(self, lines: Sequence[str]) -> bool:
+        """A panel a slash command opened (help, settings, status, config): no input box on
+        screen, and its own footer says Escape closes it (or, in a search field, goes back).
+
+        >>> ClaudeAgent().closable_view(['  Help  General', '  ←/→ to switch · Esc to close'])
+        True
+        >>> ClaudeAgent().closable_view(['─' * 30, '❯ ', '─' * 30, '  ⏵⏵ bypass · Esc to cancel'])
+        False
+        """
+        if input_box(lines) is not None:
+            return False
+        return any(_VIEW_FOOTER.search(line) for line in visible_tail(lines, 3))
 
     def leftover_input(self, lines: Sequence[str]) -> bool:
         held = input_text(lines)

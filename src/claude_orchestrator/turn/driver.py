@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from claude_orchestrator.agents import Kind
+from claude_orchestrator.agents import Kind, ScreenState
 from claude_orchestrator.errors import AgentLost, DeliveryError, OutOfTime
 from claude_orchestrator.runtime.tmux import TmuxError
 from claude_orchestrator.turn.events import (
@@ -78,11 +78,64 @@ def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnR
             recovery.append("message delivered again after the restart (it had not arrived)")
             continue
         result = replace(_result(spec, end, sent_at, recovery), transcript=transcript)
+        if spec.kind is Kind.SCREEN:
+            view = close_view(sess, text)
+            if view:
+                result = replace(result, reply=view)
         if spec.kind is Kind.SHELL and end.ended_by == "hook":
             output = shell_output(sess, text)
             if output is not None:
                 result = _with_output(result, output)
         return result
+
+
+MAX_ESCAPES = 4
+VIEW_SETTLE = 0.5  # a view draws its parts as they load (2.1.197's /config list: ~0.5 s)
+
+
+def close_view(sess: AgentSession, sent: str) -> str | None:
+    """A view a command left open over the prompt (`/help`, `/cost`, `/status`, `/config` in
+    Claude 2.1.332 and 2.1.197: a panel with no input box and `Esc to close`, `Esc to go back`
+    in a search field) takes every key typed next: the next message would be lost in it.
+    Once it has been still for VIEW_SETTLE its text is read (the turn's reply: returned, None
+    when no view is open), then it is closed with Escape, one at a time, each once the screen
+    shows the last one's effect, at most MAX_ESCAPES."""
+    deadline = time.monotonic() + 3.0
+    lines = sess.runtime.capture()
+    while not sess.agent.closable_view(lines):
+        # A view draws in parts (2.1.197's /config: the tabs, then a pause, then its list and
+        # footer): until the prompt or a view's footer shows, the screen has not said.
+        if sess.agent.screen_state(lines) is ScreenState.IDLE or time.monotonic() > deadline:
+            return None
+        sess.watcher.wait(0.1)
+        lines = sess.runtime.capture()
+    _settle(sess, VIEW_SETTLE, limit=3.0)
+    lines = sess.runtime.capture()
+    echo = max((i for i, ln in enumerate(lines) if ln.lstrip("❯ ").startswith(sent.strip())),
+               default=-1)
+    view = sess.agent.reply_from_screen(lines[echo + 1:], sent)
+    for _ in range(MAX_ESCAPES):
+        if not sess.agent.closable_view(lines):
+            return view
+        sess.runtime.press("Escape")
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and sess.runtime.capture() == lines:
+            sess.watcher.wait(0.1)
+        _settle(sess, 0.15, limit=deadline - time.monotonic())
+        lines = sess.runtime.capture()
+    if sess.agent.closable_view(lines):
+        sess.reporter.note(f"a view {sess.agent.name} opened stays open after "
+                           f"{MAX_ESCAPES} Escapes; the next message may not arrive")
+    return view
+
+
+def _settle(sess: AgentSession, quiet: float, *, limit: float) -> None:
+    """Wait until the pane has drawn nothing for `quiet` seconds (at most `limit`)."""
+    deadline = time.monotonic() + max(0.0, limit)
+    still_until = time.monotonic() + quiet
+    while time.monotonic() < min(deadline, still_until):
+        if sess.watcher.wait(max(0.0, min(deadline, still_until) - time.monotonic())).output:
+            still_until = time.monotonic() + quiet
 
 
 def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | None:
