@@ -166,7 +166,13 @@ def test_in_flight_turn_is_the_last_sent(log: RunLog) -> None:
 def test_prefix_lookup_and_ambiguity(log: RunLog) -> None:
     a, b = _start(log), _start(log)
     assert log.get_run(a.id).id == a.id
-    assert log.get_run(b.id[:-1]).id == b.id or a.id[:-1] == b.id[:-1]
+    if a.id[:-1] != b.id[:-1]:  # (two runs in one second can share all but the last digit)
+        assert log.get_run(b.id[:-1]).id == b.id
+    else:
+        with pytest.raises(RunNotFound, match="ambiguous"):
+            log.get_run(b.id[:-1])
+    if a.id[-4:] != b.id[-4:]:  # a unique suffix finds its run
+        assert log.get_run(b.id[-4:]).id == b.id
     common = a.id[:8]  # same day
     with pytest.raises(RunNotFound, match="ambiguous") as err:
         log.get_run(common)
