@@ -10,11 +10,12 @@ environment and memory (Linux: `prctl(PR_SET_DUMPABLE, 0)`).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import re
-import sys
 from collections.abc import Iterable
+
+from claude_orchestrator.process import make_undumpable
+
+__all__ = ["REDACTED", "Redactor", "make_undumpable"]
 
 REDACTED = "[REDACTED]"
 PIECE = 12  # a run of this many characters of a secret is the secret
@@ -23,7 +24,6 @@ TOKEN_PATTERNS = (
     re.compile(r"(?i)\bBearer\s+[^\s\"',;]+"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
 )
-_PR_SET_DUMPABLE = 4
 
 
 class Redactor:
@@ -73,16 +73,3 @@ class Redactor:
 
     def with_more(self, secrets: Iterable[str]) -> Redactor:
         return Redactor([*self.secrets, *secrets])
-
-
-def make_undumpable() -> bool:
-    """On Linux, forbid other processes of this user (the code Claude runs) to read this
-    process's environment (`/proc/<pid>/environ`) and memory, or to attach to it. True when
-    done; elsewhere a no-op (macOS denies task_for_pid to unprivileged peers by default)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return int(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False

@@ -23,6 +23,7 @@ from claude_orchestrator.config import (
     find_tmux,
 )
 from claude_orchestrator.errors import AgentCannotWork, UsageError
+from claude_orchestrator.process import secret_names
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runtime.hooks import (
     HookChannel,
@@ -64,6 +65,7 @@ class AgentSession:
                  environ: Mapping[str, str] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         env = dict(os.environ if environ is None else environ)
+        secret_names(config.withhold_env)  # no child of ours gets them (the API's callers too)
         self.config = config
         self.reporter = reporter
         self.sleep = sleep

@@ -11,6 +11,8 @@ import re
 import subprocess
 from dataclasses import dataclass
 
+from claude_orchestrator.process import child_environ
+
 OLDEST_SUPPORTED = "2.1.197"  # released 2026-06-30
 NEWEST_TESTED = "2.1.332"  # released 2026-11-24
 
@@ -73,7 +75,7 @@ def installed_version(executable: str, timeout: float = 15.0) -> tuple[int, int,
     it cannot be run, or is not Claude Code: a wrapper script, a test double)."""
     try:
         out = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                             timeout=timeout, stdin=subprocess.DEVNULL)
+                             timeout=timeout, stdin=subprocess.DEVNULL, env=child_environ())
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0 or "Claude Code" not in out.stdout:

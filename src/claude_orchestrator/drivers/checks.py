@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_orchestrator.process import child_environ, person_umask
+
 TAIL = 4000  # characters of output the supervisor sees
 
 
@@ -22,11 +24,12 @@ class Check:
 
 
 def run_check(command: str, workdir: Path, timeout: float) -> Check:
-    """Run `command` with `sh -c` in `workdir`; on timeout its whole process group goes."""
+    """Run `command` with `sh -c` in `workdir`; on timeout its whole process group goes. It
+    gets the environment without any secret, and the person's umask (its files are theirs)."""
     started = time.monotonic()
     proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=workdir, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=child_environ(), umask=person_umask())
     try:
         out, _ = proc.communicate(timeout=timeout)
         status: int | None = proc.returncode

@@ -1,14 +1,18 @@
 """The tmux runtime: one private tmux server (its own socket) holding the agent's session.
 
-A thin layer over libtmux. The hot calls (status, paste, keys, capture) are single tmux commands,
-chained with `;` where several must happen together, so each costs one fork of the tmux client.
+The hot calls (status, paste, keys, capture) are single tmux commands, chained with `;` where
+several must happen together, so each costs one fork of the tmux client. Every tmux client is
+started here, with an environment that holds no secret (`child_environ`): libtmux, which this
+layer used before, gives its clients the whole environment of the process.
 
 No secret ever is on a command line: `new-session -e NAME=VALUE` would put the pane's whole
 environment on the tmux server's command line for its life (`ps` shows it to every local user).
 The pane's environment goes through a private file instead, read and deleted by the pane's
 wrapper before the agent starts; the server itself starts with a bare environment, so nothing of
-the user's enters tmux's global environment either. Several sessions can share one socket: every
-target names its session exactly (`=name:`), and a session is only ever seen by its own name.
+the user's enters tmux's global environment either, and with the person's own umask (the product
+keeps 077 for its own files; Claude's are the person's). Several sessions can share one socket:
+every target names its session exactly (`=name:`), and a session is only ever seen by its own
+name.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import libtmux
-
+from claude_orchestrator.process import child_environ, person_umask
 from claude_orchestrator.runtime.state import write_private
 
 PANE_WIDTH = 200
@@ -91,8 +94,6 @@ class TmuxRuntime:
         self.height = height
         self.history_limit = history_limit
         self.tmux_bin = tmux_bin or "tmux"
-        self.server = libtmux.Server(socket_name=socket, config_file="/dev/null",
-                                     tmux_bin=tmux_bin)
         self.target = f"={session}:"
         self.folder = folder  # the session's private state folder (runtime/state.py)
         self._status_file = folder / "exit-status"
@@ -100,8 +101,21 @@ class TmuxRuntime:
 
     # ----------------------------------------------------------------- low level
     def _run(self, *args: str) -> tuple[int, list[str], list[str]]:
-        proc = self.server.cmd(*args)
-        return proc.returncode, proc.stdout, proc.stderr
+        """One tmux client command: exit status, stdout lines, stderr lines."""
+        try:
+            proc = subprocess.run([self.tmux_bin, "-f", "/dev/null", "-L", self.socket, *args],
+                                  capture_output=True, text=True, encoding="utf-8",
+                                  errors="backslashreplace", env=child_environ(),
+                                  stdin=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.SubprocessError) as e:
+            return 1, [], [str(e)]
+        out = proc.stdout.split("\n")
+        while out and out[-1] == "":
+            out.pop()
+        return proc.returncode, out, [ln for ln in proc.stderr.split("\n") if ln]
+
+    def server_alive(self) -> bool:
+        return self._run("list-sessions")[0] == 0
 
     def _check(self, what: str, *args: str) -> list[str]:
         code, out, err = self._run(*args)
@@ -123,7 +137,7 @@ class TmuxRuntime:
         code, out, err = self._run("display-message", "-p", "-t", self.target, fmt)
         if code != 0 or not out or out[0].split("|", 1)[0] != self.session:
             text = " ".join(err)
-            if any(s in text for s in _NOT_RUNNING) or not self.server.is_alive():
+            if any(s in text for s in _NOT_RUNNING) or not self.server_alive():
                 return PaneStatus(server=False, session=False)
             return PaneStatus(server=True, session=False)
         dead, status, pid, hist, mode = ([*out[0].split("|")[1:], "", "", "", "", ""])[:5]
@@ -177,11 +191,14 @@ class TmuxRuntime:
             "set-option", "-t", self.target, "remain-on-exit", "on", ";",
             "set-option", "-t", self.target, WORKDIR_OPTION, str(workdir),
         ]
-        # A server started by this command inherits this environment: a bare one.
-        bare = {k: v for k, v in os.environ.items() if k in SERVER_ENV or k.startswith("LC_")}
+        # A server started by this command inherits this environment (a bare one) and umask
+        # (the person's: the pane's files are theirs).
+        bare = child_environ({k: v for k, v in os.environ.items()
+                              if k in SERVER_ENV or k.startswith("LC_")})
         try:
             proc = subprocess.run([self.tmux_bin, *args], env=bare, capture_output=True,
-                                  text=True, timeout=30, stdin=subprocess.DEVNULL)
+                                  text=True, timeout=30, stdin=subprocess.DEVNULL,
+                                  umask=person_umask())
         except (OSError, subprocess.SubprocessError) as e:
             raise TmuxError(f"tmux new-session failed: {e}") from None
         if proc.returncode != 0:

@@ -19,6 +19,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from claude_orchestrator.process import child_environ
+
 
 @dataclass
 class Activity:
@@ -39,7 +41,7 @@ class ControlClient:
             [tmux_bin, "-L", socket, "-C", "attach-session", "-t", f"={session}",
              "-f", "ignore-size"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, env=child_environ(),
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.fd = self.proc.stdout.fileno()
