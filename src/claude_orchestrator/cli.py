@@ -27,20 +27,21 @@ from claude_orchestrator.config import (
     BY_DEST,
     DEFAULT_SESSION,
     DEFAULT_SOCKET,
-    SECRET_ENV,
     SETTINGS,
     Config,
     add_setting_flags,
     find_executable,
     find_tmux,
-    load_dotenv,
     resolve,
     settings_environ,
+    withholding_grows,
 )
 from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminated, UsageError
 from claude_orchestrator.flags import Parser, nearest
+from claude_orchestrator.process import SECRET_ENV, harden, receive_secrets, take_secrets
 from claude_orchestrator.screen import terminal_safe
-from claude_orchestrator.secrets import Redactor, make_undumpable
+from claude_orchestrator.secrets import Redactor
+from claude_orchestrator.trust import read_dotenv, url_password
 
 if TYPE_CHECKING:
     from claude_orchestrator.api import RunResult
@@ -112,32 +113,32 @@ def error(message: str, status: int, stream: IO[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    harden()  # first: no other process of this user may read our environment or memory
     args = list(sys.argv[1:] if argv is None else argv)
     _install_signals()
     try:
-        from_dotenv = load_dotenv(os.environ, Path.cwd() / ".env")
-        if from_dotenv:
-            sys.stderr.write(f"[orchestrator] settings read from ./.env: "
-                             f"{', '.join(from_dotenv)}\n")
+        args, environ, from_dotenv = _start(args)
         if args and args[0] == "batch":
             from claude_orchestrator.batch.command import batch_main
 
-            return batch_main(args[1:], os.environ, from_dotenv)
+            return batch_main(args[1:], environ, from_dotenv)
         if args and args[0] in SUBCOMMANDS:
-            return _subcommand(args[0], args[1:], from_dotenv)
+            return _subcommand(args[0], args[1:], environ, from_dotenv)
         _check_first_word(args)
         ns = build_parser().parse_args(args)
         _check_run_words(ns)
-        config = resolve(vars(ns), os.environ, workdir=ns.workdir_flag or ns.workdir,
+        config = resolve(vars(ns), environ, workdir=ns.workdir_flag or ns.workdir,
                          task=ns.task, task_file=ns.task_file, json_output=ns.json,
                          from_dotenv=from_dotenv)
         if not config.autonomous and (ns.task is not None or ns.task_file is not None):
             raise UsageError("chat mode (--chat, or AUTONOMOUS_MODE=false) takes no --task or "
                              "--task-file: you type the messages; leave chat mode out to let "
                              "the supervisor work on the task")
-        return _run(config)
+        return _run(config, environ)
     except OrchestratorError as e:
         return error(str(e), e.exit_status)
+    except UnicodeError:
+        return error("the input is not UTF-8 text", EXIT_USAGE)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return EXIT_SIGINT
@@ -163,6 +164,28 @@ def _check_run_words(ns: argparse.Namespace) -> None:
     """Mistakes caught before anything starts: an empty task."""
     if ns.task is not None and not ns.task.strip():
         raise UsageError("--task is empty: give the task's text (or --task-file FILE)")
+
+
+def _start(args: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    """The arguments, the environment the settings are read from (the key in it), and the
+    names `./.env` set. The key leaves this process's own environment here, before any child
+    starts: a child (tmux, git, the verify command) inherits `os.environ`."""
+    for n, arg in enumerate(args, 1):
+        if any("\udc80" <= c <= "\udcff" for c in arg):
+            raise UsageError(f"argument {n} is not UTF-8 text")
+    sys.stdin.reconfigure(errors="strict")  # type: ignore[union-attr]
+    args, inherited = receive_secrets(args)  # a batch's run: the secrets through a socket
+    dotenv = read_dotenv(os.environ, Path.cwd() / ".env")
+    if dotenv.ignored:
+        sys.stderr.write(f"[orchestrator] not taken from ./.env (not claude-orchestrator "
+                         f"settings): {', '.join(dotenv.ignored)}\n")
+    if dotenv.taken:
+        sys.stderr.write(f"[orchestrator] settings read from ./.env: "
+                         f"{', '.join(dotenv.taken)}\n")
+    environ = dict(os.environ)
+    take_secrets(os.environ, [SECRET_ENV])
+    environ.update(inherited)
+    return args, environ, list(dotenv.taken)
 
 
 def _install_signals() -> None:
@@ -198,22 +221,22 @@ def rearm_interrupt() -> None:
         _install_signals()
 
 
-def _prepare(config: Config, *, need_key: bool) -> Redactor:
-    """Everything a run needs, checked before anything starts; then the secrets leave our
-    environment (the tmux server, and so Claude, would inherit it) and this process becomes
-    unreadable to the code Claude runs. Returns what redacts the secrets from all output."""
+def _prepare(config: Config, environ: Mapping[str, str], *, need_key: bool) -> Redactor:
+    """Everything a run needs, checked before anything starts. The withheld variables leave
+    this process's environment first (every child inherits it: `tmux -V` is the first).
+    Returns what redacts the secrets (the key, the withheld values, a password in the base URL)
+    from all output."""
     global _redact
+    take_secrets(os.environ, config.withhold_env)
+    secrets = [config.api_key or "", url_password(config.base_url),
+               *(environ.get(name, "") for name in config.withhold_env)]
+    redact = Redactor(secrets)
+    _redact = redact
     find_tmux(os.environ)
     find_executable(config.claude_argv, os.environ)
     if need_key and not config.api_key:
         raise ConfigError(f"{SECRET_ENV} is not set (autonomous mode needs the supervisor's "
                           "API key; use --chat to chat yourself)")
-    make_undumpable()
-    secrets = [config.api_key or ""]
-    for name in config.withhold_env:
-        secrets.append(os.environ.pop(name, ""))
-    redact = Redactor(secrets)
-    _redact = redact
     return redact
 
 
@@ -221,10 +244,10 @@ def _display(redact: Redactor) -> Callable[[str], str]:
     return lambda text: terminal_safe(redact(text))
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, environ: Mapping[str, str]) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
-    redact = _prepare(config, need_key=config.autonomous)
+    redact = _prepare(config, environ, need_key=config.autonomous)
     reporter = ConsoleReporter(show=_display(redact), steps=not config.json_output)
     if config.autonomous:
         from claude_orchestrator.drivers.autonomous import run_autonomous
@@ -323,7 +346,8 @@ def _stop(ns: argparse.Namespace) -> int:
     return 1 if busy else EXIT_OK
 
 
-def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> int:
+def _subcommand(name: str, args: list[str], environ: Mapping[str, str],
+                from_dotenv: Sequence[str] = ()) -> int:
     from claude_orchestrator import records
     from claude_orchestrator.runlog import RunLogMissing, RunNotFound, open_runlog
 
@@ -332,7 +356,7 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
     ns = _subparser(name).parse_args(args)
     if name == "stop":
         return _stop(ns)
-    chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
+    chosen = ns.runlog or environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
     path = Path(chosen).expanduser() if chosen else None
     try:
         log = open_runlog(path)
@@ -349,12 +373,13 @@ def _subcommand(name: str, args: list[str], from_dotenv: Sequence[str] = ()) -> 
                          EXIT_USAGE)
         _refuse_for_resume(ns, run)
         # Every setting the run began with is the default; flags still override them.
+        ns.withhold_env = withholding_grows(run.settings, ns.withhold_env)
         recorded = settings_environ(run.settings)
         _note_ignored_environment(ns, recorded)
-        environ = {**os.environ, **recorded}
-        config = resolve(vars(ns), environ, workdir=run.workdir, json_output=ns.json,
+        config = resolve(vars(ns), {**environ, **recorded}, workdir=run.workdir,
+                         json_output=ns.json,
                          from_dotenv=[n for n in from_dotenv if n not in recorded])
-    return _resume(run.id, config, force=ns.force)
+    return _resume(run.id, config, environ, force=ns.force)
 
 
 # Flags that make no sense for `resume`: the run is autonomous, and its Claude lives in the
@@ -393,11 +418,12 @@ def _note_ignored_environment(ns: argparse.Namespace, recorded: Mapping[str, str
                          "(e.g. --base-url)\n")
 
 
-def _resume(run_id: str, config: Config, *, force: bool = False) -> int:
+def _resume(run_id: str, config: Config, environ: Mapping[str, str], *,
+            force: bool = False) -> int:
     from claude_orchestrator.drivers.autonomous import resume_autonomous
     from claude_orchestrator.progress import ConsoleReporter
 
-    redact = _prepare(config, need_key=True)
+    redact = _prepare(config, environ, need_key=True)
     reporter = ConsoleReporter(show=_display(redact), steps=not config.json_output)
     result = resume_autonomous(run_id, config, reporter, redact, force=force)
     return _summary(config, result, redact)

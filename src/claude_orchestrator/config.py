@@ -12,21 +12,20 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
-import urllib.parse
-from collections.abc import Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_orchestrator.errors import ConfigError
+from claude_orchestrator.process import SECRET_ENV, child_environ
+from claude_orchestrator.trust import check_key_direction, is_safe_url, shown_url
 
 DEFAULT_SESSION = "gt-claude-loop"
 DEFAULT_SOCKET = "gt-claude-loop"
 DEFAULT_CLAUDE_CMD = "claude --dangerously-skip-permissions --setting-sources user"
 DEFAULT_MODEL = "anthropic/claude-opus-4.6"
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-SECRET_ENV = "OPENROUTER_API_KEY"
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
@@ -169,6 +168,8 @@ class Config:
                 value = shlex.join(value)
             elif s.dest == "withhold_env":
                 value = ",".join(v for v in value if v != SECRET_ENV)
+            elif s.dest == "base_url":
+                value = shown_url(value)  # a password in the URL is a secret: never stored
             elif isinstance(value, Path):
                 value = str(value)
             elif value is None:
@@ -191,11 +192,24 @@ def settings_environ(recorded: Mapping[str, object]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in recorded.items():
         setting = BY_DEST.get(key)
-        if setting is None:
-            continue
+        if setting is None or (key == "base_url" and "[REDACTED]@" in str(value)):
+            continue  # a URL stored without its password: given again, by env or flag
         out[setting.env] = (("true" if value else "false") if isinstance(value, bool)
                             else str(value))
     return out
+
+
+def withholding_grows(recorded: Mapping[str, object], given: str | None) -> str | None:
+    """`resume --withhold-env X`: the recorded list and X (withholding only grows: a variable
+    kept from Claude once is never given to it later).
+
+    >>> withholding_grows({'withhold_env': 'A,B'}, 'C'), withholding_grows({}, None)
+    ('A,B,C', None)
+    """
+    if given is None:
+        return None
+    before = str(recorded.get("withhold_env") or "")
+    return ",".join(part for part in (before, given) if part.strip())
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -246,82 +260,6 @@ def parse_duration(name: str, value: str) -> float:
     if seconds > MAX_DURATION:
         raise ConfigError(f"{name} must be at most a year, got {value!r}")
     return seconds
-
-
-def parse_dotenv(text: str) -> dict[str, str]:
-    """`KEY=VALUE` lines; `#` comments, `export `, single or double quotes.
-
-    >>> parse_dotenv('A=1\\n# c\\nexport B="two words"\\nC=\\'x y\\' # note')
-    {'A': '1', 'B': 'two words', 'C': 'x y'}
-    """
-    out: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not _ENV_NAME_RE.match(key):
-            continue
-        value = value.strip()
-        if value[:1] == "'":
-            end = value.find("'", 1)
-            value = value[1:end] if end > 0 else value[1:]
-        elif value[:1] == '"':
-            m = re.match(r'"((?:[^"\\]|\\.)*)"', value)
-            body = m.group(1) if m else value[1:]
-            value = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), body)
-        else:
-            value = re.sub(r"\s+#.*$", "", value)
-        out[key] = value
-    return out
-
-
-def load_dotenv(environ: MutableMapping[str, str], path: Path) -> list[str]:
-    """Fill variables not already set from a `.env` file, as the seed does; the names it set.
-
-    A `.env` can come with a cloned repository: one that is not the user's own, or that others
-    may write, is refused (it could send the key elsewhere, or run another command).
-    """
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return []
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    if info.st_uid != os.getuid():
-        raise ConfigError(f"refusing {path}: it belongs to uid {info.st_uid}, not to you")
-    if stat.S_IMODE(info.st_mode) & 0o022:
-        raise ConfigError(f"refusing {path}: others may write it (mode "
-                          f"{stat.S_IMODE(info.st_mode):o}); fix it with: chmod go-w {path}")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not UTF-8 text") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    taken = []
-    for key, value in parse_dotenv(text).items():
-        if key not in environ:
-            environ[key] = value
-            taken.append(key)
-    return taken
-
-
-def is_safe_url(url: str) -> bool:
-    """https, or plain http to this machine (a local model server).
-
-    >>> is_safe_url('https://openrouter.ai/api/v1'), is_safe_url('http://127.0.0.1:8080/v1')
-    (True, True)
-    >>> is_safe_url('http://collector.example/v1')
-    False
-    """
-    parts = urllib.parse.urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return parts.scheme == "https" or (
-        parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127.")))
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -393,6 +331,8 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
             withheld.append(name)
     api_key = (environ.get(SECRET_ENV) or "").strip() or None
     key_file = text("api_key_file").strip()
+    check_key_direction({"base_url": raw("base_url")[0], "api_key_file": raw("api_key_file")[0]},
+                        from_dotenv, key_file_in_use=bool(key_file))
     if key_file:
         try:
             api_key = Path(key_file).expanduser().read_text(encoding="utf-8").strip() or None
@@ -400,10 +340,12 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
             raise ConfigError(f"cannot read the API key file {key_file}: {e.strerror}") from None
     base_url = text("base_url").strip().rstrip("/")
     if not re.match(r"^https?://[^\s/]+", base_url):
-        raise ConfigError(f"{raw('base_url')[0]} must be an http(s) URL, got {base_url!r}")
+        raise ConfigError(f"{raw('base_url')[0]} must be an http(s) URL, "
+                          f"got {shown_url(base_url)!r}")
     if raw("base_url")[0] in from_dotenv and not is_safe_url(base_url):
         raise ConfigError(f"OPENROUTER_BASE_URL from ./.env must be https (or http to this "
-                          f"machine) before the API key is sent there; got {base_url!r}")
+                          f"machine) before the API key is sent there; got "
+                          f"{shown_url(base_url)!r}")
     runlog = text("runlog").strip()
     stable = duration("stable_window")
     if stable <= 0:
@@ -458,7 +400,8 @@ def find_tmux(environ: Mapping[str, str]) -> str:
         raise ConfigError("tmux not found on PATH: install it "
                           "(apt install tmux, brew install tmux)")
     try:
-        out = subprocess.run([found, "-V"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([found, "-V"], capture_output=True, text=True, timeout=10,
+                             env=child_environ(), stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.SubprocessError):
         out = ""
     m = re.search(r"(\d+)\.(\d+)", out)

@@ -43,7 +43,8 @@ DOTENV_NOTE = "[orchestrator] settings read from ./.env: "
 def _assert_usage_error(r: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = [ln for ln in r.stderr.strip().split("\n") if not ln.startswith(DOTENV_NOTE)]
+    lines = [ln for ln in r.stderr.strip().split("\n")
+             if not ln.startswith((DOTENV_NOTE, "[orchestrator] not taken from ./.env"))]
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("claude-orchestrator: error: "), r.stderr
     assert FAKE_KEY not in r.stderr + r.stdout
@@ -81,11 +82,12 @@ def test_dotenv_names_what_it_set_and_nothing_already_set(tmp_path: Path, cwd: P
     assert notes == [DOTENV_NOTE + "CLAUDE_CMD, MAX_ITERATIONS"]
 
 
-@pytest.mark.parametrize("url", ["http://collector.example/v1", "ftp://x"])
+@pytest.mark.parametrize("url", ["http://collector.example/v1", "ftp://x",
+                                 "http://127.attacker.example/v1"])
 def test_dotenv_base_url_must_be_https_or_loopback(url: str, tmp_path: Path, cwd: Path,
                                                    tools: Path) -> None:
-    (cwd / ".env").write_text(f"OPENROUTER_BASE_URL={url}\n")
-    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    (cwd / ".env").write_text(f"OPENROUTER_API_KEY={FAKE_KEY}\nOPENROUTER_BASE_URL={url}\n")
+    r = _run([], cwd, _env(tmp_path, str(tools)))
     assert "OPENROUTER_BASE_URL" in _assert_usage_error(r)
 
 
@@ -93,9 +95,72 @@ def test_dotenv_base_url_must_be_https_or_loopback(url: str, tmp_path: Path, cwd
                                  "http://localhost:9/v1"])
 def test_dotenv_base_url_https_or_loopback_is_used(url: str, tmp_path: Path, cwd: Path,
                                                    tools: Path) -> None:
-    (cwd / ".env").write_text(f"OPENROUTER_BASE_URL={url}\nMAX_ITERATIONS=-1\n")
-    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    (cwd / ".env").write_text(f"OPENROUTER_API_KEY={FAKE_KEY}\nOPENROUTER_BASE_URL={url}\n"
+                              "MAX_ITERATIONS=-1\n")
+    r = _run([], cwd, _env(tmp_path, str(tools)))
     assert "MAX_ITERATIONS" in _assert_usage_error(r)  # got past the URL
+
+
+@pytest.mark.parametrize("line", ["OPENROUTER_BASE_URL=https://collector.example/v1",
+                                  "OPENROUTER_API_KEY_FILE=/root/.git-credentials"])
+def test_dotenv_directs_only_its_own_key(line: str, tmp_path: Path, cwd: Path,
+                                         tools: Path) -> None:
+    """Issue 17, 1: a .env without the key cannot say where the person's key goes (nor take
+    a file of theirs as the key): refused in one line that says how to set it."""
+    (cwd / ".env").write_text(line + "\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    message = _assert_usage_error(r)
+    assert line.split("=")[0] in message and "export" in message
+
+
+def test_dotenv_key_does_not_direct_the_persons_key(tmp_path: Path, cwd: Path,
+                                                    tools: Path) -> None:
+    """A .env holding a key of its own and a URL, run by a person whose environment has the
+    key: the key in use is theirs, so the .env's URL is refused."""
+    (cwd / ".env").write_text("OPENROUTER_API_KEY=sk-or-v1-theirs-000000000000\n"
+                              "OPENROUTER_BASE_URL=https://collector.example/v1\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "OPENROUTER_BASE_URL" in _assert_usage_error(r)
+
+
+@pytest.mark.parametrize("line", ["HTTPS_PROXY=http://127.0.0.1:1", "LD_PRELOAD=./lib.so",
+                                  "SSL_CERT_FILE=./ca.pem"])
+def test_dotenv_sets_only_the_tools_settings(line: str, tmp_path: Path, cwd: Path,
+                                             tools: Path) -> None:
+    """Issue 17, 1: other names are not taken, and one line names them (here the run then
+    stops at a bad setting, proving it went on)."""
+    (cwd / ".env").write_text(f"{line}\nMAX_ITERATIONS=-1\n")
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "MAX_ITERATIONS" in _assert_usage_error(r)
+    name = line.split("=")[0]
+    assert [ln for ln in r.stderr.splitlines() if name in ln] == [
+        f"[orchestrator] not taken from ./.env (not claude-orchestrator settings): {name}"]
+
+
+def test_dotenv_that_is_a_link_is_refused(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    own = tmp_path / "my.env"
+    own.write_text("OPENROUTER_MODEL=m/x\n")
+    (cwd / ".env").symlink_to(own)
+    r = _run([], cwd, _env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY))
+    assert "is a link" in _assert_usage_error(r)
+
+
+def test_invalid_utf8_argument_is_one_line(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "claude_orchestrator", "--task", b"caf\xe9"],
+                       cwd=cwd, env=_env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY),
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert "argument 2 is not UTF-8 text" in _assert_usage_error(r)
+
+
+def test_invalid_utf8_on_stdin_is_one_line(tmp_path: Path, cwd: Path, tools: Path) -> None:
+    tmux = _script(tools, "tmux", 'echo "tmux 3.4"')
+    assert tmux.exists()
+    r = subprocess.run([sys.executable, "-m", "claude_orchestrator"], cwd=cwd,
+                       env=_env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY),
+                       capture_output=True, input=b"caf\xe9 task\n", timeout=30)
+    out = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(),
+                                      r.stderr.decode())
+    assert "not UTF-8 text" in _assert_usage_error(out)
 
 
 def test_dotenv_writable_by_others_is_refused(tmp_path: Path, cwd: Path, tools: Path) -> None:

@@ -16,9 +16,7 @@ from claude_orchestrator.config import (
     ConfigError,
     find_executable,
     find_tmux,
-    load_dotenv,
     parse_bool,
-    parse_dotenv,
     parse_duration,
     parse_int,
     resolve,
@@ -354,63 +352,6 @@ def test_withhold_always_contains_the_key(tmp_path: Path) -> None:
 
 def test_withhold_bad_name(tmp_path: Path) -> None:
     _error(tmp_path, env={"CLAUDE_ORCHESTRATOR_WITHHOLD_ENV": "OK,not-a-name"})
-
-
-# ----------------------------------------------------------------------------- .env
-def test_parse_dotenv_cases() -> None:
-    text = "\n".join([
-        "# a comment",
-        "   # an indented comment",
-        "",
-        "A=1",
-        "export B=\"two words\"",
-        "C='x y' # note",
-        "D=plain value # inline comment",
-        "E=no#comment",
-        "F=",
-        "G = spaced ",
-        'H="line\\nbreak"',
-        "I='single # not a comment'",
-        "not a line",
-        "1BAD=x",
-        "export   J=j",
-        "K=a=b=c",
-    ])
-    assert parse_dotenv(text) == {
-        "A": "1", "B": "two words", "C": "x y", "D": "plain value", "E": "no#comment",
-        "F": "", "G": "spaced", "H": "line\nbreak", "I": "single # not a comment",
-        "J": "j", "K": "a=b=c",
-    }
-
-
-def test_parse_dotenv_escaped_quote_inside_double_quotes() -> None:
-    # the parser unescapes \" but must not take an escaped quote for the closing one
-    assert parse_dotenv('MSG="say \\"hi\\" now"') == {"MSG": 'say "hi" now'}
-
-
-def test_parse_dotenv_crlf() -> None:
-    assert parse_dotenv("A=1\r\nB='2'\r\n") == {"A": "1", "B": "2"}
-
-
-def test_load_dotenv_fills_only_unset(tmp_path: Path) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text("A=from-file\nB=from-file\nC=from-file\n")
-    environ = {"A": "already", "C": ""}
-    load_dotenv(environ, env_file)
-    assert environ == {"A": "already", "B": "from-file", "C": ""}
-
-
-def test_load_dotenv_missing_file_is_fine(tmp_path: Path) -> None:
-    environ: dict[str, str] = {}
-    load_dotenv(environ, tmp_path / ".env")
-    assert environ == {}
-
-
-def test_load_dotenv_unreadable_is_config_error(tmp_path: Path) -> None:
-    # a directory named .env cannot be read: a ConfigError, not a traceback
-    (tmp_path / ".env").mkdir()
-    with pytest.raises(ConfigError):
-        load_dotenv({}, tmp_path / ".env")
 
 
 # ----------------------------------------------------------------------------- executables

@@ -36,17 +36,16 @@ def test_withheld_values_are_secrets_too() -> None:
     assert r("a ghp_TOKEN-9876543210zyx b tiny") == f"a {REDACTED} b tiny"
 
 
-def test_prepare_makes_the_process_undumpable_and_knows_the_secrets(
+def test_prepare_takes_the_withheld_variables_out_before_any_child(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    called = []
-    monkeypatch.setattr(cli, "make_undumpable", lambda: called.append(True) or True)
-    monkeypatch.setattr(cli, "find_tmux", lambda env: "/usr/bin/tmux")
+    seen: list[str | None] = []
+    monkeypatch.setattr(cli, "find_tmux", lambda env: seen.append(env.get("MY_TOKEN")))
     monkeypatch.setattr(cli, "find_executable", lambda argv, env: "/usr/bin/claude")
     monkeypatch.setenv("MY_TOKEN", "tok-secret-value-1234")
-    config = resolve({"withhold_env": "MY_TOKEN"}, {"OPENROUTER_API_KEY": KEY},
-                     workdir=str(tmp_path))
-    redact = cli._prepare(config, need_key=True)
-    assert called == [True]
+    environ = {"OPENROUTER_API_KEY": KEY, "MY_TOKEN": "tok-secret-value-1234"}
+    config = resolve({"withhold_env": "MY_TOKEN"}, environ, workdir=str(tmp_path))
+    redact = cli._prepare(config, environ, need_key=True)
+    assert seen == [None]  # gone before the first child (`tmux -V`)
     assert "MY_TOKEN" not in os.environ  # the pane would inherit it
     assert redact(f"{KEY} tok-secret-value-1234") == f"{REDACTED} {REDACTED}"
 
