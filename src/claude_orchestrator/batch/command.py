@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -18,10 +19,9 @@ from claude_orchestrator.batch.runner import (
     task_config,
     to_resume,
 )
-from claude_orchestrator.batch.tasks import load_tasks
+from claude_orchestrator.batch.tasks import CONFIRM, file_commands, load_tasks
 from claude_orchestrator.config import (
     BY_DEST,
-    SECRET_ENV,
     Config,
     add_setting_flags,
     find_executable,
@@ -29,9 +29,11 @@ from claude_orchestrator.config import (
 )
 from claude_orchestrator.errors import ConfigError, Terminated, UsageError
 from claude_orchestrator.flags import Parser
-from claude_orchestrator.runlog import open_runlog
+from claude_orchestrator.process import SECRET_ENV, child_environ, take_secrets
+from claude_orchestrator.runlog import RunLogMissing, open_runlog
 from claude_orchestrator.screen import terminal_safe
-from claude_orchestrator.secrets import Redactor, make_undumpable
+from claude_orchestrator.secrets import Redactor
+from claude_orchestrator.trust import url_password
 
 DEFAULT_PARALLEL = 2
 
@@ -45,13 +47,21 @@ def batch_parser() -> argparse.ArgumentParser:
                     "SIGTERM stops them all, each resumable with --resume.",
         epilog="TASKS is a TOML file of [[task]] tables (task or task_file, workdir, and any "
                "setting: verify, max_cost, max_time, agent...) or - for one task per line on "
-               "stdin. Exit status 0 when all complete, else the worst run's.")
+               "stdin. The file must be yours and writable by no one else; it never says where "
+               "the key goes (base_url, api_key_file: use the flags or the environment). Its "
+               "commands (claude_cmd, verify) are named at start; when the file lies in a git "
+               f"work tree (it may have come with a clone) they run, and a task_file outside "
+               f"its folder is read, only with {CONFIRM}. Exit status 0 when all complete, "
+               "else the worst run's.")
     p.add_argument("tasks", nargs="?", metavar="TASKS", help="TOML file of [[task]], or -")
     p.add_argument("--parallel", type=int, default=None, metavar="N",
                    help=f"how many run at once (default {DEFAULT_PARALLEL})")
     p.add_argument("--resume", metavar="BATCH_ID", help="continue a batch's unfinished runs")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--workdir", help="the folder of tasks that name none (default: here)")
+    p.add_argument(CONFIRM, action="store_true",
+                   help="you read TASKS: run its commands (claude_cmd, verify) and read its "
+                        "task_file outside its folder, even though it lies in a git work tree")
     add_setting_flags(p)
     return p
 
@@ -82,6 +92,9 @@ def _check_can_run(config: Config, environ: Mapping[str, str]) -> None:
 
 def batch_main(args: list[str], environ: Mapping[str, str],
                from_dotenv: Collection[str] = ()) -> int:
+    """`environ` is what the settings are read from (the key in it); this process's own
+    environment no longer holds the key, and loses the withheld variables here, before the
+    first child (`tmux -V`)."""
     ns = batch_parser().parse_args(args)
     if (ns.tasks is None) == (ns.resume is None):
         raise UsageError("give TASKS (a TOML file, or - for stdin) or --resume BATCH_ID")
@@ -97,24 +110,35 @@ def batch_main(args: list[str], environ: Mapping[str, str],
     if ns.resume and "socket" in settings:
         raise UsageError("--socket does not apply to batch --resume: each run goes on in the "
                          "tmux session it began in")
+    commands: list[str] = []
     if ns.resume:
         base = task_config_for_resume(settings, environ)
         configs: list[Config] = []
     else:
-        top, tasks = load_tasks(ns.tasks)
+        top, tasks = load_tasks(ns.tasks, confirmed=ns.trust_tasks_file)
+        commands = file_commands(top, tasks)
         folder = Path(ns.workdir).expanduser() if ns.workdir else None
         configs = [task_config(t, top, settings, environ, folder) for t in tasks]
         base = configs[0]
+    withheld = {n for c in configs or [base] for n in c.withhold_env}
+    if ns.resume:
+        withheld |= _recorded_withholding(base, ns.resume)
+    take_secrets(os.environ, withheld)
+    secrets = {n: environ[n] for n in sorted(withheld) if environ.get(n)}
+    if base.api_key:
+        secrets[SECRET_ENV] = base.api_key
+    if url_password(base.base_url):
+        secrets["OPENROUTER_BASE_URL"] = base.base_url  # stored without it in the run log
+    redact = Redactor([*secrets.values(), url_password(base.base_url)])
     for config in configs or [base]:
-        _check_can_run(config, environ)
-    make_undumpable()
-    redact = Redactor([c.api_key or "" for c in configs or [base]])
+        _check_can_run(config, child_environ(environ))
 
     def note(message: str) -> None:
         sys.stderr.write(f"[batch {datetime.now():%H:%M:%S}] "
                          f"{terminal_safe(redact(message))}\n")
 
-    children_env = dict(environ)  # the runs need the key; they withhold it from Claude
+    if commands:
+        note(f"commands from {ns.tasks}: {'; '.join(commands)}")
     with open_runlog(base.runlog, redact=redact, on_busy=note) as log:
         path = log.path
         if ns.resume:
@@ -127,7 +151,10 @@ def batch_main(args: list[str], environ: Mapping[str, str],
             todo = [r.id for r in queued]
             args_for_runs = []
         numbers = {r.id: n for n, r in enumerate(log.batch_runs(batch_id), 1)}
-        executor = LocalProcesses(path, path.parent / "batches" / batch_id, children_env)
+        # The runs get an environment without secrets; the key (and the withheld values, for
+        # redaction) through an inherited socket.
+        executor = LocalProcesses(path, path.parent / "batches" / batch_id, child_environ(),
+                                  secrets=secrets)
         note(f"{batch_id}: {len(todo)} run(s) to go, {parallel} at once; watch them: "
              f"claude-orchestrator runs --watch --batch {batch_id}")
         batch = Batch(log, executor, parallel, note, args_for_runs)
@@ -145,6 +172,17 @@ def batch_main(args: list[str], environ: Mapping[str, str],
             note(f"stopped; continue with: claude-orchestrator batch --resume {batch_id}")
             return status
         return exit_status(runs)
+
+
+def _recorded_withholding(base: Config, batch_id: str) -> set[str]:
+    """The variables the batch's runs withhold, as recorded (withholding only grows)."""
+    try:
+        with open_runlog(base.runlog, readonly=True) as log:
+            runs = log.batch_runs(batch_id)
+    except RunLogMissing:
+        return set()
+    return {name.strip() for r in runs for name in str(r.settings.get("withhold_env") or
+                                                         "").split(",") if name.strip()}
 
 
 def task_config_for_resume(settings: Mapping[str, object],

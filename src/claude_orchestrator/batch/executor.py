@@ -2,9 +2,11 @@
 
 A run is started as `claude-orchestrator resume RUN_ID` against the batch's run log: the run's
 task, folder and settings are already recorded there (queued), so an executor only needs to
-start that one command somewhere that has tmux, Claude Code and the folder, with the
-supervisor's key in its environment. Today that is a local process; docs/scale.md describes a
-Kubernetes Job or a Ray task behind the same interface.
+start that one command somewhere that has tmux, Claude Code and the folder, and hand it the
+supervisor's key (never through its environment or command line: `/proc/<pid>/environ` of a
+run is readable by the code Claude runs until the run has made itself undumpable). Today that
+is a local process; docs/scale.md describes a Kubernetes Job or a Ray task behind the same
+interface.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from claude_orchestrator.process import SECRETS_FD, child_environ, secrets_channel
 from claude_orchestrator.runtime.state import open_private, private_dir
 
 
@@ -71,27 +74,32 @@ class LocalProcess:
 class LocalProcesses:
     """Each run a child process of the batch, in a process group of its own (a Ctrl-C at the
     terminal reaches the batch, which stops its runs one by one, each recording its state).
-    The supervisor's key reaches it through the environment, never its command line."""
+    Its environment holds no secret; the secrets (the key, the withheld values it redacts)
+    reach it through an inherited socket (`--secrets-fd N`), never its environment or argv."""
 
     def __init__(self, runlog: Path, outputs: Path, environ: Mapping[str, str] | None = None,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, *,
+                 secrets: Mapping[str, str] | None = None) -> None:
         self.runlog = runlog
         self.outputs = outputs
-        self.environ = dict(os.environ if environ is None else environ)
+        self.environ = child_environ(environ)
         self.python = python
+        self.secrets = dict(secrets or {})
 
     def start(self, run_id: str, args: Sequence[str] = ()) -> LocalProcess:
         private_dir(self.outputs)
         output = self.outputs / f"{run_id}.log"
         fd = open_private(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        channel = secrets_channel(self.secrets)
         try:
             proc = subprocess.Popen(
                 [self.python, "-m", "claude_orchestrator", "resume", run_id, "--json",
-                 "--runlog", str(self.runlog), *args],
+                 "--runlog", str(self.runlog), *args, SECRETS_FD, str(channel.fileno())],
                 stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=self.environ,
-                start_new_session=True)
+                pass_fds=(channel.fileno(),), start_new_session=True)
         finally:
             os.close(fd)
+            channel.close()
         return LocalProcess(run_id, proc, output)
 
     def wait(self, handles: Sequence[RunHandle], timeout: float) -> list[RunHandle]:
