@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import subprocess
@@ -374,3 +375,33 @@ def test_processes_making_the_log_at_once_each_get_it(tmp_path: Path) -> None:
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
     with RunLog(path) as log:
         assert log.list_runs() == []
+
+
+# ----------------------------------------------------------------------------- issue 17
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another uid needs root (CI "
+                    "runs as root, so this runs there)")
+def test_a_run_log_of_another_user_is_refused_never_chmod_ed(tmp_path: Path) -> None:
+    theirs = tmp_path / "runs.sqlite3"
+    theirs.write_bytes(b"")
+    theirs.chmod(0o666)
+    os.chown(theirs, 65534, -1)
+    with pytest.raises(RunLogError, match="belongs to uid 65534"):
+        RunLog(theirs)
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o666 and theirs.read_bytes() == b""
+
+
+def test_a_run_log_folder_others_may_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(RunLogError, match="others may write"):
+        RunLog(shared / "runs.sqlite3")
+
+
+def test_a_full_disk_is_its_own_line_not_unusable(tmp_path: Path) -> None:
+    import sqlite3
+
+    with RunLog(tmp_path / "runs.sqlite3") as log:
+        error = log._unusable(sqlite3.OperationalError("database or disk is full"))
+    assert "disk holding the run log" in str(error) and "is full" in str(error)
+    assert "move it away" not in str(error) and error.exit_status == 1

@@ -120,3 +120,82 @@ def test_the_lock_is_keyed_to_the_socket_not_to_the_runtime_folder(tmp_path: Pat
     assert lock_path("sock", "other", {"TMUX_TMPDIR": str(tmpdir)}) != one
     assert tmux_socket_path("sock", {"TMUX_TMPDIR": str(tmpdir)}) == one.parent / "sock"
     assert stat.S_IMODE(one.parent.stat().st_mode) == 0o700
+
+
+# ----------------------------------------------------------------------------- issue 17, 7
+def test_every_folder_made_is_0700_whatever_the_umask(tmp_path: Path) -> None:
+    before = os.umask(0)
+    try:
+        root = state_root({"HOME": str(tmp_path / "home")})
+    finally:
+        os.umask(before)
+    for folder in (root, root.parent, root.parent.parent):  # run/, claude-orchestrator/, .cache/
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_a_parent_others_may_write_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".cache").mkdir(parents=True)
+    (home / ".cache").chmod(0o777)
+    with pytest.raises(UnsafeState, match=r"others may write .*\.cache above it"):
+        state_root({"HOME": str(home)})
+
+
+def test_a_sticky_shared_parent_is_fine_when_what_it_holds_is_ours(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    assert private_dir(shared / "mine").is_dir()
+
+
+@needs_root
+def test_a_parent_of_another_user_is_refused(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, OTHER_UID, -1)
+    with pytest.raises(UnsafeState, match=f"belongs to uid {OTHER_UID}"):
+        private_dir(theirs / "state")
+
+
+def test_an_unwritable_home_is_one_true_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o500)
+    if os.access(home, os.W_OK):  # root writes anywhere: test through a file in the way
+        home.chmod(0o700)
+        (home / ".cache").write_text("a file where the folder goes")
+    with pytest.raises(UnsafeState, match=r"cannot make .*\(is HOME writable\?"):
+        state_root({"HOME": str(home)})
+
+
+def test_the_lock_file_goes_with_its_holder(tmp_path: Path) -> None:
+    from claude_orchestrator.errors import SessionBusy
+    from claude_orchestrator.runtime.lock import lock_session, unlock_session
+
+    path = private_dir(tmp_path / "tmux") / "x.lock"
+    fd = lock_session(path)
+    with pytest.raises(SessionBusy):
+        lock_session(path)
+    unlock_session(fd, path)
+    assert not path.exists()
+    again = lock_session(path)  # a fresh file, a fresh lock
+    unlock_session(again, path)
+
+
+def test_held_signals_are_delivered_later_never_lost() -> None:
+    """Issue 17, Low: a signal between writing a run's row and being ready to record its end
+    waits (drivers/lifecycle.py `held_signals`) instead of leaving the row `running`."""
+    import signal
+
+    from claude_orchestrator.drivers.lifecycle import held_signals, release_signals
+
+    got: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        with held_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert got == []
+            release_signals()
+            assert got == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, before)

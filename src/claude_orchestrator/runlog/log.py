@@ -28,6 +28,7 @@ import re
 import secrets
 import socket as _socket
 import sqlite3
+import stat
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.runlog.migrations import MIGRATIONS
+from claude_orchestrator.runtime.state import UnsafeState, check_parents, make_dirs
 
 if TYPE_CHECKING:
     from claude_orchestrator.turn.result import TurnResult
@@ -55,6 +57,13 @@ _SECRET_KEY = re.compile(r"key|token(?!s)|secret|passw|credential|auth", re.IGNO
 
 class RunLogError(UsageError):
     """A run-log failure, with a one-line message (exit 2: the log is unusable as given)."""
+
+
+class RunLogFull(RunLogError):
+    """The disk holding the run log is full: the log is fine, the write was not made (exit 1:
+    a runtime failure, not a bad setting)."""
+
+    exit_status = 1
 
 
 class RunLogMissing(RunLogError):
@@ -319,20 +328,40 @@ class RunLog:
             raise
 
     def _make_file(self, create_folder: bool) -> None:
+        """The log's file, made 0600 when missing. Its folder (and every one above it) must be
+        closed to other users' writes (runtime/state.py `check_parents`): batches/ and
+        worktrees/ are made beside the log. A file of another user is refused, never chmod-ed
+        (it was, and then written into)."""
         folder = self.path.parent
         if not folder.is_dir():
             if not create_folder:
                 raise RunLogError(f"the run log's folder does not exist: {folder}")
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                make_dirs(folder)
+            except UnsafeState as e:
+                raise RunLogError(f"cannot make the run log's folder: {e}") from None
         try:
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            check_parents(self.path)
+        except UnsafeState as e:
+            raise RunLogError(str(e)) from None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as e:
             if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
                 raise RunLogError(f"the run log {self.path} is read-only ({e.strerror}); "
                                   "`runs` and `show` still read it") from None
             raise RunLogError(f"cannot open the run log {self.path}: {e.strerror}") from None
-        if self.path.stat().st_mode & 0o077:
-            os.chmod(self.path, 0o600)
+        try:
+            info = os.fstat(fd)
+            if info.st_uid != os.getuid():
+                raise RunLogError(f"refusing the run log {self.path}: it belongs to uid "
+                                  f"{info.st_uid}, not to you (give --runlog a file of yours)")
+            if not stat.S_ISREG(info.st_mode):
+                raise RunLogError(f"refusing the run log {self.path}: not a regular file")
+            if info.st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
 
     def _unusable(self, e: sqlite3.DatabaseError) -> RunLogError:
         text = str(e)
@@ -342,6 +371,9 @@ class RunLog:
         if "locked" in text or "busy" in text:
             return RunLogError(f"the run log {self.path} stayed locked by another program for "
                                f"{self.busy_limit:g}s")
+        if "full" in text:  # SQLITE_FULL: the transaction was rolled back, the file is whole
+            return RunLogFull(f"the disk holding the run log {self.path} is full: free some "
+                              "space and resume the run (the log itself is fine)")
         return RunLogError(f"the run log {self.path} is unusable ({text}); move it away to "
                            "start a new one")
 

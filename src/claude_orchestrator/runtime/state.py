@@ -7,8 +7,10 @@ environment and exit status, the paste buffer) is in one folder under a private 
 (`~/.cache/claude-orchestrator/run`, `~/Library/Caches/claude-orchestrator/run` on macOS),
 never the shared temp folder. A root or folder that exists is trusted only when it is a real
 directory (not a link), owned by this user, and closed to everyone else (mode 0700); otherwise
-the run stops with one line saying which and how to fix it. Files are created with O_EXCL and
-opened with O_NOFOLLOW, so a link planted in their place is never followed.
+the run stops with one line saying which and how to fix it. The folders above it are checked
+too (`check_parents`): another user who may write one of them could swap ours for theirs after
+the check. Every folder the product makes is 0700, whatever the umask. Files are created with
+O_EXCL and opened with O_NOFOLLOW, so a link planted in their place is never followed.
 
 The one-orchestrator lock is keyed to the tmux socket's real path (it sits beside the socket,
 in tmux's own private folder), so it holds whatever runtime folder the environment names.
@@ -58,12 +60,65 @@ def session_dir(root: Path, socket: str, session: str) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """`path` as a private directory: made 0700 (with missing parents) or checked."""
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.mkdir(mode=0o700)
+    """`path` as a private directory: made 0700 (missing parents too) or checked, and the
+    folders above it checked (`check_parents`)."""
+    make_dirs(path)
     _check(path, strict_mode=True)
+    check_parents(path)
     return path
+
+
+def make_dirs(path: Path) -> None:
+    """Make `path` and its missing parents, each 0700 whatever the umask (a folder the product
+    makes is the user's alone: under umask 000 they were 0777)."""
+    missing = []
+    for folder in (path, *path.parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)  # mkdir's mode passes through the umask
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise UnsafeState(f"cannot make {folder}: {e.strerror} (is HOME writable? "
+                              "XDG_RUNTIME_DIR, XDG_CACHE_HOME or --runlog can name another "
+                              "place)") from None
+
+
+def check_parents(path: Path) -> None:
+    """Every folder above `path` (its real path, and any link on the way) must be the user's or
+    root's, and writable by no one else unless it is sticky (like /tmp) and what it holds on
+    the way is the user's or root's: else another user could rename `path` away and put their
+    own in its place after it was checked. UnsafeState (exit 2) names the folder and the fix."""
+    uid = os.getuid()
+    trusted = (uid, 0)
+    lexical = Path(os.path.abspath(path))
+    for folder in lexical.parents:
+        with contextlib.suppress(OSError):
+            info = folder.lstat()
+            if stat.S_ISLNK(info.st_mode) and info.st_uid not in trusted:
+                raise UnsafeState(f"refusing {path}: {folder} is a link of uid {info.st_uid}")
+    child = Path(os.path.realpath(path))
+    try:
+        child_owner = child.lstat().st_uid
+    except OSError:
+        child_owner = uid
+    for folder in child.parents:
+        try:
+            info = folder.stat()
+        except OSError as e:
+            raise UnsafeState(f"cannot use {path}: {folder}: {e.strerror}") from None
+        mode = stat.S_IMODE(info.st_mode)
+        if info.st_uid not in trusted:
+            raise UnsafeState(f"refusing {path}: {folder} above it belongs to uid "
+                              f"{info.st_uid}")
+        if mode & 0o022 and not (mode & stat.S_ISVTX and child_owner in trusted):
+            raise UnsafeState(f"refusing {path}: others may write {folder} above it (mode "
+                              f"{mode:o}); fix it with: chmod go-w {folder}")
+        child_owner = info.st_uid
 
 
 def _check(path: Path, *, strict_mode: bool) -> None:
