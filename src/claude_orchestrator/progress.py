@@ -81,6 +81,8 @@ class ConsoleReporter:
             self.console.file.flush()
 
     def waiting(self, what: str) -> None:
+        """The status line: its text is data (a task, Claude's error), never rich markup:
+        `[link=...]` or `[blink]` in it stays literal."""
         what = self.show(what)
         if self._context:
             what = f"{self._context} · {what}"
@@ -90,7 +92,8 @@ class ConsoleReporter:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                TimeElapsedColumn(),
                 console=self.console, transient=True, refresh_per_second=2)
             self._progress.start()
         if self._task is not None:
