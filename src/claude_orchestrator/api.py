@@ -28,7 +28,7 @@ from claude_orchestrator.config import BY_DEST, Config, resolve
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.progress import QuietReporter, Reporter
 from claude_orchestrator.secrets import Redactor
-from claude_orchestrator.turn.ledger import late_reply
+from claude_orchestrator.turn.ledger import Exchange, late_reply
 from claude_orchestrator.turn.result import TurnResult as Turn
 
 __all__ = ["RunResult", "Session", "Turn", "make_config", "run_task"]
@@ -65,7 +65,12 @@ class Session:
     def __init__(self, workdir: str | Path = ".", *, reporter: Reporter | None = None,
                  record: bool = True, config: Config | None = None,
                  redact: Redactor | None = None, **settings: Any) -> None:
-        from claude_orchestrator.drivers.lifecycle import Run
+        from claude_orchestrator.drivers.lifecycle import (
+            Run,
+            held_signals,
+            outcome_of,
+            release_signals,
+        )
         from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
         from claude_orchestrator.runlog import open_runlog
         from claude_orchestrator.session import AgentSession
@@ -86,10 +91,18 @@ class Session:
             raise
         if log is not None:
             c = self.config
-            record_ = log.start_run(mode="chat", task="", workdir=str(c.workdir), model=None,
-                                    session=c.session, socket=c.socket,
-                                    settings=c.public_settings())
-            self.run = Run(log, record_.id, self.agent, c)
+            with held_signals():  # a signal now must not leave the row `running` for ever
+                record_ = log.start_run(mode="chat", task="", workdir=str(c.workdir),
+                                        model=None, session=c.session, socket=c.socket,
+                                        settings=c.public_settings())
+                self.run = Run(log, record_.id, self.agent, c)
+                try:
+                    release_signals()
+                except BaseException as e:
+                    ended = outcome_of(e, record_.id, resumable=False)
+                    self.run.finish(ended)
+                    log.close()
+                    raise
         self._turn: int | None = None
         self._cancelled: list[tuple[int, str, int]] = []  # (turn, text sent, events mark)
         self._unattended = Unattended(
@@ -158,13 +171,16 @@ class Session:
                                                   "cancelled")
                 self._cancelled.remove(item)
 
-    def exchanges(self) -> list[tuple[str, str]]:
-        """Messages a person sent Claude at the pane since last asked, with Claude's replies
-        (recorded as theirs)."""
+    def exchanges(self) -> list[Exchange]:
+        """Messages someone else gave Claude since last asked, with Claude's replies:
+        `(prompt, reply, by_person)`, where `by_person` says a person's terminal was attached
+        and active when it came (otherwise the text is unattributed: the code Claude runs can
+        type into its pane). Recorded in the run log as such."""
         taken = self.agent.take_exchanges()
         if self.run:
-            for prompt, reply in taken:
-                self.run.record_exchange(prompt, reply)
+            for prompt, reply, by_person in taken:
+                self.run.record_exchange(prompt, reply,
+                                         source="person" if by_person else "unattributed")
         return taken
 
     def close(self, *, terminate: bool | None = None, status: str = "quit",

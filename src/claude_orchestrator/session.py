@@ -5,6 +5,7 @@ ledger of the agent's turns as its hooks report them between turns."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import time
@@ -32,12 +33,12 @@ from claude_orchestrator.runtime.hooks import (
     settings_in_force,
     split_user_settings,
 )
-from claude_orchestrator.runtime.lock import lock_session
+from claude_orchestrator.runtime.lock import lock_session, unlock_session
 from claude_orchestrator.runtime.state import lock_path, remove_dir, session_dir, state_root
 from claude_orchestrator.runtime.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
 from claude_orchestrator.runtime.watch import Watcher
 from claude_orchestrator.screen import clean
-from claude_orchestrator.turn.ledger import Ledger
+from claude_orchestrator.turn.ledger import Exchange, Ledger
 
 START_ATTEMPTS = 3
 START_BACKOFF = (0.5, 1.5, 4.0)
@@ -70,7 +71,15 @@ class AgentSession:
         self.reporter = reporter
         self.sleep = sleep
         self.tmux_bin = find_tmux(env)
-        self._lock_fd = lock_session(lock_path(config.socket, config.session, env))
+        self._lock_path = lock_path(config.socket, config.session, env)
+        self._lock_fd = lock_session(self._lock_path)
+        try:
+            self._setup(config, env)
+        except BaseException:
+            unlock_session(self._lock_fd, self._lock_path)  # no lock file left behind
+            raise
+
+    def _setup(self, config: Config, env: Mapping[str, str]) -> None:
         folder = session_dir(state_root(env), config.socket, config.session)
         self.runtime = TmuxRuntime(config.socket, config.session, folder,
                                    tmux_bin=self.tmux_bin)
@@ -128,21 +137,39 @@ class AgentSession:
 
     # ----------------------------------------------------------------- events
     def read_events(self) -> list[HookEvent]:
-        """New hook events, applied to the ledger; a SessionStart names the conversation."""
+        """New hook events, applied to the ledger; a SessionStart names the conversation. A
+        UserPromptSubmit is marked as a person's only when a person's terminal is attached to
+        the session and was active within `attach_idle` (tmux's `client_activity`, which input
+        from the pane itself, `send-keys` or an appended event, does not move)."""
         if self.channel is None:
             return []
         events = self.channel.read_new()
+        if any(ev.name == "UserPromptSubmit" for ev in events):
+            person = self._person_active()
+            events = [dataclasses.replace(ev, by_person=person)
+                      if ev.name == "UserPromptSubmit" else ev for ev in events]
         for ev in events:
-            self.ledger = self.ledger.apply(ev.name, ev.payload)
+            self.ledger = self.ledger.apply(ev.name, ev.payload, by_person=ev.by_person)
         self._note_session()
         return events
 
-    def take_exchanges(self) -> list[tuple[str, str]]:
-        """Messages someone else gave Claude (a person at the pane) since last asked, with
-        Claude's replies; Claude's own prompts (after a usage limit) are not among them."""
+    def _person_active(self) -> bool:
+        if not self.watcher.people_maybe:  # tmux said nobody is attached; no one came since
+            return False
+        try:
+            idle = self.runtime.person_idle()
+        except TmuxError:
+            return False
+        self.watcher.people_maybe = idle is not None
+        return idle is not None and idle <= self.config.attach_idle
+
+    def take_exchanges(self) -> list[Exchange]:
+        """Messages someone else gave Claude since last asked (a person at the pane, or
+        unattributed: see `read_events`), with Claude's replies; Claude's own prompts (after a
+        usage limit) are not among them."""
         self.read_events()
         self.ledger, exchanges = self.ledger.take_exchanges()
-        return [(p, r) for p, r in exchanges if not self.agent.from_itself(p)]
+        return [e for e in exchanges if not self.agent.from_itself(e.prompt)]
 
     def adopt_ledger(self, ledger: Ledger) -> None:
         """The ledger as a turn left it (the turn machine read the events meanwhile)."""
@@ -430,8 +457,7 @@ class AgentSession:
         if terminate:
             remove_dir(self.runtime.folder, keep=("events.jsonl",) if keep_record else ())
         if self._lock_fd >= 0:  # closed once: a second close could hit a reused descriptor
-            with contextlib.suppress(OSError):
-                os.close(self._lock_fd)
+            unlock_session(self._lock_fd, self._lock_path)  # the lock file goes too
             self._lock_fd = -1
 
 

@@ -89,19 +89,39 @@ def test_ledger_session_start_end_and_idle_forget_running_turns() -> None:
 def test_ledger_keeps_a_persons_exchanges_until_taken_and_never_its_own() -> None:
     """A person typing at the pane: their message and Claude's answer are kept for the run log
     (once); the orchestrator's own turns are not, they are reported as turns."""
-    led, _ = Ledger().submitted("p1", "what is this folder?")
+    led, _ = Ledger().submitted("p1", "what is this folder?", by_person=True)
     led, _ = led.close("p1", "a Python project")
     led, _ = led.submitted("p2", "ours", ours=True)
     led, _ = led.close("p2", "our reply")
     led, taken = led.take_exchanges()
-    assert taken == (("what is this folder?", "a Python project"),)
+    assert taken == (("what is this folder?", "a Python project", True),)
     assert led.exchanges == () and led.take_exchanges()[1] == ()
     # 2.1.332: a message the person queued behind their busy turn is its own exchange.
-    led, _ = led.submitted("p3", "first")
-    led, _ = led.submitted("p3", "second")
+    led, _ = led.submitted("p3", "first", by_person=True)
+    led, _ = led.submitted("p3", "second", by_person=True)
     led, _ = led.close("p3", "to first")
     led, _ = led.close("p4", "to second")
-    assert led.take_exchanges()[1] == (("first", "to first"), ("second", "to second"))
+    assert led.take_exchanges()[1] == (("first", "to first", True),
+                                       ("second", "to second", True))
+
+
+def test_ledger_marks_what_no_person_sent_as_unattributed() -> None:
+    """Issue 17, 4: a message that came while no person's terminal was active (pane code
+    appending events, or `tmux send-keys`) is unattributed, and so is a queued turn holding
+    one such message among a person's."""
+    led, _ = Ledger().submitted("p1", "run git push --force")
+    led, _ = led.close("p1", "pushed")
+    led, taken = led.take_exchanges()
+    assert taken == (("run git push --force", "pushed", False),)
+    led, _ = led.submitted("p2", "busy", by_person=True)
+    led, _ = led.submitted("p2", "typed by a person", by_person=True)
+    led, _ = led.submitted("p2", "typed by the pane")
+    led, _ = led.close("p2", "done")
+    led, _ = led.close("p3", "both")
+    assert led.take_exchanges()[1] == (("busy", "done", True),
+                                       ("typed by a person\ntyped by the pane", "both", False))
+    assert not Ledger().apply("UserPromptSubmit", {"prompt": "x", "by_person": True}).open[0]\
+        .by_person  # a payload cannot claim it
 
 # ----------------------------------------------------------------------------- delivery
 def test_plain_turn_pastes_once_enter_once_and_takes_its_stop() -> None:

@@ -89,9 +89,10 @@ def chat_loop(session: Session, lines: Iterator[str], out: IO[str], *,
         reply = result.reply if result.reply.strip() else "(no reply)"
         out.write(show(reply.rstrip("\n")) + "\n")
         out.flush()
-        for prompt, answer in session.exchanges():
-            out.write(show(f"(at the pane, someone sent Claude: {prompt.strip()})\n"
-                           f"{answer.rstrip()}") + "\n")
+        for prompt, answer, by_person in session.exchanges():
+            who = ("at the pane, someone sent Claude" if by_person else
+                   "Claude received text no one here sent (from its own terminal?)")
+            out.write(show(f"({who}: {prompt.strip()})\n{answer.rstrip()}") + "\n")
     return 0
 
 

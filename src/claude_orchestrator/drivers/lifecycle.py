@@ -156,9 +156,10 @@ class Run:
         return self.log.begin_turn(self.id, message, mark=self.sess.events_mark(),
                                    source=source).seq
 
-    def record_exchange(self, prompt: str, reply: str) -> None:
-        """A message someone gave Claude at the pane, and Claude's reply: a turn of theirs."""
-        seq = self.log.begin_turn(self.id, prompt, source="person").seq
+    def record_exchange(self, prompt: str, reply: str, source: str = "person") -> None:
+        """A message someone gave Claude at the pane (`source`: a person, or unattributed),
+        and Claude's reply: a turn of theirs."""
+        seq = self.log.begin_turn(self.id, prompt, source=source).seq
         self.log.finish_turn(self.id, seq, reply=reply, ended_by="hook")
 
     def record_turn(self, seq: int, result: TurnResult) -> None:
@@ -255,3 +256,27 @@ def shielded() -> Iterator[None]:
     finally:
         for kind, handler in zip(kinds, before, strict=True):
             signal.signal(kind, handler)
+
+
+_STOPPERS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP back (not lost: delivered when released) from writing
+    a run's row until the code that records its ending is in place (`release_signals` there,
+    or at the latest on leaving): a signal in between left the run `running` for ever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPERS)
+    try:
+        yield
+    finally:
+        release_signals()
+
+
+def release_signals() -> None:
+    """Let held signals in: one that came meanwhile is raised here."""
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPERS)

@@ -94,7 +94,9 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
     for t in turns:
         took = f" in {(t.ended_at - t.sent_at).total_seconds():.1f}s" if t.ended_at else ""
         how = f" by {t.ended_by}" if t.ended_by else ""
-        who = "" if t.source in ("supervisor", "chat") else f" (from a {t.source} at the pane)"
+        who = ("" if t.source in ("supervisor", "chat") else
+               " (unattributed: no person's terminal was active)" if t.source == "unattributed"
+               else f" (from a {t.source} at the pane)")
         out += ["", f"=== turn {t.seq}  {t.status}{how}{took}  sent {_local(t.sent_at)}{who} ===",
                 "--> sent to the agent:", _indent(t.message, "  | ")]
         for p in pauses:

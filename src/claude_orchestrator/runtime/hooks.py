@@ -32,6 +32,9 @@ class HookEvent:
     pos: int
     name: str
     payload: dict[str, Any] = field(hash=False, compare=False)
+    # Set by the session as it reads a UserPromptSubmit, never from the file (the code Claude
+    # runs can append anything there): a person's terminal was attached and active then.
+    by_person: bool = field(default=False, compare=False)
 
     @property
     def session_id(self) -> str | None:

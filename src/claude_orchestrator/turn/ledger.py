@@ -24,9 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 TURN_ENDS = ("Stop", "StopFailure")
+
+
+class Exchange(NamedTuple):
+    """A turn someone else gave the agent: their message, its reply, and whether a person's
+    terminal was attached and active when the message came (`by_person`). Anything else is
+    unattributed: the code Claude runs can append hook events or type into the pane."""
+
+    prompt: str
+    reply: str
+    by_person: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,10 @@ class Entry:
     ours: bool = False  # one of them is the orchestrator's own
     queued: tuple[str, ...] = ()  # messages queued behind it, taken up together next
     queued_ours: bool = False
+    # Every message of it came while a person's terminal was active (attribution, not
+    # identity: left out of comparisons).
+    by_person: bool = field(default=False, compare=False)
+    queued_by_person: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True)
@@ -52,38 +66,41 @@ class Ledger:
     known: frozenset[str] = frozenset()  # every prompt id seen
     open: tuple[Entry, ...] = ()  # running (and queued-ahead) turns, oldest first
     serial: int = 0
-    # Turns that answered someone else's message (a person at the pane), ended: (their
-    # message, Claude's reply), oldest first, until taken.
-    exchanges: tuple[tuple[str, str], ...] = ()
+    # Turns that answered someone else's message (a person at the pane, or unattributed),
+    # ended, oldest first, until taken.
+    exchanges: tuple[Exchange, ...] = ()
 
     # ------------------------------------------------------------------ reading events
-    def submitted(self, prompt_id: str | None, prompt: str = "",
-                  ours: bool = False) -> tuple[Ledger, frozenset[int]]:
-        """A UserPromptSubmit (of the orchestrator's own message when `ours`): the ledger
-        after it, and the serials of the turns that run before this prompt's own."""
+    def submitted(self, prompt_id: str | None, prompt: str = "", ours: bool = False,
+                  by_person: bool = False) -> tuple[Ledger, frozenset[int]]:
+        """A UserPromptSubmit (of the orchestrator's own message when `ours`; `by_person` when
+        a person's terminal was active as it came): the ledger after it, and the serials of
+        the turns that run before this prompt's own."""
         ahead = frozenset(e.serial for e in self.open)
         for i, e in enumerate(self.open):
             if prompt_id is not None and e.prompt_id == prompt_id:
                 # 2.1.332: queued behind the running turn that carries this id.
-                return self._with(i, self._queue(e, prompt, ours), prompt_id), ahead
+                return self._with(i, self._queue(e, prompt, ours, by_person), prompt_id), ahead
         if prompt_id is not None and prompt_id not in self.known:
             for i, e in enumerate(self.open):
                 if e.prompt_id is None:
                     # Queued behind a turn whose id we had not seen: now we know it.
-                    return self._with(i, replace(self._queue(e, prompt, ours),
-                                                 prompt_id=prompt_id), prompt_id), ahead
+                    queued = self._queue(e, prompt, ours, by_person)
+                    return self._with(i, replace(queued, prompt_id=prompt_id),
+                                      prompt_id), ahead
         entry = Entry(self.serial + 1, prompt_id, prompts=(prompt,) if prompt else (),
-                      ours=ours)
+                      ours=ours, by_person=by_person)
         return replace(self, open=(*self.open, entry), serial=entry.serial,
                        known=self._know(prompt_id)), ahead
 
     @staticmethod
-    def _queue(e: Entry, prompt: str, ours: bool) -> Entry:
+    def _queue(e: Entry, prompt: str, ours: bool, by_person: bool) -> Entry:
         return replace(e, queued_behind=e.queued_behind + 1,
                        queued=(*e.queued, prompt) if prompt else e.queued,
-                       queued_ours=e.queued_ours or ours)
+                       queued_ours=e.queued_ours or ours,
+                       queued_by_person=e.queued_by_person and by_person)
 
-    def take_exchanges(self) -> tuple[Ledger, tuple[tuple[str, str], ...]]:
+    def take_exchanges(self) -> tuple[Ledger, tuple[Exchange, ...]]:
         """The ended turns that answered someone else's message, and the ledger without them."""
         return replace(self, exchanges=()), self.exchanges
 
@@ -105,10 +122,12 @@ class Ledger:
         if ended.queued_behind:
             # The messages queued behind it are taken up together, as one new turn.
             serial += 1
-            rest = (*rest, Entry(serial, None, prompts=ended.queued, ours=ended.queued_ours))
+            rest = (*rest, Entry(serial, None, prompts=ended.queued, ours=ended.queued_ours,
+                                 by_person=ended.queued_by_person))
         exchanges = self.exchanges
         if ended.prompts and not ended.ours:
-            exchanges = (*exchanges, ("\n".join(ended.prompts), reply))
+            exchanges = (*exchanges, Exchange("\n".join(ended.prompts), reply,
+                                              ended.by_person))
         return replace(self, open=rest, serial=serial, known=self._know(prompt_id),
                        exchanges=exchanges), ended.serial
 
@@ -121,11 +140,12 @@ class Ledger:
                        transcript_path=path if isinstance(path, str) and path
                        else self.transcript_path)
 
-    def apply(self, name: str, payload: dict[str, Any]) -> Ledger:
+    def apply(self, name: str, payload: dict[str, Any], by_person: bool = False) -> Ledger:
         """Any hook event, when the caller does not need to know whose turn it touched."""
         pid = prompt_id_of(payload)
         if name == "UserPromptSubmit":
-            return self.submitted(pid, str(payload.get("prompt") or ""))[0]
+            return self.submitted(pid, str(payload.get("prompt") or ""),
+                                  by_person=by_person)[0]
         if name in TURN_ENDS:
             return self.close(pid, str(payload.get("last_assistant_message") or ""))[0]
         if name == "SessionStart":

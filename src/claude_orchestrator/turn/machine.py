@@ -173,7 +173,7 @@ def _on_hook(s: TurnState, ev: Hook, now: float) -> Step:
         # slash command we typed expands to.
         ours = mine or (after and s.confirmed_at is None and (
             spec.kind is Kind.SCREEN or spec.profile.resembles(got, spec.text)))
-        ledger, ahead = s.ledger.submitted(pid, got, ours=ours)
+        ledger, ahead = s.ledger.submitted(pid, got, ours=ours, by_person=ev.by_person)
         s = replace(s, ledger=ledger)
         if not candidate:
             return s, []
