@@ -3,6 +3,7 @@ captures from Claude Code 2.1.197 (tests/fixtures/screens) where we have them.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -502,3 +503,47 @@ def test_a_folded_paste_is_ours_with_its_wrapper_and_escaped_tags() -> None:
            '<\\/pasted_content>\n<\\/pasted_content>\nend\n</pasted_content id="1597">\n')
     assert prompts_match(got, sent)
     assert not prompts_match(got.replace("end", "END"), sent)
+
+
+# ----------------------------------------------------------------------------- issue 17, 5
+_INVISIBLE = ["\u200b", "\u00ad", "\ufeff", "\u2060", "\u200d", "\u200e", "\u200f", "\u202e",
+              "\u2066", "\u061c", "\u180e", "\U000e0041", " ", "\u3000", "\u00a0", "\t"]
+
+
+def _as_claude_2_1_332(typed: str) -> str:
+    """What 2.1.332 holds (measured): format characters removed, an emoji's joiner aside."""
+    from claude_orchestrator.agents.claude import without_format
+
+    return without_format(typed)
+
+
+def _runs_as_command(held: str, commands: frozenset[str]) -> bool:
+    """2.1.332 trims the input before it looks a slash command up; `!` first is bash mode."""
+    m = re.match(r"^/([a-zA-Z0-9:_-]+)(?=\s|$)", held.strip())
+    return bool(m and m.group(1) in commands) or held.startswith("!")
+
+
+@given(prefix=st.lists(st.sampled_from(_INVISIBLE), max_size=6).map("".join),
+       command=st.sampled_from(["/clear it", "/compact now", "/review x", "!rm -rf build",
+                                "/explain this"]))
+def test_leading_invisible_characters_never_make_a_command(prefix: str, command: str) -> None:
+    """`\\u200b/clear it` ran /clear: whatever format and space characters come first, what
+    Claude holds after its own stripping is never a command it knows nor bash mode, and it
+    still matches what we sent."""
+    agent = ClaudeAgent()
+    typed = agent.prepare(prefix + command, literal=True)
+    for held in (_as_claude_2_1_332(typed), typed):  # 2.1.332 strips them, 2.1.197 keeps them
+        assert not _runs_as_command(held, agent.commands), (prefix, command, typed)
+    assert prompts_match(_as_claude_2_1_332(typed), typed)
+
+
+def test_only_invisible_characters_are_nothing_to_send() -> None:
+    assert ClaudeAgent().prepare("\u200b\u00ad\ufeff", literal=True) == ""
+
+
+def test_an_emoji_keeps_its_joiner_a_lone_one_goes() -> None:
+    from claude_orchestrator.agents.claude import without_format
+
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"
+    assert without_format(f"a\u200db {family}") == f"ab {family}"
+    assert prompts_match("middle softhyphen", "mid\u200bdle soft\u00adhyphen")

@@ -88,10 +88,39 @@ def unwrap_pastes(text: str) -> str:
     return _PASTE_WRAP.sub(lambda m: m.group(2), text)
 
 
+def without_format(text: str) -> str:
+    """`text` without its Unicode format characters (category Cf: zero-width space, soft
+    hyphen, bidi marks, BOM, tags...), as Claude 2.1.332 takes them out of its input (measured);
+    a zero-width joiner between two symbols (inside an emoji sequence) is the one it keeps.
+    2.1.197 keeps them all: comparing both sides without them serves both.
+
+    >>> without_format('\\u200b/clear it\\u00ad'), without_format('a\\u200db')
+    ('/clear it', 'ab')
+    >>> without_format('\\U0001F468\\u200d\\U0001F469') == '\\U0001F468\\u200d\\U0001F469'
+    True
+    """
+    if not any(unicodedata.category(c) == "Cf" for c in text):
+        return text
+    def kept(i: int, c: str) -> bool:
+        if unicodedata.category(c) != "Cf":
+            return True
+        return c == "\u200d" and 0 < i < len(text) - 1 and _symbol(text[i - 1]) and _symbol(
+            text[i + 1])
+
+    return "".join(c for i, c in enumerate(text) if kept(i, c))
+
+
+def _symbol(c: str) -> bool:
+    """A pictograph, an emoji modifier or the emoji presentation selector (what a joiner
+    joins inside an emoji sequence)."""
+    return unicodedata.category(c) in ("So", "Sk") or c == "\ufe0f"
+
+
 def claude_normalise(text: str) -> str:
-    """What Claude holds after a paste of `text`: Unicode composed (NFC), tabs as four spaces,
-    trailing whitespace trimmed (each line's too: Claude keeps or trims it depending on whether
-    it folds the paste, and both are its own doing), a folded paste's wrapper taken off.
+    """What Claude holds after a paste of `text`: format characters out (`without_format`),
+    Unicode composed (NFC), tabs as four spaces, trailing whitespace trimmed (each line's too:
+    Claude keeps or trims it depending on whether it folds the paste, and both are its own
+    doing), a folded paste's wrapper taken off.
 
     >>> claude_normalise('a\\tb  \\n\\n')
     'a    b'
@@ -99,7 +128,7 @@ def claude_normalise(text: str) -> str:
     True
     """
     text = _WRAP_TAG_ESCAPED.sub(r"<\1", unwrap_pastes(text))
-    text = unicodedata.normalize("NFC", text).replace("\t", "    ")
+    text = unicodedata.normalize("NFC", without_format(text)).replace("\t", "    ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n").rstrip()
 
 
@@ -243,14 +272,19 @@ class ClaudeAgent(Agent):
         'look at @src/ma '
         >>> ClaudeAgent().prepare('\\x07\\x1b[0m', literal=True)
         ''
+        >>> ClaudeAgent().prepare('\\u200b/clear it', literal=True) == '\\\\\\u200b/clear it'
+        True
         """
         text = sanitize_message(text)
-        if not text.strip():
+        # What Claude looks at: 2.1.332 takes format characters out first (`\u200b/clear`
+        # ran /clear), so the check is made without them; the text itself is typed as it is.
+        visible = without_format(text)
+        if not visible.strip():
             return ""
-        known = _SLASH_COMMAND.match(text.lstrip())
+        known = _SLASH_COMMAND.match(visible.lstrip())
         if literal and known and known.group(1) in self.commands:
             text = COMMAND_ESCAPE + text
-        elif literal and _COMMAND_START.match(text):
+        elif literal and _COMMAND_START.match(visible):
             text = " " + text
         stripped = text.rstrip(" \t\n")
         words = stripped.rsplit("\n", 1)[-1].split()
