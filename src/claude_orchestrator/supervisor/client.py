@@ -22,9 +22,12 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from claude_orchestrator.supervisor.api_errors import (
     status_label,
     status_phrase,
 )
+from claude_orchestrator.trust import shown_url, url_password
 
 if TYPE_CHECKING:
     import httpx2
@@ -125,6 +129,53 @@ class _Unreachable(_Transient):
     """Could not connect at all."""
 
 
+class _Cutoff:
+    """The whole call's deadline, from connect to the last byte: at `seconds` the call's socket
+    is shut down, whatever the server does. httpx2's timeouts bound each read, not the call, so
+    a server that trickled its status line and headers a byte at a time was never cut (the
+    body's own loop checks the deadline too). The socket is learnt from the connection's trace
+    (a connection per call: nothing is kept alive between calls)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        if not name.endswith(("connect_tcp.complete", "connect_unix_socket.complete")):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sock = sock
+            fired = self.fired
+        if fired:
+            self._cut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sock = self._sock
+        if sock is not None:
+            self._cut(sock)
+
+    @staticmethod
+    def _cut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Cutoff:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
 # --- the client ------------------------------------------------------------------------------
 
 
@@ -161,6 +212,7 @@ class SupervisorClient:
         if not api_key.strip():
             raise ValueError("api_key is empty")
         self.base_url = base_url.rstrip("/")
+        self._shown_url = shown_url(self.base_url)  # a password in it is never shown
         self.model = model
         self.timeout = timeout
         self.max_retries = max_retries
@@ -169,7 +221,8 @@ class SupervisorClient:
         self.app_title = app_title
         self.app_url = app_url
         self._api_key = api_key
-        self._redactor = Redactor([api_key])  # the key, or any 12 characters of it
+        # The key (or any 12 characters of it), and a password in the base URL.
+        self._redactor = Redactor([api_key, url_password(base_url)])
         self._sleep = sleep
         self._on_retry = on_retry
         self._jitter = jitter
@@ -177,7 +230,7 @@ class SupervisorClient:
 
     def __repr__(self) -> str:
         return (
-            f"SupervisorClient(base_url={self.base_url!r}, model={self.model!r}, "
+            f"SupervisorClient(base_url={self._shown_url!r}, model={self.model!r}, "
             f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
         )
 
@@ -202,6 +255,8 @@ class SupervisorClient:
             self._http = httpx2.Client(
                 timeout=self.timeout,  # each connect, read and write; the call has a deadline
                 follow_redirects=False,  # a redirect must not carry the key elsewhere
+                # A new connection per call: its socket is what the deadline cuts (_Cutoff).
+                limits=httpx2.Limits(max_keepalive_connections=0),
                 headers={
                     "Authorization": f"Bearer {self._api_key}",
                     "Accept": "application/json",
@@ -257,27 +312,31 @@ class SupervisorClient:
         client = self._client()
         deadline = time.monotonic() + self.timeout
         request = {"model": self.model, "messages": payload, "usage": {"include": True}}
-        try:
-            # Streamed, so the whole call keeps one deadline however the server sends (the
-            # client's own timeout limits each read, not the call).
-            with client.stream("POST", f"{self.base_url}/chat/completions",
-                               json=request) as response:
-                chunks: list[bytes] = []
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise _Transient(f"no whole answer within {self.timeout:g} s (the "
-                                         "server kept sending slowly)")
-                status, headers = response.status_code, dict(response.headers.items())
-        except httpx2.TimeoutException:
-            raise _Transient(f"no answer within {self.timeout:g} s (timeout)") from None
-        except httpx2.TransportError as exc:
-            detail = one_line(self._redact(str(exc) or type(exc).__name__))
-            raise _Unreachable(f"cannot reach the supervisor API at {self.base_url}: "
-                               f"{detail}") from None
-        except httpx2.HTTPError as exc:  # the request could not even be made
-            detail = one_line(self._redact(str(exc) or type(exc).__name__))
-            raise SupervisorError(f"cannot call the supervisor API: {detail}") from None
+        slow = (f"no whole answer within {self.timeout:g} s (timeout; the server kept sending "
+                "slowly)")
+        with _Cutoff(self.timeout) as cutoff:
+            try:
+                # Streamed, so the body's loop keeps the deadline too; the cutoff covers the
+                # connection, the status line and the headers.
+                with client.stream("POST", f"{self.base_url}/chat/completions", json=request,
+                                   extensions={"trace": cutoff.trace}) as response:
+                    chunks: list[bytes] = []
+                    for chunk in response.iter_bytes():
+                        chunks.append(chunk)
+                        if time.monotonic() > deadline:
+                            raise _Transient(slow)
+                    status, headers = response.status_code, dict(response.headers.items())
+            except httpx2.TimeoutException:
+                raise _Transient(f"no answer within {self.timeout:g} s (timeout)") from None
+            except httpx2.TransportError as exc:
+                if cutoff.fired:
+                    raise _Transient(slow) from None
+                detail = one_line(self._redact(str(exc) or type(exc).__name__))
+                raise _Unreachable(f"cannot reach the supervisor API at {self._shown_url}: "
+                                   f"{detail}") from None
+            except httpx2.HTTPError as exc:  # the request could not even be made
+                detail = one_line(self._redact(str(exc) or type(exc).__name__))
+                raise SupervisorError(f"cannot call the supervisor API: {detail}") from None
         body_text = b"".join(chunks).decode("utf-8", "replace")
         if not 200 <= status < 300:
             try:
@@ -322,7 +381,7 @@ class SupervisorClient:
             raise SupervisorRefused(
                 f"the supervisor API refused the request (403){said}", "forbidden", status
             ) from None
-        hint = f" at {self.base_url}: check OPENROUTER_BASE_URL" if status == 404 else ""
+        hint = f" at {self._shown_url}: check OPENROUTER_BASE_URL" if status == 404 else ""
         raise SupervisorError(f"the supervisor API answered {label}{hint}{said}") from None
 
     def _parse(self, body_text: str) -> tuple[str, Usage, str]:
