@@ -113,6 +113,8 @@ class AgentSession:
         self._release_checked = False
         self.kept: str | None = None  # what close() said of an agent it left running
         self.driven = False  # this session started or adopted the agent (close speaks of it)
+        # What overwrites secrets in the hook record left behind (the run's redactor).
+        self.record_mask: Callable[[bytes], bytes] | None = None
 
     @property
     def attach_command(self) -> str:
@@ -454,6 +456,8 @@ class AgentSession:
         self.runtime.close(terminate=terminate)
         if self.channel is not None:
             self.channel.close()
+            if self.record_mask is not None and (keep_record or not terminate):
+                self.channel.mask_record(self.record_mask)  # what stays holds no secret
         if terminate:
             remove_dir(self.runtime.folder, keep=("events.jsonl",) if keep_record else ())
         if self._lock_fd >= 0:  # closed once: a second close could hit a reused descriptor

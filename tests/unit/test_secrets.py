@@ -3,6 +3,7 @@ other processes of the same user (the code Claude runs)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,3 +78,23 @@ def _environ_readable(undumpable: bool) -> bool:
 def test_same_user_code_cannot_read_the_orchestrators_environment() -> None:
     assert _environ_readable(undumpable=False)  # the threat is real ...
     assert not _environ_readable(undumpable=True)  # ... and the defence holds
+
+
+def test_the_kept_hook_record_is_masked_in_place(tmp_path: Path) -> None:
+    """Issue 17, Low: the events file kept for `resume` held the key when Claude printed it.
+    It is overwritten byte for byte, so the positions a resume reads by stay right."""
+    from claude_orchestrator.runtime.hooks import HookChannel
+    from claude_orchestrator.runtime.state import private_dir
+
+    channel = HookChannel(private_dir(tmp_path / "state"))
+    events = [{"hook_event_name": "UserPromptSubmit", "prompt": "print the key"},
+              {"hook_event_name": "Stop", "last_assistant_message": f"it is {KEY}, café"}]
+    channel.events_path.write_bytes(b"".join(
+        json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in events))
+    before = [(e.pos, e.name) for e in channel.read_all()]
+    channel.mask_record(Redactor([KEY]).mask)
+    data = channel.events_path.read_bytes()
+    assert KEY.encode() not in data and KEY[5:17].encode() not in data
+    assert [(e.pos, e.name) for e in channel.read_all()] == before
+    assert "café" in channel.read_all()[1].payload["last_assistant_message"]
+    channel.close()

@@ -29,6 +29,7 @@ from claude_orchestrator.errors import (
 from claude_orchestrator.progress import Reporter
 from claude_orchestrator.runlog import RunLog
 from claude_orchestrator.screen import terminal_safe
+from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.session import AgentSession, StartFailed
 from claude_orchestrator.turn import TurnResult
 
@@ -143,6 +144,8 @@ class Run:
         self._unpriced: set[str] = set()
         self.usage = UsageCollector(self._add_work)
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
+        if isinstance(self.redact, Redactor):
+            sess.record_mask = self.redact.mask
         sess.reporter = ActivityReporter(sess.reporter, lambda what: log.set_activity(run_id,
                                                                                       what))
 

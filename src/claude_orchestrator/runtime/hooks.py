@@ -16,7 +16,7 @@ import json
 import os
 import shlex
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,34 @@ class HookChannel:
             with contextlib.suppress(OSError):
                 os.close(self.wake_fd)
             self.wake_fd = -1
+
+    def mask_record(self, mask: Callable[[bytes], bytes]) -> None:
+        """Overwrite the secrets in the events file kept for `resume` (Claude may have printed
+        a key into a reply), in place and byte for byte: positions stay right, and events a
+        still running Claude appends meanwhile are not touched."""
+        try:
+            fd = open_private(self.events_path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            data = b""
+            while chunk := os.pread(fd, 1 << 20, len(data)):
+                data += chunk
+            masked = mask(data)
+            if masked == data or len(masked) != len(data):
+                return
+            start = 0
+            while start < len(data):
+                if masked[start] == data[start]:
+                    start += 1
+                    continue
+                end = start
+                while end < len(data) and masked[end] != data[end]:
+                    end += 1
+                os.pwrite(fd, masked[start:end], start)
+                start = end
+        finally:
+            os.close(fd)
 
 
 def parse_events(text: str, base: int = 0) -> tuple[list[HookEvent], int]:
