@@ -17,6 +17,8 @@ Scripted replies, chosen by the first word of the submitted message:
     silent           busy 0.2 s, no reply lines
     env NAME         reply ``NAME=<its value>`` (``unset`` when the agent does not have it)
     pwd              reply ``PWD <the folder it works in>``
+    shell CMD        run CMD with ``sh -c`` (as Claude's Bash tool would: code in the pane),
+                     reply ``ran``
     hostile          a reply with terminal escapes in it (an OSC 52 clipboard write, a title)
     stream N         busy N seconds, one new reply line on screen per second
     api-error        the turn fails: ``● API Error: 400 simulated``, StopFailure hook, no Stop
@@ -288,6 +290,7 @@ class Turn:
         self.shown = 0  # how many screen lines are already printed
         self.crash = False
         self.api_error = False
+        self.shell: str | None = None
         self._script()
 
     def _script(self) -> None:
@@ -320,6 +323,9 @@ class Turn:
             self.set_reply(f"{arg}={os.environ.get(arg, 'unset')}")
         elif first == "pwd":
             self.set_reply(f"PWD {os.getcwd()}")
+        elif first == "shell" and arg:
+            self.shell = self.prompt.split(None, 1)[1]  # run once the turn has begun
+            self.set_reply("ran")
         elif first == "hostile":  # terminal escapes in the reply (the hooks carry them raw)
             self.reply = "clip \x1b]52;c;cm0gLXJmIH4=\x07 title \x1b]0;pwned\x07 end"
             self.screen = ["clip [escapes] title [escapes] end"]
@@ -840,6 +846,9 @@ class FakeAgent:
         self.redraw(echo)
         self.run_hooks("UserPromptSubmit", {"prompt": prompt, "prompt_id": prompt_id})
         self.transcript_append([{"type": "user", "message": {"role": "user", "content": prompt}}])
+        if self.turn.shell is not None:  # Claude's Bash tool: code running in the pane
+            subprocess.run(["/bin/sh", "-c", self.turn.shell], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         self.turn.start = time.monotonic()
         self.redraw()
 
