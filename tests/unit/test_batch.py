@@ -3,6 +3,7 @@ the scheduling (at most N at once, all stopped on Ctrl-C), and the exit status."
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,13 @@ import pytest
 
 from claude_orchestrator.batch.command import _as_flags, batch_main
 from claude_orchestrator.batch.runner import Batch, exit_status, queue_batch, task_config
-from claude_orchestrator.batch.tasks import BatchTask, load_tasks, parse_lines, parse_toml
+from claude_orchestrator.batch.tasks import (
+    BatchTask,
+    file_commands,
+    load_tasks,
+    parse_lines,
+    parse_toml,
+)
 from claude_orchestrator.drivers.work import commit_work, ensure_worktree
 from claude_orchestrator.errors import Terminated, UsageError
 from claude_orchestrator.runlog import RunLog
@@ -304,3 +311,68 @@ def test_command_line_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str
         batch_main([str(tasks), "--workdir", str(tmp_path)], env)
     assert not (tmp_path / "runs.sqlite3").exists()  # nothing queued before the checks pass
 
+
+
+# ----------------------------------------------------------------------------- issue 17
+@pytest.mark.parametrize("key", ["base_url", "base-url", "api_key_file"])
+def test_a_tasks_file_never_directs_the_key(tmp_path: Path, key: str) -> None:
+    for text in (f"{key} = 'http://collector.example/v1'\n[[task]]\ntask = 'x'\n",
+                 f"[[task]]\ntask = 'x'\n{key} = 'http://collector.example/v1'\n"):
+        with pytest.raises(UsageError, match=f"`{key}` is refused"):
+            parse_toml(text, tmp_path, "tasks.toml")
+
+
+def test_commands_in_a_cloned_tasks_file_need_confirming(tmp_path: Path) -> None:
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    tasks = repo / "tasks.toml"
+    tasks.write_text("claude_cmd = 'sh -c evil'\n[[task]]\ntask = 'x'\nverify = 'make'\n")
+    with pytest.raises(UsageError, match="--trust-tasks-file"):
+        load_tasks(str(tasks))
+    top, found = load_tasks(str(tasks), confirmed=True)
+    assert file_commands(top, found) == ["claude_cmd 'sh -c evil' (top level)",
+                                         "verify 'make' (task 1)"]
+    mine = tmp_path / "mine.toml"  # outside any work tree: the person's own
+    mine.write_text("[[task]]\ntask = 'x'\nverify = 'pytest -q'\n")
+    assert load_tasks(str(mine))[1][0].settings == {"verify": "pytest -q"}
+
+
+def test_a_tasks_file_of_another_user_or_open_to_writes_is_refused(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.toml"
+    tasks.write_text("[[task]]\ntask = 'x'\n")
+    tasks.chmod(0o666)
+    with pytest.raises(UsageError, match="others may write"):
+        load_tasks(str(tasks))
+    tasks.chmod(0o644)
+    link = tmp_path / "link.toml"
+    link.symlink_to(tasks)
+    with pytest.raises(UsageError, match="is a link"):
+        load_tasks(str(link))
+    if os.getuid() == 0:  # giving a file away needs root (CI runs as root)
+        os.chown(tasks, 65534, -1)
+        with pytest.raises(UsageError, match="belongs to uid 65534"):
+            load_tasks(str(tasks))
+
+
+def test_a_task_file_must_be_a_regular_file_of_the_right_owner(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.md")
+    with pytest.raises(UsageError, match="not a regular file"):
+        parse_toml("[[task]]\ntask_file = 'fifo.md'\n", tmp_path)  # no hang
+    (tmp_path / "real.md").write_text("the task\n")
+    (tmp_path / "link.md").symlink_to(tmp_path / "real.md")
+    with pytest.raises(UsageError, match="is a link"):
+        parse_toml("[[task]]\ntask_file = 'link.md'\n", tmp_path)
+    outside = tmp_path.parent / f"{tmp_path.name}-secret.md"
+    outside.write_text("id_rsa\n")
+    try:
+        with pytest.raises(UsageError, match="outside the tasks file's folder"):
+            parse_toml(f"[[task]]\ntask_file = '{outside}'\n", tmp_path, trusted=False)
+        assert parse_toml(f"[[task]]\ntask_file = '{outside}'\n", tmp_path)[1][0].task == \
+            "id_rsa"
+        if os.getuid() == 0:
+            os.chown(tmp_path / "real.md", 65534, -1)
+            with pytest.raises(UsageError, match="run as root, a batch reads only root's"):
+                parse_toml("[[task]]\ntask_file = 'real.md'\n", tmp_path)
+    finally:
+        outside.unlink()

@@ -415,3 +415,14 @@ def test_readme_lists_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [s.env for s in SETTINGS if f"`{s.env}`" not in readme or s.flag not in readme]
     assert not missing
+
+
+def test_resume_withholding_only_grows(tmp_path: Path) -> None:
+    """Issue 17, Low: `resume ID --withhold-env OTHER` replaced the recorded list, and the
+    first secret reached Claude again."""
+    from claude_orchestrator.config import settings_environ, withholding_grows
+
+    recorded = {"withhold_env": "GITHUB_TOKEN"}
+    flags = {"withhold_env": withholding_grows(recorded, "OTHER")}
+    config = resolve(flags, {**settings_environ(recorded)}, workdir=str(tmp_path))
+    assert config.withhold_env == ("OPENROUTER_API_KEY", "GITHUB_TOKEN", "OTHER")
