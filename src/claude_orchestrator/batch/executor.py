@@ -21,7 +21,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from claude_orchestrator.process import SECRETS_FD, child_environ, secrets_channel
+from claude_orchestrator.process import (
+    SECRETS_FD,
+    child_environ,
+    person_umask,
+    secrets_channel,
+)
 from claude_orchestrator.runtime.state import open_private, private_dir
 
 
@@ -96,7 +101,8 @@ class LocalProcesses:
                 [self.python, "-m", "claude_orchestrator", "resume", run_id, "--json",
                  "--runlog", str(self.runlog), *args, SECRETS_FD, str(channel.fileno())],
                 stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=self.environ,
-                pass_fds=(channel.fileno(),), start_new_session=True)
+                pass_fds=(channel.fileno(),), start_new_session=True,
+                umask=person_umask())  # the run keeps the person's for Claude's files
         finally:
             os.close(fd)
             channel.close()
