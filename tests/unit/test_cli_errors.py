@@ -153,7 +153,7 @@ def test_invalid_utf8_argument_is_one_line(tmp_path: Path, cwd: Path, tools: Pat
 
 
 def test_invalid_utf8_on_stdin_is_one_line(tmp_path: Path, cwd: Path, tools: Path) -> None:
-    tmux = _script(tools, "tmux", 'echo "tmux 3.4"')
+    tmux = script(tools, "tmux", 'echo "tmux 3.4"')
     assert tmux.exists()
     r = subprocess.run([sys.executable, "-m", "claude_orchestrator"], cwd=cwd,
                        env=_env(tmp_path, str(tools), OPENROUTER_API_KEY=FAKE_KEY),
