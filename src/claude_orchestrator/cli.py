@@ -41,7 +41,7 @@ from claude_orchestrator.flags import Parser, nearest
 from claude_orchestrator.process import SECRET_ENV, harden, receive_secrets, take_secrets
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor
-from claude_orchestrator.trust import read_dotenv, url_password
+from claude_orchestrator.trust import read_dotenv, shown_url, url_password
 
 if TYPE_CHECKING:
     from claude_orchestrator.api import RunResult
@@ -409,8 +409,8 @@ def _note_ignored_environment(ns: argparse.Namespace, recorded: Mapping[str, str
         theirs = recorded.get(setting.env)
         if (mine and theirs is not None and mine != theirs
                 and getattr(ns, setting.dest, None) is None):
-            shown = f" ({_redact(mine)}, the run's: {_redact(theirs)})" if (
-                setting.dest in ("base_url", "model")) else ""
+            shown = f" ({_redact(shown_url(mine))}, the run's: {_redact(theirs)})" if (
+                setting.dest in ("base_url", "model")) else ""  # no password in a URL shown
             differ.append(f"{setting.env}{shown}")
     if differ:
         sys.stderr.write("[orchestrator] not used, the run keeps its own settings: "

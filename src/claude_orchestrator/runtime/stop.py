@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Mapping
 
 from claude_orchestrator.errors import SessionBusy
-from claude_orchestrator.runtime.lock import lock_session
+from claude_orchestrator.runtime.lock import lock_session, unlock_session
 from claude_orchestrator.runtime.state import lock_path, remove_dir, state_root
 from claude_orchestrator.runtime.tmux import SERVER_ENV
 
@@ -50,7 +50,8 @@ def stop_session(tmux_bin: str, socket: str, session: str,
                  environ: Mapping[str, str]) -> bool:
     """End the session's agent and the session (and the server when it was the last). False
     when there was no such session. Raises SessionBusy while an orchestrator drives it."""
-    lock = lock_session(lock_path(socket, session, environ))  # nobody may drive it meanwhile
+    path = lock_path(socket, session, environ)
+    lock = lock_session(path)  # nobody may drive it meanwhile
     try:
         if session not in sessions_on(tmux_bin, socket):
             return False
@@ -62,7 +63,7 @@ def stop_session(tmux_bin: str, socket: str, session: str,
             remove_dir(folder, keep=("events.jsonl",))
         return True
     finally:
-        os.close(lock)
+        unlock_session(lock, path)  # the lock file goes too
 
 
 def stop_all(tmux_bin: str, environ: Mapping[str, str], default_socket: str
