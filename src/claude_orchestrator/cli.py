@@ -183,7 +183,10 @@ def _start(args: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
         sys.stderr.write(f"[orchestrator] settings read from ./.env: "
                          f"{', '.join(dotenv.taken)}\n")
     environ = dict(os.environ)
-    take_secrets(os.environ, [SECRET_ENV])
+    # The key, and the variables the environment withholds (those a flag names go in
+    # `_prepare`): out before any child, whichever subcommand runs (`stop` runs `tmux -V`).
+    named = environ.get(BY_DEST["withhold_env"].env, "").split(",")
+    take_secrets(os.environ, [SECRET_ENV, *(n.strip() for n in named if n.strip())])
     environ.update(inherited)
     return args, environ, list(dotenv.taken)
 

@@ -498,3 +498,20 @@ def test_a_signal_right_after_the_run_row_never_leaves_it_running(
     assert [status for _, status in row()] == ["interrupted"], err
     locks = list(Path(f"/tmp/tmux-{os.getuid()}").glob(f".claude-orchestrator-{socket_name}-*"))
     assert locks == []
+
+
+def test_every_subcommand_starts_children_without_secrets(tmp_path: Path, socket_name: str,
+                                                          cli_env: dict[str, str]) -> None:
+    """Issue 17, 3: `stop` runs `tmux -V` and tmux itself: neither gets the key nor a variable
+    the environment withholds (a flag's list is taken in `_prepare`, before any run's child)."""
+    bin_dir, logs = tmp_path / "bin", tmp_path / "logs"
+    bin_dir.mkdir()
+    logs.mkdir()
+    _recording_wrapper(bin_dir, "tmux", shutil.which("tmux") or "/usr/bin/tmux", logs)
+    env = dict(cli_env, OPENROUTER_API_KEY=KEY, MY_TOKEN=TOKEN,
+               CLAUDE_ORCHESTRATOR_WITHHOLD_ENV="MY_TOKEN", PATH=f"{bin_dir}:{cli_env['PATH']}")
+    r = _cli(["stop", "--socket", socket_name], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    recorded = [p.read_bytes() for p in logs.glob("tmux.*.env")]
+    assert recorded and b"-V" in b"".join(p.read_bytes() for p in logs.glob("*.args"))
+    assert not any(KEY.encode() in data or TOKEN.encode() in data for data in recorded)
