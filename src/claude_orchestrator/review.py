@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from claude_orchestrator.errors import UsageError
+from claude_orchestrator.process import child_environ
 from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import first_line
 from claude_orchestrator.runtime.git import (
@@ -77,7 +78,8 @@ def review(run: RunRecord, tool: str | None = None) -> int:
                 "(your own changes since are included)")
     if tool:
         return subprocess.run(["git", "-C", str(where), "difftool", "--no-prompt",
-                               f"--tool={tool}", *span], env=dict(env), check=False).returncode
+                               f"--tool={tool}", *span], env=child_environ(env),
+                              check=False).returncode
     diff = git(where, "diff", "--stat", "--patch", *span, env=env, check=True).stdout
     print(said)
     print(diff.rstrip() or "(no changes)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_orchestrator.errors import UsageError
+from claude_orchestrator.process import child_environ
 
 BRANCH_PREFIX = "orchestrator/"
 # Who commits when the person has no git identity configured (git refuses to commit without).
@@ -28,7 +29,7 @@ def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None,
     try:
         done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, check=False, timeout=300,
-                              env=dict(env) if env is not None else None)
+                              env=child_environ(env))  # no secret, whatever `env` held
     except (OSError, subprocess.SubprocessError) as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
     if check and done.returncode != 0:
