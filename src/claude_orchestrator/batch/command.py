@@ -31,6 +31,7 @@ from claude_orchestrator.errors import ConfigError, Terminated, UsageError
 from claude_orchestrator.flags import Parser
 from claude_orchestrator.process import SECRET_ENV, child_environ, take_secrets
 from claude_orchestrator.runlog import RunLogMissing, open_runlog
+from claude_orchestrator.runtime.state import private_dir
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.trust import url_password
@@ -141,6 +142,10 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         note(f"commands from {ns.tasks}: {'; '.join(commands)}")
     with open_runlog(base.runlog, redact=redact, on_busy=note) as log:
         path = log.path
+        # Beside the log: not another user's (a run log in a shared folder), checked before
+        # anything is queued or started.
+        private_dir(path.parent / "worktrees")
+        private_dir(path.parent / "batches")
         if ns.resume:
             batch_id = ns.resume
             todo = [r.id for r in to_resume(log, batch_id, note)]
