@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_orchestrator.process import child_environ
+
 IN_USE = re.compile(r"Session ID (\S+) is already in use")
 
 
@@ -102,7 +104,8 @@ def _ps(pid: int, field: str) -> str:
     """One `ps` field (Linux and macOS alike)."""
     try:
         out = subprocess.run(["ps", "-ww", "-o", field, "-p", str(pid)], capture_output=True,
-                             text=True, timeout=5)
+                             text=True, timeout=5, env=child_environ(),
+                             stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip()
