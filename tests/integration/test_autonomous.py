@@ -87,20 +87,19 @@ def request_messages(fake: FakeOpenAI) -> list[list[dict[str, str]]]:
 
 
 def one_run_id(env: dict[str, str]) -> str:
-    proc = run_cli(["runs"], env, timeout=30)
+    proc = run_cli(["runs", "--json"], env, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stdout
-    return lines[0].split()[0]
+    runs = json.loads(proc.stdout)
+    assert len(runs) == 1, proc.stdout
+    return str(runs[0]["id"])
 
 
 def run_status(env: dict[str, str], run_id: str) -> str:
-    proc = run_cli(["runs"], env, timeout=30)
+    proc = run_cli(["runs", "--json"], env, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    for line in proc.stdout.splitlines():
-        cols = line.split()
-        if cols and cols[0] == run_id:
-            return cols[1]
+    for run in json.loads(proc.stdout):
+        if run["id"] == run_id:
+            return str(run["status"])
     raise AssertionError(f"run {run_id} not listed:\n{proc.stdout}")
 
 
@@ -507,7 +506,8 @@ def test_run_log_lists_shows_and_keeps_no_secret(socket_name: str, workdir: Path
 
     run_id = one_run_id(env)
     runs = run_cli(["runs"], env, timeout=30)
-    assert runs.stdout.split()[0] == run_id
+    assert runs.stdout.splitlines()[0].split()[:2] == ["run", "status"]  # the header row
+    assert runs.stdout.splitlines()[1].split()[0] == run_id
     assert run_status(env, run_id) == "complete"
     show = run_cli(["show", run_id], env, timeout=30)
     assert show.returncode == 0, show.stderr
