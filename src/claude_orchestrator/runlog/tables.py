@@ -47,10 +47,17 @@ def short_ids(ids: Sequence[str], every: Sequence[str]) -> dict[str, str]:
     >>> short_ids(['x-1-ab8d'], ['x-1-ab8d', 'x-2-ab8d'])
     {'x-1-ab8d': '1-ab8d'}
     """
+    others = set(every) | set(ids)
+    longest = max((len(o) for o in others), default=0)
+    # suffix -> how many ids end with it, for every length (a thousand runs: one pass each)
+    ends: dict[str, int] = {}
+    for o in others:
+        for n in range(4, min(len(o), longest) + 1):
+            ends[o[-n:]] = ends.get(o[-n:], 0) + 1
     out = {}
     for run_id in ids:
         n = 4
-        while n < len(run_id) and any(o != run_id and o.endswith(run_id[-n:]) for o in every):
+        while n < len(run_id) and ends.get(run_id[-n:], 0) > 1:
             n += 1
         out[run_id] = run_id[-n:]
     return out
