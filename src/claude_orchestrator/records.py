@@ -44,6 +44,15 @@ def parser(name: str) -> argparse.ArgumentParser:
         p.add_argument("--batch", metavar="BATCH_ID", help="every run of this batch")
         p.add_argument("--merged", action="store_true",
                        help="only the runs whose branch is merged")
+    elif name == "show":
+        p.add_argument("run", nargs="?",
+                       help="run id (or a unique prefix or suffix), as `runs` prints it")
+        p.add_argument("--batch", metavar="BATCH_ID",
+                       help="every run of a batch (with --html: one file for the batch)")
+        p.add_argument("--html", action="store_true",
+                       help="one self-contained HTML page (styles inline, nothing fetched, "
+                            "secrets redacted) on stdout: the run's timeline, to attach or "
+                            "mail")
     else:
         p.add_argument("run", help="run id (or a unique prefix or suffix), as `runs` prints it")
     if name == "review":
@@ -70,6 +79,8 @@ def main(name: str, args: list[str]) -> int:
     ns = parser(name).parse_args(args)
     if name == "clean" and sum(bool(x) for x in (ns.run, ns.batch, ns.merged)) != 1:
         raise UsageError("clean takes one of: RUN, --batch BATCH_ID, --merged")
+    if name == "show":
+        _check_show(ns)
     chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
     path = Path(chosen).expanduser() if chosen else None
     try:
@@ -124,6 +135,8 @@ def _command(name: str, ns: argparse.Namespace, log: RunLog) -> int:
                 print(terminal_safe(f"{b.id}  {b.started:%Y-%m-%d %H:%M}  {b.runs} run(s): "
                                     f"{counts}  ${b.cost_usd:.4f}"))
         return 0
+    if name == "show" and ns.html:
+        return _show_html(ns, log)
     if name == "show":
         run = log.get_run(ns.run)
         turns, calls = log.turns(run.id), log.supervisor_calls(run.id)
@@ -147,6 +160,34 @@ def _command(name: str, ns: argparse.Namespace, log: RunLog) -> int:
     else:
         runs = [r for r in log.list_runs(limit=1_000_000) if r.branch]
     return review.clean(runs, log, only_merged=ns.merged)
+
+
+def _check_show(ns: argparse.Namespace) -> None:
+    if (ns.run is None) == (ns.batch is None):
+        raise UsageError("show takes RUN or --batch BATCH_ID (see claude-orchestrator show "
+                         "--help)")
+    if ns.batch and not ns.html:
+        raise UsageError("show --batch BATCH_ID goes with --html (runs --batch BATCH_ID lists "
+                         "its runs)")
+    if ns.html and (ns.json or ns.raw):
+        raise UsageError("--html is a page of its own: leave out --json and --raw")
+
+
+def _show_html(ns: argparse.Namespace, log: RunLog) -> int:
+    """One self-contained page on stdout: a run's timeline, or a batch's runs."""
+    from claude_orchestrator.web.html import Esc
+    from claude_orchestrator.web.redaction import page_redactor
+    from claude_orchestrator.web.timeline import export_batch, export_run
+
+    runs = log.batch_runs(ns.batch) if ns.batch else [log.get_run(ns.run)]
+    if not runs:
+        raise UsageError(f"no batch {ns.batch!r} (claude-orchestrator batches lists them)")
+    e = Esc(page_redactor(os.environ, runs))
+    parts = [(r, log.turns(r.id), log.supervisor_calls(r.id), log.pauses(r.id),
+              log.verifications(r.id)) for r in runs]
+    page = export_batch(ns.batch, parts, e) if ns.batch else export_run(*parts[0], e)
+    sys.stdout.write(page + "\n")
+    return 0
 
 
 def _console() -> Console:

@@ -99,3 +99,49 @@ class Redactor:
         for start, end in spans:
             out[start:end] = b"*" * (end - start)
         return bytes(out)
+
+
+# Apprise-style URLs whose host is a plain address; any other scheme may hold a token in any
+# part (`tgram://BOTTOKEN/CHAT`, `slack://A/B/C`, `ntfy://topic`).
+_HTTP_LIKE = ("json", "jsons", "form", "forms", "xml", "xmls", "http", "https")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a notification URL that are secret, to add to a Redactor: everything
+    after the scheme, but a web hook's plain host and port (an address, not a secret).
+
+    >>> url_secrets('json://user:pw0rd123@127.0.0.1:8080/hook/abcdef?token=xyz123')
+    ['user:pw0rd123', 'pw0rd123', '/hook/abcdef', 'token=xyz123', 'xyz123']
+    >>> url_secrets('tgram://123456:AAbbcc/42'), url_secrets('json://127.0.0.1:8080/')
+    (['tgram://123456:AAbbcc/42', '123456:AAbbcc/42'], [])
+    """
+    import urllib.parse
+
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return [url] if url else []
+    if scheme.lower() not in _HTTP_LIKE:
+        return [url, rest]
+    out: list[str] = []
+    parts = urllib.parse.urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    out += [p for p in (userinfo, parts.password or "") if p]
+    if parts.path.strip("/"):
+        out.append(parts.path)
+    if parts.query:
+        out.append(parts.query)
+        out += [v for _, v in urllib.parse.parse_qsl(parts.query) if v]
+    if parts.fragment:
+        out.append(parts.fragment)
+    return out
+
+
+def shown_notify_url(url: str) -> str:
+    """A notification URL as it may be shown or stored: its scheme, the rest hidden.
+
+    >>> shown_notify_url('tgram://123456:AAbbcc/42')
+    'tgram://[REDACTED]'
+    """
+    scheme, sep, _ = url.strip().partition("://")
+    return f"{scheme}://{REDACTED}" if sep else REDACTED
