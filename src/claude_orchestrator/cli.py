@@ -9,6 +9,7 @@
     claude-orchestrator batches                 list batches
     claude-orchestrator review/merge RUN        a run's branch: its diff; into your branch
     claude-orchestrator clean RUN|--batch|--merged   remove runs' worktrees and branches
+    claude-orchestrator serve                   a local web page of the runs (web/serve.py)
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 SUBCOMMANDS = ("runs", "show", "resume", "batch", "stop", "batches", "review", "merge",
-               "clean")
+               "clean", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="claude-orchestrator",
         description="Run Claude Code in a private tmux server and drive it: a supervisor LLM "
                     "works through a task (default), or you chat with it (--chat). "
-                    "Subcommands: runs [--watch], show RUN, resume RUN, batch TASKS, "
-                    "batches, review RUN, merge RUN, clean, stop [--all].",
+                    "Subcommands: runs [--watch], show RUN [--html], resume RUN, batch TASKS, "
+                    "batches, review RUN, merge RUN, clean, stop [--all], serve (a web page "
+                    "of the runs).",
         epilog="Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration, "
                "3 budget exhausted, 4 supervisor API refused, 5 Claude cannot work, "
                "6 no progress, 130/143 interrupted. Settings come from flags, then the "
@@ -118,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _install_signals()
     try:
         args, environ, from_dotenv = _start(args)
+        if args and args[0] == "serve":
+            from claude_orchestrator.web.serve import main as serve_main
+
+            return serve_main(args[1:], environ)
         if args and args[0] == "batch":
             from claude_orchestrator.batch.command import batch_main
 
@@ -355,7 +361,7 @@ def _subcommand(name: str, args: list[str], environ: Mapping[str, str],
     from claude_orchestrator.runlog import RunLogMissing, RunNotFound, open_runlog
 
     if name in records.COMMANDS:
-        return records.main(name, args)
+        return records.main(name, args, environ)
     ns = _subparser(name).parse_args(args)
     if name == "stop":
         return _stop(ns)

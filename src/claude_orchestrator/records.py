@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,7 @@ def parser(name: str) -> argparse.ArgumentParser:
     return p
 
 
-def main(name: str, args: list[str]) -> int:
+def main(name: str, args: list[str], environ: Mapping[str, str] | None = None) -> int:
     ns = parser(name).parse_args(args)
     if name == "clean" and sum(bool(x) for x in (ns.run, ns.batch, ns.merged)) != 1:
         raise UsageError("clean takes one of: RUN, --batch BATCH_ID, --merged")
@@ -95,10 +96,11 @@ def main(name: str, args: list[str]) -> int:
             return 0
         raise UsageError("nothing is recorded yet (no run log)") from None
     with log:
-        return _command(name, ns, log)
+        return _command(name, ns, log, os.environ if environ is None else environ)
 
 
-def _command(name: str, ns: argparse.Namespace, log: RunLog) -> int:
+def _command(name: str, ns: argparse.Namespace, log: RunLog,
+             environ: Mapping[str, str]) -> int:
     from claude_orchestrator import review
 
     if name == "runs" and ns.watch:
@@ -136,7 +138,7 @@ def _command(name: str, ns: argparse.Namespace, log: RunLog) -> int:
                                     f"{counts}  ${b.cost_usd:.4f}"))
         return 0
     if name == "show" and ns.html:
-        return _show_html(ns, log)
+        return _show_html(ns, log, environ)
     if name == "show":
         run = log.get_run(ns.run)
         turns, calls = log.turns(run.id), log.supervisor_calls(run.id)
@@ -173,7 +175,7 @@ def _check_show(ns: argparse.Namespace) -> None:
         raise UsageError("--html is a page of its own: leave out --json and --raw")
 
 
-def _show_html(ns: argparse.Namespace, log: RunLog) -> int:
+def _show_html(ns: argparse.Namespace, log: RunLog, environ: Mapping[str, str]) -> int:
     """One self-contained page on stdout: a run's timeline, or a batch's runs."""
     from claude_orchestrator.web.html import Esc
     from claude_orchestrator.web.redaction import page_redactor
@@ -182,7 +184,7 @@ def _show_html(ns: argparse.Namespace, log: RunLog) -> int:
     runs = log.batch_runs(ns.batch) if ns.batch else [log.get_run(ns.run)]
     if not runs:
         raise UsageError(f"no batch {ns.batch!r} (claude-orchestrator batches lists them)")
-    e = Esc(page_redactor(os.environ, runs))
+    e = Esc(page_redactor(environ, runs))
     parts = [(r, log.turns(r.id), log.supervisor_calls(r.id), log.pauses(r.id),
               log.verifications(r.id)) for r in runs]
     page = export_batch(ns.batch, parts, e) if ns.batch else export_run(*parts[0], e)

@@ -84,3 +84,4 @@ from tests.integration.realcli import (  # noqa: E402, F401
     real,
     require_claude_cli,
 )
+from tests.integration.web import browser, page, shots  # noqa: E402, F401
