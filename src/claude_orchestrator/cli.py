@@ -291,15 +291,28 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
     """Chat: a thin layer over the public `Session` (api.py)."""
     from claude_orchestrator.agents import UnknownDialog
     from claude_orchestrator.api import Session
-    from claude_orchestrator.drivers.chat import ChatInterrupted, chat_loop, stdin_lines
+    from claude_orchestrator.drivers.chat import (
+        ChatInterrupted,
+        Waker,
+        chat_loop,
+        stdin_lines,
+        with_inbox,
+    )
     from claude_orchestrator.drivers.lifecycle import Outcome, outcome_of
+    from claude_orchestrator.runtime.inbox import Inbox
 
     out = sys.stdout
     session = Session(config=config, reporter=rep, redact=redact)
     assert session.run is not None
     show = session.run.show
     outcome = Outcome("quit", EXIT_OK, "ended")
+    waker = Waker()
+    inbox = Inbox(session.agent.runtime.folder, on_arrival=waker.wake)
     try:
+        try:
+            inbox.open()  # `serve --allow-send` hands messages here (runtime/inbox.py)
+        except OSError as e:
+            rep.note(f"the web page cannot send to this chat: {e.strerror or e}")
         rep.note(f"watch live: {session.attach_command}")
         try:
             session.start()
@@ -308,8 +321,8 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
                       f"Answer it in tmux: {session.attach_command}\n")
             session.agent.wait_ready(allow_unknown=True)
         history = session.run.log.path.parent / "chat-history"
-        status = chat_loop(session, stdin_lines(out, history), out, show=show,
-                           on_cancel=rearm_interrupt)
+        status = chat_loop(session, with_inbox(stdin_lines(out, history, waker), inbox), out,
+                           show=show, on_cancel=rearm_interrupt)
         outcome = Outcome("quit", status, "quit")
     except ChatInterrupted:
         outcome = outcome_of(KeyboardInterrupt(), session.run.id, resumable=False)
@@ -325,6 +338,7 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
         else:
             error(outcome.message, outcome.exit_code)
     finally:
+        inbox.close()
         session.close(status=outcome.status, exit_code=outcome.exit_code,
                       message=outcome.message.split("\n", 1)[0])
     return outcome.exit_code

@@ -22,6 +22,7 @@ from claude_orchestrator.runlog import RunLog
 from tests.fakes.fake_openai import FakeOpenAI, Reply
 from tests.fakes.night import make_night
 from tests.integration.conftest import fake_agent_cmd, run_cli, wait_until
+from tests.integration.terminal import Terminal
 from tests.integration.web import Serve, serving
 
 KEY = "sk-or-v1-WEBTEST-5ecr3t-0a1b2c3d4e5f6a7b8c9d0e1f2a3b"
@@ -132,7 +133,7 @@ def test_a_run_started_while_the_page_is_open_appears_without_a_reload(
             assert same_document(page)
             page.screenshot(path=str(shots / "run-page-complete.png"), full_page=True)
         finally:
-            out, err = run.communicate(timeout=60)
+            _, err = run.communicate(timeout=60)
         assert run.returncode == 0, err
     print(f"the new run appeared {appeared:.1f}s after it was started")
 
@@ -209,7 +210,7 @@ def test_a_page_shows_no_secret_and_runs_no_markup_from_the_runs(
             assert "&lt;script&gt;" in html or path == ""
         assert "\\x1b]52" in page.locator(f"#turn-{seq}").inner_text()
         status, body = get(server.url + f"api/runs/{run.id}")
-        assert KEY[:20] not in body and "abc.def" not in body
+        assert status == 200 and KEY[:20] not in body and "abc.def" not in body
     exported = run_cli(["show", run.id, "--html"], env, timeout=30)
     assert exported.returncode == 0, exported.stderr
     assert KEY[:20] not in exported.stdout and "<script>window" not in exported.stdout
@@ -297,5 +298,63 @@ def test_show_html_of_a_batch_is_one_self_contained_file(env: dict[str, str], pa
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
-def wait_for_file(path: Path, timeout: float = 10.0) -> bool:
-    return wait_until(path.exists, timeout)
+# ----------------------------------------------------------------------------- --allow-send
+def running_chat(env: dict[str, str]) -> str:
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        found = [r.id for r in log.list_runs() if r.mode == "chat" and r.status == "running"]
+    return found[0] if found else ""
+
+
+def test_allow_send_hands_a_message_to_a_running_chat_which_delivers_it(
+        env: dict[str, str], socket_name: str, workdir: Path, agent_log: Path, page: Any,
+        shots: Path) -> None:
+    """The page's message goes to the chat's inbox; the chat (at its prompt on a terminal,
+    a half-typed line kept) delivers it as a turn of its own, recorded as the page's."""
+    term = Terminal([sys.executable, "-m", "claude_orchestrator", "--chat", "--socket",
+                     socket_name, "--agent", "claude", "--claude-cmd", fake_agent_cmd(),
+                     "--terminate-when-quit", str(workdir)], env, columns=120)
+    try:
+        assert term.wait_for("you>", 30), term.text()
+        assert wait_until(lambda: bool(running_chat(env)), 10)
+        run_id = running_chat(env)
+        with serving(env) as plain:  # without --allow-send: no box, and a post is refused
+            page.goto(plain.url + f"runs/{run_id}")
+            assert page.locator("form.send").count() == 0
+            request = urllib.request.Request(plain.url + f"runs/{run_id}/send",
+                                              data=b"text=hi&csrf=x", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 403
+        term.type(b"half typed", every=0.01)
+        with serving(env, "--allow-send") as server:
+            page.goto(server.url + f"runs/{run_id}")
+            # A form from another site is refused (no secret, another origin).
+            forged = urllib.request.Request(
+                server.url + f"runs/{run_id}/send", data=b"text=forged&csrf=guess",
+                headers={"Origin": "http://attacker.example"}, method="POST")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(forged, timeout=10)
+            assert refused.value.code == 403
+            page.fill("form.send textarea", "hello from the page")
+            page.screenshot(path=str(shots / "message-box.png"), full_page=True)
+            page.click("form.send button")
+            page.wait_for_load_state()
+            assert page.locator("#send-note").count() == 1, page.content()
+            assert term.wait_for("ECHO: hello from the page", 30), term.text()
+            assert "(from the web page) hello from the page" in term.text()
+            page.locator(".ev.msg", has_text="the web page").wait_for(timeout=15_000)
+            page.screenshot(path=str(shots / "delivered.png"), full_page=True)
+        term.type(b" and done\r")
+        assert term.wait_for("ECHO: half typed and done", 30), term.text()
+        term.type(b"/quit\r")
+        assert term.wait(60) == 0, term.text()
+    finally:
+        if term.status is None:
+            os.kill(term.pid, 9)
+            term.wait(10)
+    texts = [json.loads(line)["text"] for line in agent_log.read_text().splitlines()]
+    assert texts == ["hello from the page", "half typed and done"]
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        turns = log.turns(run_id)
+    assert [(t.source, t.message) for t in turns] == [("web", "hello from the page"),
+                                                      ("chat", "half typed and done")]

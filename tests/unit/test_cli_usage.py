@@ -22,7 +22,7 @@ from tests.unit.test_cli_errors import FAKE_KEY, _assert_usage_error, _env, _run
               "`claude-orchestrator runs`?"),
     (["shwo", "x"], "did you mean the subcommand `claude-orchestrator show`?"),
     (["runs", "--wacth"], "unknown flag --wacth; did you mean --watch?"),
-    (["show"], "the following arguments are required: run"),
+    (["show"], "show takes RUN or --batch BATCH_ID"),
     (["batch", "--paralel", "2", "t.toml"], "unknown flag --paralel; did you mean --parallel?"),
 ])
 def test_a_mistake_is_one_line_and_nothing_starts(args: list[str], words: str, tmp_path: Path,

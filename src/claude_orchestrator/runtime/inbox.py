@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 NAME = "inbox.sock"
@@ -41,12 +41,17 @@ class Inbox:
         self._closed = threading.Event()
 
     def open(self) -> Inbox:
+        """Listen (OSError when it cannot: the chat goes on without an inbox)."""
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a dead chat's socket (the folder is ours alone)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
-            sock.bind(str(self.path))
+            with _reachable(self.path) as name:
+                sock.bind(name)
+        except OSError:
+            sock.close()
+            raise
         finally:
             os.umask(old)
         sock.listen(4)
@@ -109,6 +114,20 @@ class Inbox:
                 self.on_arrival()
 
 
+@contextlib.contextmanager
+def _reachable(path: Path) -> Iterator[str]:
+    """A name for the socket short enough for AF_UNIX (108 bytes on Linux): the path itself,
+    or, for a long one, the path through an open descriptor of its folder (/proc/self/fd)."""
+    if len(os.fsencode(path)) < 100 or not os.path.isdir("/proc/self/fd"):
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_PATH", 0))
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def _read_message(conn: socket.socket) -> str | None:
     data = b""
     while b"\n" not in data and len(data) <= MAX_MESSAGE:
@@ -152,7 +171,8 @@ def send(folder: Path, text: str, timeout: float = CLIENT_TIMEOUT) -> str:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(path))
+            with _reachable(path) as name:
+                sock.connect(name)
             sock.sendall(data)
             reply = b""
             while b"\n" not in reply and len(reply) < 4096:

@@ -94,6 +94,7 @@ class App:
     def _page(self, title: str, body: str, topics: list[str], nonce: str) -> str:
         page = document(title, body, script=LIVE_JS, esc=self.esc)
         page = page.replace("<script>", f'<script nonce="{nonce}">', 1)
+        page = page.replace('content="no-referrer"', 'content="same-origin"', 1)
         return page.replace("<body>", f'<body data-topics="{" ".join(topics)}">', 1)
 
     def _send_box(self, run: RunRecord, note: str) -> str:
