@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
-from claude_orchestrator.runlog.log import Pause, RunLog, Verification, _dt
+from claude_orchestrator.runlog.log import Pause, RunLog, RunRecord, Verification, _dt
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,25 @@ def _chunks(ids: Sequence[str], size: int = 500) -> list[Sequence[str]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
-def runs_since(log: RunLog, since: datetime, limit: int = 5000) -> list[Any]:
-    """Runs started since `since`, or still at work (running or queued), newest first."""
-    return log._select_runs(
+def run_signatures(log: RunLog, since: datetime,
+                   limit: int = 5000) -> list[tuple[str, tuple[object, ...]]]:
+    """The runs `runs_since` returns, each with a value that changes whenever its row does in
+    a way a page shows (a reader keeps the rest from the last time)."""
+    rows = log._rows(
+        "SELECT id, status, activity, activity_at, turns, ended_at, cost_usd, claude_cost_usd, "
+        "files_changed, next_step, message, branch, batch_id, pid FROM runs "
         "WHERE started_at >= ? OR status IN ('running', 'queued') "
         "ORDER BY started_at DESC, rowid DESC LIMIT ?", (_iso(since), limit))
+    return [(r[0], tuple(r[1:])) for r in rows]
+
+
+def runs_by_id(log: RunLog, run_ids: Sequence[str]) -> dict[str, RunRecord]:
+    """These runs' records."""
+    out: dict[str, RunRecord] = {}
+    for part in _chunks(run_ids):
+        for run in log._select_runs(f"WHERE id IN ({_marks(part)})", tuple(part)):
+            out[run.id] = run
+    return out
 
 
 def last_checks(log: RunLog, run_ids: Sequence[str]) -> dict[str, Verification]:

@@ -9,14 +9,13 @@ The fragments are whole HTML made here, from escaped data; the script never buil
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from claude_orchestrator.runlog import RunLog, RunNotFound, RunRecord
 from claude_orchestrator.runlog.format import run_detail_json, run_json
 from claude_orchestrator.web.html import Esc, document
-from claude_orchestrator.web.overview import live_part, load, overview_body, utcnow
+from claude_orchestrator.web.overview import ROWS, NightCache, live_part, overview_body, utcnow
 from claude_orchestrator.web.pane import Panes
 from claude_orchestrator.web.timeline import label, run_body
 
@@ -60,18 +59,19 @@ class App:
     send: Callable[[RunRecord, str], str] | None = None  # hands a message to a chat's inbox
     panes: Panes = field(default_factory=Panes)
     hours: float = 24.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    nights: NightCache = field(default_factory=NightCache)  # shared by the page and the hub
 
     @property
     def esc(self) -> Esc:
         return Esc(self.redact)
 
     # ------------------------------------------------------------------------- pages
-    def overview(self, hours: float, nonce: str) -> str:
+    def overview(self, hours: float, nonce: str, every: bool = False) -> str:
         hours = min(max(hours, 1.0), MAX_HOURS)
-        night = load(self.log, utcnow(), hours)
+        night = self.nights.load(self.log, utcnow(), hours)
         e = self.esc
-        body = overview_body(self.log, night, e, hours=hours, screens=self._screen)
+        body = overview_body(self.log, night, e, hours=hours, screens=self._screen,
+                             rows=len(night.runs) if every else ROWS)
         topic = f"overview:{hours:g}"
         body = body.replace('<div id="live">', f'<div id="live" data-topic="{topic}">', 1)
         return self._page("The night at a glance", body, [topic], nonce)
@@ -118,7 +118,8 @@ class App:
                 hours = min(max(float(arg), 1.0), MAX_HOURS)
             except ValueError:
                 return None
-            return live_part(load(self.log, utcnow(), hours), self.esc, self._screen)
+            return live_part(self.nights.load(self.log, utcnow(), hours), self.esc,
+                             self._screen)
         try:
             run = self.log.get_run(arg)
         except RunNotFound:

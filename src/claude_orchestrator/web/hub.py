@@ -15,6 +15,7 @@ behind is found and closed. A subscriber that falls behind loses old renders, ne
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 import time
@@ -32,9 +33,9 @@ class Subscription:
     """One open page's wait for its topics' renders: (topic, text) in its inbox."""
 
     topics: tuple[str, ...]
-    inbox: queue.Queue[tuple[str, str]] = field(default_factory=lambda: queue.Queue(maxsize=8))
+    inbox: queue.Queue[bytes] = field(default_factory=lambda: queue.Queue(maxsize=8))
 
-    def offer(self, text: tuple[str, str]) -> None:
+    def offer(self, text: bytes) -> None:
         """The newest render; an old one waiting is dropped first when the page is slow."""
         while True:
             try:
@@ -50,7 +51,7 @@ class Hub:
 
     def __init__(self, log: RunLog, render: Render, *, poll: float = 0.5,
                  refresh: float = 15.0, pane_every: float = 2.0,
-                 least_gap: float = 1.0) -> None:
+                 least_gap: float = 2.0) -> None:
         self.log = log
         self.render = render
         self.poll = poll
@@ -58,7 +59,7 @@ class Hub:
         self.pane_every = pane_every
         self.least_gap = least_gap  # at most one render of a topic this often
         self._subs: dict[str, set[Subscription]] = {}
-        self._last: dict[str, tuple[float, str]] = {}  # topic -> (when rendered, text)
+        self._last: dict[str, tuple[float, str, bytes]] = {}  # topic -> (when, text, event)
         self._pending: set[str] = set()  # changed, not rendered yet (too soon after the last)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -81,7 +82,7 @@ class Hub:
         with self._lock:
             for topic in topics:
                 self._subs.setdefault(topic, set()).add(sub)
-            known = [(t, self._last[t][1]) for t in topics if t in self._last]
+            known = [self._last[t][2] for t in topics if t in self._last]
         for item in known:
             sub.offer(item)
         if len(known) < len(topics):
@@ -142,10 +143,17 @@ class Hub:
         self.renders += 1
         if text is None:
             return
+        event = event_bytes(topic, text)  # made once for every page
         with self._lock:
-            self._last[topic] = (now, text)
+            self._last[topic] = (now, text, event)
             subs = list(self._subs.get(topic, ()))
             if last is not None and last[1] == text:
                 return
         for sub in subs:
-            sub.offer((topic, text))
+            sub.offer(event)
+
+
+def event_bytes(topic: str, html: str) -> bytes:
+    """One Server-Sent Event carrying a topic's fragment (JSON keeps it on one data line)."""
+    data = json.dumps({"topic": topic, "html": html})
+    return f"event: fragment\ndata: {data}\n\n".encode()

@@ -8,6 +8,7 @@ the server re-renders once per change of the run log for every open page alike, 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,8 @@ from claude_orchestrator.runlog.overview import (
     last_checks,
     pauses_of,
     person_turns,
-    runs_since,
+    run_signatures,
+    runs_by_id,
     spend_since,
     turns_per_hour,
 )
@@ -46,16 +48,53 @@ class Night:
     short: Mapping[str, str]
     people: Mapping[str, list[PersonTurn]]
     pauses: Mapping[str, list[Pause]]
+    needs: Mapping[str, Need | None]  # web/needs.py's verdict per run, made once
+    kinds: Mapping[str, str]  # its category
+
+
+class NightCache:
+    """The window's runs, kept between two looks: each look reads one light row per run and
+    reads again only the runs whose row changed (and those at work), so the live part of the
+    page costs little however many runs the night had."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[tuple[object, ...], RunRecord, list[PersonTurn],
+                                    list[Pause], str | None, Need | None, str]] = {}
+        self._short: tuple[tuple[str, ...], dict[str, str]] = ((), {})
+        self._lock = threading.Lock()
+
+    def load(self, log: RunLog, now: datetime, hours: float) -> Night:
+        start = now - timedelta(hours=hours)
+        with self._lock:
+            signatures = run_signatures(log, start)
+            stale = [run_id for run_id, sig in signatures
+                     if run_id not in self._runs or self._runs[run_id][0] != sig
+                     or sig[0] in ("running", "queued")]
+            if stale:
+                records = runs_by_id(log, stale)
+                people, pauses = person_turns(log, stale), pauses_of(log, stale)
+                first = log.first_messages([i for i in stale if not records[i].task.strip()])
+                sigs = dict(signatures)
+                for run_id, run in records.items():
+                    self._runs[run_id] = (sigs[run_id], run, people.get(run_id, []),
+                                          pauses.get(run_id, []), first.get(run_id),
+                                          needs_you(run), category(run))
+            ids = tuple(run_id for run_id, _ in signatures if run_id in self._runs)
+            for gone in set(self._runs) - set(ids):
+                del self._runs[gone]
+            if self._short[0] != ids:
+                self._short = (ids, short_ids(ids, ids))
+            kept = [self._runs[i] for i in ids]
+            return Night(start, now, [k[1] for k in kept],
+                         {k[1].id: k[4] for k in kept if k[4] is not None}, self._short[1],
+                         {k[1].id: k[2] for k in kept if k[2]},
+                         {k[1].id: k[3] for k in kept if k[3]},
+                         {k[1].id: k[5] for k in kept}, {k[1].id: k[6] for k in kept})
 
 
 def load(log: RunLog, now: datetime, hours: float) -> Night:
     """The window's runs (those still at work too), with what the live part needs."""
-    start = now - timedelta(hours=hours)
-    runs = runs_since(log, start)
-    ids = [r.id for r in runs]
-    first = log.first_messages([r.id for r in runs if not r.task.strip()])
-    short = short_ids(ids, ids)
-    return Night(start, now, runs, first, short, person_turns(log, ids), pauses_of(log, ids))
+    return NightCache().load(log, now, hours)
 
 
 def _paused(pauses: Sequence[Pause], now: datetime) -> float:
@@ -72,9 +111,9 @@ def cards(night: Night) -> str:
     """How many runs ended how, and what they cost against their caps."""
     counts: dict[str, int] = {}
     for r in night.runs:
-        c = category(r)
+        c = night.kinds[r.id]
         counts[c] = counts.get(c, 0) + 1
-    waiting = sum(1 for r in night.runs if r.status == "running" and needs_you(r))
+    waiting = sum(1 for r in night.runs if r.status == "running" and night.needs[r.id])
     sup = sum(r.cost_usd for r in night.runs)
     claude = sum(r.claude_cost_usd for r in night.runs)
     capped = [r for r in night.runs if float(r.settings.get("max_cost") or 0)]
@@ -97,7 +136,7 @@ def lane(night: Night, e: Esc, screens: Screens | None = None) -> str:
     """Every run stopped or waiting for a person, with the command that continues it; and
     the messages people (or someone unknown) gave Claude at the pane."""
     items = []
-    needs = [(run, need) for run in night.runs if (need := needs_you(run)) is not None]
+    needs = [(run, need) for run in night.runs if (need := night.needs[run.id]) is not None]
     shown = 0
     for run, need in needs[:LANE_MOST]:
         look = screens if need.dialog and shown < SCREENS_MOST else None
@@ -171,7 +210,7 @@ def by_batch_and_day(night: Night, e: Esc) -> str:
         groups.setdefault(key, []).append(r)
     rows = []
     for key, runs in groups.items():
-        n = {c: sum(1 for r in runs if category(r) == c)
+        n = {c: sum(1 for r in runs if night.kinds[r.id] == c)
              for c in ("done", "failed", "you", "running", "queued", "stopped")}
         cost = sum(r.total_cost_usd for r in runs)
         cells = "".join(f'<td class="n">{n[c] or ""}</td>' for c in n)
@@ -184,8 +223,11 @@ def by_batch_and_day(night: Night, e: Esc) -> str:
             f"{''.join(rows)}</table>")
 
 
+ROWS = 200  # runs in the table unless all are asked for (?all=1)
+
+
 def every_run(night: Night, checks: Mapping[str, Verification], e: Esc,
-              limit: int = 1000) -> str:
+              limit: int = ROWS) -> str:
     rows = []
     for r in night.runs[:limit]:
         check = checks.get(r.id)
@@ -211,7 +253,9 @@ def every_run(night: Night, checks: Mapping[str, Verification], e: Esc,
             f'<td class="n">{money(cap) if cap else "-"}</td>'
             f'<td class="n">{span(max(0.0, whole - paused))}</td><td>{pause_text}</td>'
             f'<td class="n">{when(r.started_at, "%m-%d %H:%M")}</td></tr>')
-    more = (f'<p class="dim">{len(night.runs) - limit} older run(s) not shown</p>'
+    hours = (night.end - night.start).total_seconds() / 3600
+    more = (f'<p class="dim" id="more-runs">{len(night.runs) - limit} older run(s) of the '
+            f'window not listed: <a href="/?hours={hours:g}&amp;all=1">list them all</a></p>'
             if len(night.runs) > limit else "")
     return ('<h2>Every run</h2><table id="runs"><tr><th>run</th><th>status</th><th>task</th>'
             '<th class="n">turns</th><th>check</th><th>branch</th>'
@@ -232,14 +276,16 @@ def plots(log: RunLog, night: Night, e: Esc) -> str:
 
 
 def overview_body(log: RunLog, night: Night, e: Esc, *, hours: float,
-                  screens: Screens | None = None) -> str:
-    """The whole page's body: the live part in its container, then the rest."""
-    checks = last_checks(log, [r.id for r in night.runs])
+                  screens: Screens | None = None, rows: int = ROWS) -> str:
+    """The whole page's body: the live part in its container, then the rest (the table:
+    the newest `rows` runs)."""
+    checks = last_checks(log, [r.id for r in night.runs[:rows]])
     head = (f'<h1>The night at a glance</h1><p class="dim"><span class="live-dot" '
             f'id="live-dot"></span>the last {hours:g} hours, since '
             f"{when(night.start, '%a %H:%M')} · <a href=\"/api/runs\">JSON</a></p>")
     return (f'{head}<div id="live">{live_part(night, e, screens)}</div>'
-            f"{plots(log, night, e)}{by_batch_and_day(night, e)}{every_run(night, checks, e)}")
+            f"{plots(log, night, e)}{by_batch_and_day(night, e)}"
+            f"{every_run(night, checks, e, rows)}")
 
 
 def utcnow() -> datetime:

@@ -25,8 +25,9 @@ _ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TMUX_TMPDIR", "TMP
 class Panes:
     """Captures of runs' panes, each kept `ttl` seconds (pages and the lane share them)."""
 
-    def __init__(self, ttl: float = 1.5) -> None:
+    def __init__(self, ttl: float = 1.5, ttl_missing: float = 30.0) -> None:
         self.ttl = ttl
+        self.ttl_missing = ttl_missing  # a session that is not there is asked for less often
         self.tmux = shutil.which("tmux")
         self.host = socket.gethostname()
         self._cache: dict[str, tuple[float, str | None]] = {}
@@ -39,7 +40,8 @@ class Panes:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(run.id)
-            if hit is not None and now - hit[0] < self.ttl:
+            if hit is not None and now - hit[0] < (self.ttl if hit[1] is not None
+                                                   else self.ttl_missing):
                 return hit[1]
         text = self._capture(run.socket, run.session)
         with self._lock:

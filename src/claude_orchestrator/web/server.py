@@ -10,7 +10,6 @@ anywhere else and posts forms only here.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import secrets
 import socket
@@ -138,7 +137,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/":
                 nonce = secrets.token_urlsafe(12)
                 hours = _float(query.get("hours", [""])[0], app.hours)
-                self._send(200, app.overview(hours, nonce), nonce=nonce)
+                every = query.get("all", [""])[0] == "1"
+                self._send(200, app.overview(hours, nonce, every), nonce=nonce)
             elif path == "/login":
                 self._login(query.get("code", [""])[0])
             elif path == "/events":
@@ -234,12 +234,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             while not server.stopping.is_set():
                 try:
-                    topic, html = sub.inbox.get(timeout=HEARTBEAT)
+                    event = sub.inbox.get(timeout=HEARTBEAT)
                 except queue.Empty:
-                    self.wfile.write(b"event: ping\ndata: {}\n\n")
-                else:
-                    data = json.dumps({"topic": topic, "html": html})
-                    self.wfile.write(f"event: fragment\ndata: {data}\n\n".encode())
+                    event = b"event: ping\ndata: {}\n\n"
+                self.wfile.write(event)
                 self.wfile.flush()
         except OSError:  # the page went away (closed, slept, timed out)
             pass
