@@ -27,7 +27,7 @@ from typing import Any
 from claude_orchestrator.config import BY_DEST, Config, resolve
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.progress import QuietReporter, Reporter
-from claude_orchestrator.secrets import Redactor
+from claude_orchestrator.secrets import Redactor, url_secrets
 from claude_orchestrator.turn.ledger import Exchange, late_reply
 from claude_orchestrator.turn.result import TurnResult as Turn
 
@@ -51,7 +51,8 @@ def make_config(workdir: str | Path | None = None, *, environ: Mapping[str, str]
 def redactor_for(config: Config, environ: Mapping[str, str] | None = None) -> Redactor:
     """What keeps this run's secrets (the key, the withheld variables) out of all output."""
     env = os.environ if environ is None else environ
-    return Redactor([config.api_key or "", *(env.get(n, "") for n in config.withhold_env)])
+    return Redactor([config.api_key or "", *(env.get(n, "") for n in config.withhold_env),
+                     *(s for url in config.notify for s in url_secrets(url))])
 
 
 class Session:
@@ -231,12 +232,11 @@ class Session:
 
     def _pause_started(self, reason: str, until: Any, text: str) -> int:
         assert self.run is not None
-        return self.run.log.begin_pause(self.run.id, turn_seq=self._turn, reason=reason,
-                                        until=until, text=text)
+        return self.run.pause_started(self._turn, reason, until, text)
 
     def _pause_ended(self, pause: int) -> None:
         assert self.run is not None
-        self.run.log.end_pause(self.run.id, pause)
+        self.run.pause_ended(pause)
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,12 @@ from claude_orchestrator.errors import ConfigError, OrchestratorError, Terminate
 from claude_orchestrator.flags import Parser, nearest
 from claude_orchestrator.process import SECRET_ENV, harden, receive_secrets, take_secrets
 from claude_orchestrator.screen import terminal_safe
-from claude_orchestrator.secrets import Redactor
+from claude_orchestrator.secrets import Redactor, url_secrets
 from claude_orchestrator.trust import read_dotenv, shown_url, url_password
 
 if TYPE_CHECKING:
     from claude_orchestrator.api import RunResult
+    from claude_orchestrator.notify import BatchNotices
     from claude_orchestrator.progress import Reporter
     from claude_orchestrator.runlog import RunRecord
 
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] == "batch":
             from claude_orchestrator.batch.command import batch_main
 
-            return batch_main(args[1:], environ, from_dotenv)
+            return batch_main(args[1:], environ, from_dotenv, notices=_batch_notices)
         if args and args[0] in SUBCOMMANDS:
             return _subcommand(args[0], args[1:], environ, from_dotenv)
         _check_first_word(args)
@@ -237,8 +238,10 @@ def _prepare(config: Config, environ: Mapping[str, str], *, need_key: bool) -> R
     from all output."""
     global _redact
     take_secrets(os.environ, config.withhold_env)
+    take_secrets(os.environ, [BY_DEST["notify"].env])  # no child (Claude's pane) gets them
     secrets = [config.api_key or "", url_password(config.base_url),
-               *(environ.get(name, "") for name in config.withhold_env)]
+               *(environ.get(name, "") for name in config.withhold_env),
+               *(s for url in config.notify for s in url_secrets(url))]
     redact = Redactor(secrets)
     _redact = redact
     find_tmux(os.environ)
@@ -257,12 +260,40 @@ def _run(config: Config, environ: Mapping[str, str]) -> int:
     from claude_orchestrator.progress import ConsoleReporter
 
     redact = _prepare(config, environ, need_key=config.autonomous)
-    reporter = ConsoleReporter(show=_display(redact), steps=not config.json_output)
-    if config.autonomous:
-        from claude_orchestrator.drivers.autonomous import run_autonomous
+    reporter = _notifying(ConsoleReporter(show=_display(redact), steps=not config.json_output),
+                          config, redact)
+    try:
+        if config.autonomous:
+            from claude_orchestrator.drivers.autonomous import run_autonomous
 
-        return _summary(config, run_autonomous(config, reporter, redact), redact)
-    return _run_chat(config, reporter, redact)
+            return _summary(config, run_autonomous(config, reporter, redact), redact)
+        return _run_chat(config, reporter, redact)
+    finally:
+        _close(reporter)
+
+
+def _notifying(reporter: Reporter, config: Config, redact: Redactor) -> Reporter:
+    """The reporter, sending notifications too when --notify is given (checked before
+    anything starts: exit 2 without Apprise, or for a URL it does not know)."""
+    if not config.notify:
+        return reporter
+    from claude_orchestrator.notify import reporter_for
+
+    return reporter_for(reporter, config.notify, redact, config.runlog)
+
+
+def _batch_notices(urls: Sequence[str], redact: Callable[[str], str],
+                   note: Callable[[str], None]) -> BatchNotices:
+    from claude_orchestrator.notify import batch_notices
+
+    return batch_notices(urls, redact, note)
+
+
+def _close(reporter: Reporter) -> None:
+    """The notifications still going out leave now (bounded)."""
+    close = getattr(reporter, "close", None)
+    if close is not None:
+        close()
 
 
 def _summary(config: Config, result: RunResult, redact: Redactor) -> int:
@@ -447,6 +478,10 @@ def _resume(run_id: str, config: Config, environ: Mapping[str, str], *,
     from claude_orchestrator.progress import ConsoleReporter
 
     redact = _prepare(config, environ, need_key=True)
-    reporter = ConsoleReporter(show=_display(redact), steps=not config.json_output)
-    result = resume_autonomous(run_id, config, reporter, redact, force=force)
+    reporter = _notifying(ConsoleReporter(show=_display(redact), steps=not config.json_output),
+                          config, redact)
+    try:
+        result = resume_autonomous(run_id, config, reporter, redact, force=force)
+    finally:
+        _close(reporter)
     return _summary(config, result, redact)

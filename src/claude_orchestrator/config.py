@@ -19,6 +19,7 @@ from pathlib import Path
 
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.process import SECRET_ENV, child_environ
+from claude_orchestrator.secrets import shown_notify_url
 from claude_orchestrator.trust import check_key_direction, is_safe_url, shown_url
 
 DEFAULT_SESSION = "gt-claude-loop"
@@ -115,6 +116,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(0 = never)", "int"),
     Setting("attach_idle", "--attach-idle", "CLAUDE_ORCHESTRATOR_ATTACH_IDLE", "2m",
             "a person at the pane counts as typing until idle this long", "duration"),
+    Setting("notify", "--notify", "CLAUDE_ORCHESTRATOR_NOTIFY", "",
+            "an Apprise URL to notify when a run ends, needs you, or pauses for a usage limit "
+            "(repeatable; the variable takes several, comma-separated; needs the notify extra)",
+            "list"),
 )
 BY_DEST = {s.dest: s for s in SETTINGS}
 
@@ -153,6 +158,7 @@ class Config:
     verify_timeout: float = 600.0
     stuck_after: int = 3
     attach_idle: float = 120.0
+    notify: tuple[str, ...] = field(default=(), repr=False)  # URLs carry tokens
     workdir: Path = field(default_factory=Path.cwd)
     task: str | None = None
     task_file: Path | None = None
@@ -170,6 +176,8 @@ class Config:
                 value = ",".join(v for v in value if v != SECRET_ENV)
             elif s.dest == "base_url":
                 value = shown_url(value)  # a password in the URL is a secret: never stored
+            elif s.dest == "notify":  # tokens: stored as scheme://[REDACTED], never restored
+                value = ",".join(shown_notify_url(u) for u in value)
             elif isinstance(value, Path):
                 value = str(value)
             elif value is None:
@@ -194,6 +202,8 @@ def settings_environ(recorded: Mapping[str, object]) -> dict[str, str]:
         setting = BY_DEST.get(key)
         if setting is None or (key == "base_url" and "[REDACTED]@" in str(value)):
             continue  # a URL stored without its password: given again, by env or flag
+        if key == "notify":  # stored redacted: given again, by env or flag
+            continue
         out[setting.env] = (("true" if value else "false") if isinstance(value, bool)
                             else str(value))
     return out
@@ -266,7 +276,10 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting; booleans also get a `--no-` form. Help names the env var."""
     for s in SETTINGS:
         text = f"{s.help} [env {s.env}, default {s.default or 'none'}]"
-        if s.kind == "bool":
+        if s.kind == "list":
+            parser.add_argument(s.flag, dest=s.dest, default=None, action="append",
+                                metavar="URL", help=text)
+        elif s.kind == "bool":
             parser.add_argument(s.flag, dest=s.dest, default=None,
                                 action=argparse.BooleanOptionalAction, help=text)
         else:
@@ -347,6 +360,11 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
                           f"machine) before the API key is sent there; got "
                           f"{shown_url(base_url)!r}")
     runlog = text("runlog").strip()
+    notify = notify_urls(flags.get("notify"), environ)
+    if notify and BY_DEST["notify"].env in from_dotenv and SECRET_ENV not in from_dotenv:
+        raise ConfigError("CLAUDE_ORCHESTRATOR_NOTIFY from ./.env is refused: notifications "
+                          "carry your runs' facts to that URL, and the .env may have come with "
+                          "a clone; give --notify, or set it in your own environment")
     stable = duration("stable_window")
     if stable <= 0:
         raise ConfigError(f"{raw('stable_window')[0]} must be > 0")
@@ -377,8 +395,31 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
         max_pause=duration("max_pause"), limit_wait=duration("limit_wait"),
         verify=text("verify").strip(), verify_timeout=duration("verify_timeout") or 600.0,
         stuck_after=parse_int(*raw("stuck_after")), attach_idle=duration("attach_idle"),
-        workdir=wd.resolve(), task=task, task_file=tf, json_output=json_output,
+        notify=notify, workdir=wd.resolve(), task=task, task_file=tf, json_output=json_output,
     )
+
+
+def notify_urls(given: object, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """--notify URL (repeated, or a list from a tasks file), else CLAUDE_ORCHESTRATOR_NOTIFY
+    (comma-separated); each must look like an Apprise URL (scheme://...).
+
+    >>> notify_urls(None, {'CLAUDE_ORCHESTRATOR_NOTIFY': 'json://h/, ntfy://t'})
+    ('json://h/', 'ntfy://t')
+    """
+    if given is None or given == []:
+        raw = [u for u in environ.get(BY_DEST["notify"].env, "").split(",")]
+    elif isinstance(given, str):
+        raw = given.split(",")
+    elif isinstance(given, (list, tuple)):
+        raw = [str(u) for u in given]
+    else:
+        raise ConfigError("--notify takes URLs (strings)")
+    urls = tuple(u.strip() for u in raw if u.strip())
+    for url in urls:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S", url):
+            raise ConfigError(f"--notify {shown_notify_url(url)}: not an Apprise URL "
+                              "(scheme://..., e.g. ntfy://topic or json://host/path)")
+    return urls
 
 
 def find_executable(argv: Sequence[str], environ: Mapping[str, str]) -> str:

@@ -5,13 +5,30 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, Protocol
 
 from claude_orchestrator.screen import terminal_safe
 
 
+@dataclass(frozen=True)
+class RunEvent:
+    """Something a person away from the terminal may want to hear of (notify.py sends it):
+    a run ended (`end`), it waits for a person while running (`needs-you`), a usage-limit
+    pause began (`pause`, until when) or ended (`pause-end`)."""
+
+    kind: str
+    run_id: str
+    detail: str = ""
+    until: datetime | None = None
+
+
 class Reporter(Protocol):
     """Where the layers below the drivers tell the person what happens."""
+
+    def event(self, event: RunEvent) -> None:
+        """A run's event, for notifications (nothing is shown for it)."""
 
     def note(self, message: str) -> None:
         """A permanent one-line note (a restart, an accepted dialog)."""
@@ -35,6 +52,10 @@ class QuietReporter:
     def __init__(self) -> None:
         self.notes: list[str] = []
         self.steps: list[tuple[str, str]] = []
+        self.events: list[RunEvent] = []
+
+    def event(self, event: RunEvent) -> None:
+        self.events.append(event)
 
     def transcript(self, heading: str, text: str) -> None:
         self.steps.append((heading, text))
@@ -71,6 +92,9 @@ class ConsoleReporter:
 
     def context(self, text: str) -> None:
         self._context = text
+
+    def event(self, event: RunEvent) -> None:
+        pass
 
     def note(self, message: str) -> None:
         self.console.print(f"[orchestrator] {self.show(message)}", markup=False)

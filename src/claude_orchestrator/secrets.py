@@ -113,7 +113,7 @@ def url_secrets(url: str) -> list[str]:
     >>> url_secrets('json://user:pw0rd123@127.0.0.1:8080/hook/abcdef?token=xyz123')
     ['user:pw0rd123', 'pw0rd123', '/hook/abcdef', 'token=xyz123', 'xyz123']
     >>> url_secrets('tgram://123456:AAbbcc/42'), url_secrets('json://127.0.0.1:8080/')
-    (['tgram://123456:AAbbcc/42', '123456:AAbbcc/42'], [])
+    (['123456:AAbbcc/42'], [])
     """
     import urllib.parse
 
@@ -122,7 +122,7 @@ def url_secrets(url: str) -> list[str]:
     if not sep:
         return [url] if url else []
     if scheme.lower() not in _HTTP_LIKE:
-        return [url, rest]
+        return [rest]  # the scheme names the service: not a secret
     out: list[str] = []
     parts = urllib.parse.urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from claude_orchestrator.batch.executor import LocalProcesses
 from claude_orchestrator.batch.runner import (
     Batch,
+    Notices,
     exit_status,
     new_batch_id,
     print_summary,
@@ -33,7 +34,7 @@ from claude_orchestrator.process import SECRET_ENV, child_environ, take_secrets
 from claude_orchestrator.runlog import RunLogMissing, open_runlog
 from claude_orchestrator.runtime.state import private_dir
 from claude_orchestrator.screen import terminal_safe
-from claude_orchestrator.secrets import Redactor
+from claude_orchestrator.secrets import Redactor, url_secrets
 from claude_orchestrator.trust import url_password
 
 DEFAULT_PARALLEL = 2
@@ -71,6 +72,12 @@ def _passed_settings(ns: argparse.Namespace) -> dict[str, object]:
     return {dest: getattr(ns, dest) for dest in BY_DEST if getattr(ns, dest, None) is not None}
 
 
+# The batch's own, never its runs': it alone notifies (one summary, needs-you as they come).
+BATCH_ONLY = ("notify",)
+NOTIFY_ENV = BY_DEST["notify"].env
+NoticesMaker = Callable[[Sequence[str], Callable[[str], str], Callable[[str], None]], Notices]
+
+
 def _as_flags(settings: Mapping[str, object]) -> list[str]:
     """Settings as command-line flags for the runs (none is secret: the key is no setting)."""
     out: list[str] = []
@@ -92,10 +99,10 @@ def _check_can_run(config: Config, environ: Mapping[str, str]) -> None:
 
 
 def batch_main(args: list[str], environ: Mapping[str, str],
-               from_dotenv: Collection[str] = ()) -> int:
+               from_dotenv: Collection[str] = (), notices: NoticesMaker | None = None) -> int:
     """`environ` is what the settings are read from (the key in it); this process's own
     environment no longer holds the key, and loses the withheld variables here, before the
-    first child (`tmux -V`)."""
+    first child (`tmux -V`). `notices` makes what --notify sends (notify.py)."""
     ns = batch_parser().parse_args(args)
     if (ns.tasks is None) == (ns.resume is None):
         raise UsageError("give TASKS (a TOML file, or - for stdin) or --resume BATCH_ID")
@@ -130,7 +137,11 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         secrets[SECRET_ENV] = base.api_key
     if url_password(base.base_url):
         secrets["OPENROUTER_BASE_URL"] = base.base_url  # stored without it in the run log
-    redact = Redactor([*secrets.values(), url_password(base.base_url)])
+    # The batch alone notifies (its runs neither get the URLs nor the variable).
+    urls = base.notify
+    take_secrets(os.environ, [NOTIFY_ENV])
+    redact = Redactor([*secrets.values(), url_password(base.base_url),
+                       *(s for u in urls for s in url_secrets(u))])
     for config in configs or [base]:
         _check_can_run(config, child_environ(environ))
 
@@ -140,6 +151,11 @@ def batch_main(args: list[str], environ: Mapping[str, str],
 
     if commands:
         note(f"commands from {ns.tasks}: {'; '.join(commands)}")
+    told: Notices | None = None
+    if urls:
+        if notices is None:
+            raise UsageError("--notify is not available here")
+        told = notices(urls, redact, note)  # Apprise checked before anything starts
     with open_runlog(base.runlog, redact=redact, on_busy=note) as log:
         path = log.path
         # Beside the log: not another user's (a run log in a shared folder), checked before
@@ -149,7 +165,8 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         if ns.resume:
             batch_id = ns.resume
             todo = [r.id for r in to_resume(log, batch_id, note)]
-            args_for_runs = _as_flags(settings)
+            args_for_runs = _as_flags({k: v for k, v in settings.items()
+                                       if k not in BATCH_ONLY})
         else:
             batch_id = new_batch_id()
             queued = queue_batch(log, batch_id, configs, note)
@@ -162,7 +179,9 @@ def batch_main(args: list[str], environ: Mapping[str, str],
                                   secrets=secrets)
         note(f"{batch_id}: {len(todo)} run(s) to go, {parallel} at once; watch them: "
              f"claude-orchestrator runs --watch --batch {batch_id}")
-        batch = Batch(log, executor, parallel, note, args_for_runs)
+        batch = Batch(log, executor, parallel, note, args_for_runs, notices=told)
+        if told is not None:
+            told.batch_id = batch_id
         status: int | None = None
         try:
             batch.run(todo, numbers)
@@ -173,6 +192,9 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         log.mark_interrupted_if_dead()
         runs = log.batch_runs(batch_id)
         print_summary(batch_id, runs, json_output=ns.json)
+        if told is not None:
+            told.finished(runs, stopped=status is not None)
+            told.close()
         if status is not None:
             note(f"stopped; continue with: claude-orchestrator batch --resume {batch_id}")
             return status

@@ -9,6 +9,7 @@ is continued by `batch --resume BATCH_ID`: each run starts (or resumes) through
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from claude_orchestrator.batch.executor import Executor, RunHandle
 from claude_orchestrator.batch.tasks import BatchTask
@@ -35,6 +37,21 @@ STOP_GRACE = 120.0  # how long stopped runs get to record themselves before they
 UNFINISHED = ("queued", "interrupted")
 # Which outcome decides the batch's exit status when not all completed: the worst first.
 _WORST = ("failed", "refused", "stuck", "budget", "interrupted", "queued", "quit", "running")
+
+
+class Notices(Protocol):
+    """What a batch tells a person away from the terminal (notify.py): its runs' needs-you
+    and pauses as they happen, one summary at its end."""
+
+    batch_id: str
+
+    def ended(self, run: RunRecord) -> None: ...
+
+    def look(self, log: RunLog, run_ids: Sequence[str]) -> None: ...
+
+    def finished(self, runs: Sequence[RunRecord], stopped: bool) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def new_batch_id() -> str:
@@ -111,6 +128,7 @@ class Batch:
     note: Callable[[str], None]
     args: Sequence[str] = ()  # flags for every run (settings given to `batch --resume`)
     active: dict[str, RunHandle] = field(default_factory=dict)
+    notices: Notices | None = None
 
     def run(self, run_ids: Sequence[str], numbers: Mapping[str, int]) -> None:
         """Run these (numbered as in the batch) to their end, or stop them all on Ctrl-C or
@@ -124,6 +142,9 @@ class Batch:
                 for handle in self.executor.wait(list(self.active.values()), 5.0):
                     self.active.pop(handle.run_id, None)
                     self._ended(handle)
+                if self.notices is not None:
+                    with contextlib.suppress(Exception):  # never a reason to stop the batch
+                        self.notices.look(self.log, list(self.active))
         except (KeyboardInterrupt, Terminated):
             self.stop_all()
             raise
@@ -137,6 +158,10 @@ class Batch:
 
     def _ended(self, handle: RunHandle) -> None:
         run = self.log.get_run(handle.run_id)
+        if self.notices is not None:
+            with contextlib.suppress(Exception):
+                self.notices.look(self.log, [run.id])  # a pause it had, before its end
+                self.notices.ended(run)
         code = handle.poll()
         output = getattr(handle, "output", None)
         see = f"; its output: {output}" if output else ""

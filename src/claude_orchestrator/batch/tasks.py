@@ -79,6 +79,18 @@ def _settings(table: Mapping[str, object], where: str, trusted: bool) -> dict[st
         if dest not in BY_DEST:
             raise UsageError(f"{where}: unknown key `{key}` (a task takes task, task_file, "
                              "workdir and the settings, e.g. verify, max_cost, agent)")
+        if dest == "notify" and not where.endswith("(top level)"):
+            raise UsageError(f"{where}: `notify` is the batch's (one summary at its end, and "
+                             "each run that needs you): put it at the top of the file")
+        if dest == "notify" and not trusted:
+            raise UsageError(f"{where}: `notify` would send your runs' facts to a URL the file "
+                             f"names, and the file lies in a git work tree (it may have come "
+                             f"with a clone): give --notify yourself, or run again with "
+                             f"{CONFIRM}")
+        if dest == "notify" and isinstance(value, list) and all(
+                isinstance(v, str) for v in value):
+            out[dest] = value
+            continue
         if isinstance(value, (dict, list)):
             raise UsageError(f"{where}: `{key}` must be a string, number or boolean")
         out[dest] = value

@@ -209,9 +209,9 @@ class _Loop:
         self.sess = run.sess
         self.unattended = Unattended(
             run.sess, PauseLimits(config.limit_wait, config.max_pause),
-            on_pause=lambda reason, until, text: run.log.begin_pause(
-                run.id, turn_seq=self.seq, reason=reason, until=until, text=text),
-            on_pause_end=lambda pause: run.log.end_pause(run.id, pause))
+            on_pause=lambda reason, until, text: run.pause_started(self.seq, reason, until,
+                                                                  text),
+            on_pause_end=run.pause_ended)
         self.seq: int | None = None
         self.messages: list[str] = []  # what the supervisor sent, for the stuck check
         self.replies: list[str] = []

@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.agents.prices import price
@@ -26,7 +27,7 @@ from claude_orchestrator.errors import (
     SupervisorRefused,
     Terminated,
 )
-from claude_orchestrator.progress import Reporter
+from claude_orchestrator.progress import Reporter, RunEvent
 from claude_orchestrator.runlog import RunLog
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor
@@ -146,8 +147,30 @@ class Run:
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
         if isinstance(self.redact, Redactor):
             sess.record_mask = self.redact.mask
-        sess.reporter = ActivityReporter(sess.reporter, lambda what: log.set_activity(run_id,
-                                                                                      what))
+        sess.reporter = ActivityReporter(sess.reporter, self._activity)
+
+    def _activity(self, what: str) -> None:
+        """What the run does now, in the log; a question nobody answers is told at once."""
+        self.log.set_activity(self.id, what)
+        if what.startswith("waiting"):
+            self.tell("needs-you", "Claude shows a question nobody has answered")
+
+    def tell(self, kind: str, detail: str = "", until: datetime | None = None) -> None:
+        """A run event for notifications (never a reason to stop the run)."""
+        with contextlib.suppress(Exception):
+            self.sess.reporter.event(RunEvent(kind, self.id, detail, until))
+
+    def pause_started(self, turn_seq: int | None, reason: str, until: datetime | None,
+                      text: str) -> int:
+        """A pause begins: in the log, and told (a usage limit's, with its reset)."""
+        seq = self.log.begin_pause(self.id, turn_seq=turn_seq, reason=reason, until=until,
+                                   text=text)
+        self.tell("pause", reason, until)
+        return seq
+
+    def pause_ended(self, pause: int) -> None:
+        self.log.end_pause(self.id, pause)
+        self.tell("pause-end")
 
     def show(self, text: str) -> str:
         """Text fit to print: secrets out, control sequences visible (SECURITY.md)."""
@@ -206,6 +229,7 @@ class Run:
                                     exit_code=outcome.exit_code,
                                     message=outcome.message.split("\n", 1)[0],
                                     next_step=outcome.next_step)
+                self.tell("end", outcome.status)
 
 
 # What a status line says -> what `runs --watch` shows.
@@ -241,6 +265,9 @@ class ActivityReporter:
 
     def context(self, text: str) -> None:
         self.inner.context(text)
+
+    def event(self, event: RunEvent) -> None:
+        self.inner.event(event)
 
     def transcript(self, heading: str, text: str) -> None:
         self.inner.transcript(heading, text)
