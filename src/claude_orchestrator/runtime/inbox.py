@@ -106,12 +106,12 @@ class Inbox:
             except queue.Full:
                 _answer(conn, False, f"{QUEUE} messages wait already; try again later")
                 return
+            if self.on_arrival is not None:  # woken before the sender hears it arrived
+                with contextlib.suppress(Exception):
+                    self.on_arrival()
             _answer(conn, True, "")
         except OSError:
             return
-        if self.on_arrival is not None:
-            with contextlib.suppress(Exception):
-                self.on_arrival()
 
 
 @contextlib.contextmanager
