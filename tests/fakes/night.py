@@ -8,7 +8,7 @@ an unknown dialog, interrupted, a usage-limit pause with its reset, a person at 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from claude_orchestrator.runlog import RunLog
@@ -29,7 +29,7 @@ ENDINGS = (
 def make_night(path: Path, runs: int, *, batch: str | None = "batch-night-1",
                turns: int = 3, hours: float = 8.0) -> list[str]:
     """`runs` finished runs spread over the last `hours`, `turns` turns each; their ids."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = []
     with RunLog(path) as log:
         log._db.execute("PRAGMA synchronous = OFF")  # a fixture: no need to wait for the disk

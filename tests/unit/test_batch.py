@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -274,12 +275,12 @@ def test_a_stop_reaches_every_running_run(tmp_path: Path) -> None:
 
 
 def _record(status: str, code: int | None) -> RunRecord:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     return RunRecord(id="r", mode="autonomous", task="t", workdir="/w", model=None,
                      session=None, socket=None, agent_session_id=None, settings={},
                      status=status, exit_code=code, message=None,
-                     started_at=datetime.now(timezone.utc), ended_at=None, pid=1, host="h",
+                     started_at=datetime.now(UTC), ended_at=None, pid=1, host="h",
                      turns=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def test_runs_watch_table_shows_markup_as_text(tmp_path: Path) -> None:
         run = log.start_run(mode="autonomous", task=HOSTILE, workdir="/w", model="m",
                             session="s", socket="x", settings={})
         log.set_activity(run.id, "[blink]paused[/blink]")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         runs = log.live_runs(now - timedelta(minutes=1))
         facts = [RunFacts.of(r, None) for r in runs]
         out = io.StringIO()

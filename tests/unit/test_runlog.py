@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def test_run_and_turn_lifecycle_with_totals(log: RunLog) -> None:
     turn = log.begin_turn(run.id, "do X\nand Y")
     assert (turn.seq, turn.status, turn.delivered_at) == (1, "sent", None)
     assert log.in_flight_turn(run.id) == turn
-    sent = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    sent = datetime(2030, 1, 1, tzinfo=UTC)
     log.mark_delivered(run.id, 1, sent)
     log.finish_turn(run.id, 1, reply="done X", ended_by="hook", ended_at=sent + timedelta(2),
                     recovery="restarted once", timings={"confirmed": 0.1, "ended": 2.5})

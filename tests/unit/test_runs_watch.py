@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def test_table_shows_activity_turn_cost_and_ages(tmp_path: Path) -> None:
         done = log.start_run(task="\x1b[31mred\x1b[0m task", **args)
         log.finish_run(done.id, status="complete", exit_code=0, message="ok")
         fresh = log.start_run(task="x" * 100, **args)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         runs = log.live_runs(now - timedelta(minutes=1))
         assert [r.id for r in runs] == [working.id, done.id, fresh.id]
         old = log.live_runs(now + timedelta(minutes=1))  # `done` ended before then

@@ -5,7 +5,7 @@ before the task is cut short, the same facts in every table."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def test_every_table_fits_and_never_cuts_an_id(width: int, runs: Any) -> None:
         r.id: r.id for r in records}
     facts = [RunFacts.of(r, latest.get(r.id), f"first message of run {n}")
              for n, r in enumerate(records)]
-    now = datetime.now(timezone.utc) + timedelta(minutes=3)
+    now = datetime.now(UTC) + timedelta(minutes=3)
     for table in (runs_listing(facts, ids, width), watch_table(facts, ids, now, width),
                   batch_table(facts, ids, width)):
         lines = render(table, width)
@@ -82,7 +82,7 @@ def test_one_source_of_turns_for_every_table(runs: Any) -> None:
     records, latest, _ = runs
     chat = RunFacts.of(records[1], latest.get(records[1].id), "first message of run 1")
     assert chat.turns == "0+1" and chat.label == "(chat) first message of run 1"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = {chat.run.id: chat.run.id}
     for table in (watch_table([chat], ids, now, 200), batch_table([chat], ids, 200)):
         assert any(" 0+1 " in line for line in render(table, 200))

@@ -5,7 +5,7 @@ where a tasks file may name a notification URL."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ def run(**changes: object) -> RunRecord:
         id="20261201-020044-ab8d", mode="autonomous", task="Tidy it\nmore", workdir="/w",
         model=None, session="co-x", socket="k", agent_session_id=None, settings={},
         status="complete", exit_code=0, message="task complete",
-        started_at=datetime.now(timezone.utc), ended_at=datetime.now(timezone.utc), pid=1,
+        started_at=datetime.now(UTC), ended_at=datetime.now(UTC), pid=1,
         host="h", turns=2, prompt_tokens=0, completion_tokens=0, cost_usd=0.5,
         claude_cost_usd=1.25, branch="orchestrator/x", files_changed=3)
     base.update(changes)

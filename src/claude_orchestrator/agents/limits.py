@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -63,7 +63,7 @@ def limit_reset(text: str, now: datetime, local: tzinfo | None = None) -> dateti
     time). The clock time is in the zone it names, else in Claude's local zone `local`; without
     a date it is the next such time after `now`.
 
-    >>> now = datetime(2026, 12, 1, 22, 30, tzinfo=timezone.utc)
+    >>> now = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)
     >>> limit_reset("You've hit your 5-hour limit · resets 11:01pm (UTC)", now)
     datetime.datetime(2026, 12, 1, 23, 1, tzinfo=datetime.timezone.utc)
     >>> limit_reset("You've hit your session limit · resets 1am (UTC)", now).day
@@ -77,7 +77,7 @@ def limit_reset(text: str, now: datetime, local: tzinfo | None = None) -> dateti
     m = _RESETS.search(text)
     if not m:
         return None
-    zone = _zone(m.group("zone")) or local or now.tzinfo or timezone.utc
+    zone = _zone(m.group("zone")) or local or now.tzinfo or UTC
     hour = int(m.group("hour")) % 12 + (12 if m.group("ampm").lower() == "pm" else 0)
     minute = int(m.group("minute") or 0)
     here = now.astimezone(zone)
@@ -97,7 +97,7 @@ def _zone(name: str | None) -> tzinfo | None:
     if not name:
         return None
     if name.upper() in ("UTC", "GMT", "Z"):
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

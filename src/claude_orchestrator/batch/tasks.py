@@ -29,6 +29,7 @@ import errno
 import os
 import stat
 import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +37,6 @@ from pathlib import Path
 from claude_orchestrator.config import BY_DEST
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.trust import in_git_work_tree, open_own_file
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 # Settings a batch decides for every run (each its own session on the batch's socket, one log).
 BATCH_OWNED = frozenset({"session", "socket", "runlog", "autonomous"})

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claude_orchestrator.agents.limits import (
@@ -115,7 +115,7 @@ class Unattended:
     def _limit_pause(self, message: str, result: TurnResult, *, literal: bool) -> TurnResult:
         sess = self.sess
         lines = self._screen_after_limit()
-        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
         local = _claude_zone(sess.env)
         reset = limit_reset(result.reply, now, local) or limit_reset("\n".join(lines), now, local)
         if reset is not None:
@@ -221,7 +221,7 @@ class Unattended:
     def _record(self, reason: str, until: float, text: str) -> int | None:
         if self.on_pause is None:
             return None
-        return self.on_pause(reason, datetime.fromtimestamp(until, tz=timezone.utc), text)
+        return self.on_pause(reason, datetime.fromtimestamp(until, tz=UTC), text)
 
     def _end(self, pause: int | None) -> None:
         self.sess.reporter.idle()

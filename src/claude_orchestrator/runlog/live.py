@@ -14,7 +14,7 @@ import sys
 import termios
 import tty
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from rich.console import Console, Group
@@ -29,7 +29,7 @@ RECENT = timedelta(minutes=15)  # how long a finished run stays in the table
 
 def _screen(log: RunLog | Callable[[], RunLog | None], batch_id: str | None,
             recent: timedelta, width: int) -> Group:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not isinstance(log, RunLog):
         return Group(Text(f"no run log yet; waiting for the first run · "
                           f"{now.astimezone():%H:%M:%S} · q leaves", style="dim"))

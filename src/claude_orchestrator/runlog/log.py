@@ -36,7 +36,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -224,16 +224,16 @@ class SupervisorCall:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(dt: datetime | None) -> str:
     """ISO-8601 UTC text (a naive datetime is taken as local time); None means now."""
-    return (dt or _now()).astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return (dt or _now()).astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def _dt(text: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from claude_orchestrator.runlog.log import Pause, RunLog, RunRecord, Verification, _dt
 
@@ -141,4 +141,4 @@ def person_turns(log: RunLog, run_ids: Sequence[str]) -> dict[str, list[PersonTu
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")

@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
-from datetime import timezone
+from datetime import UTC
 from http import HTTPStatus
 
 REDACTED = "[REDACTED]"
@@ -90,7 +90,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         current = time.time() if now is None else now
         return max(when.timestamp() - current, 0.0)
     return None

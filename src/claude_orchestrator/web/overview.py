@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from claude_orchestrator.runlog import Pause, RunLog, RunRecord, Verification
 from claude_orchestrator.runlog.overview import (
@@ -289,4 +289,4 @@ def overview_body(log: RunLog, night: Night, e: Esc, *, hours: float,
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -9,7 +9,7 @@ The same body serves the live page (`/runs/RUN_ID`) and the self-contained expor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from claude_orchestrator.runlog import Pause, RunRecord, SupervisorCall, TurnRecord, Verification
 from claude_orchestrator.runlog.format import first_line
@@ -109,7 +109,7 @@ def _call(c: SupervisorCall, e: Esc) -> str:
 def _pause(p: Pause, e: Esc) -> str:
     until = f", resets {when(p.until_at, '%H:%M')}" if p.until_at else ""
     ended = f"ended {when(p.ended_at, '%H:%M:%S')}" if p.ended_at else "not ended"
-    lasted = ((p.ended_at or datetime.now(timezone.utc)) - p.started_at).total_seconds()
+    lasted = ((p.ended_at or datetime.now(UTC)) - p.started_at).total_seconds()
     took = f" ({span(lasted)})"
     return (f'<div class="ev pause"><span class="dim">{when(p.started_at, "%H:%M:%S")}</span> '
             f"paused: {e(p.reason)}{until}; {ended}{took}"
@@ -214,4 +214,4 @@ def export_batch(batch_id: str, runs: Sequence[tuple[RunRecord, Sequence[TurnRec
 
 def _made() -> str:
     return (f'<p class="dim">exported by claude-orchestrator '
-            f"{when(datetime.now(timezone.utc))}</p>")
+            f"{when(datetime.now(UTC))}</p>")
