@@ -74,6 +74,12 @@ class DeliveryError(OrchestratorError):
     the agent's screen stays unanswered (exit 1; the message shows what happened)."""
 
 
+class TurnMachineError(OrchestratorError):
+    """The turn machine was given an input it cannot have been given (an event after the turn
+    ended, a paste's position when nothing was pasted): a bug in what drives it. Raised, as h11
+    raises a protocol error, rather than ignored (exit 1)."""
+
+
 class AgentLost(OrchestratorError):
     """The pane died or tmux went away during a turn, and recovery did not bring it back."""
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import pytest
 
 from claude_orchestrator.agents import Agent, ClaudeAgent, Kind
+from claude_orchestrator.errors import TurnMachineError
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.turn.events import (
     ClearInput,
     Died,
+    Drew,
+    Event,
     Finish,
+    Pasted,
     Status,
     Tick,
 )
@@ -558,14 +562,36 @@ def test_resumed_turn_takes_the_reply_from_events_after_its_mark_only() -> None:
     assert isinstance(acts[-1], Finish) and acts[-1].end.reply == "new reply"
 
 
-def test_nothing_happens_after_the_end_or_before_a_wake() -> None:
+def test_nothing_happens_before_a_wake() -> None:
     w = world()
     h = Harness(w, spec_for("hello"))
     s = h.state
     assert s.wake_at is not None
     assert step(s, Tick(), s.wake_at - 0.01) == (s, [])
+
+
+@pytest.mark.parametrize("event", [Tick(), Drew(5.0), Died("gone"), Pasted(7),
+                                   SimClaude().frame(), ev(9, "Stop", prompt_id="p1")],
+                         ids=lambda e: type(e).__name__)
+def test_an_event_after_the_end_is_a_driver_bug(event: Event) -> None:
+    """As h11 raises a protocol error: an input the machine cannot have been given is not
+    silently ignored."""
+    h = Harness(world(), spec_for("hello"))
     h.run_out()
-    assert step(h.state, Tick(), 99.0) == (h.state, [])
+    with pytest.raises(TurnMachineError, match="after the turn ended"):
+        step(h.state, event, 99.0)
+
+
+def test_a_paste_position_nobody_asked_for_is_a_driver_bug() -> None:
+    h = Harness(world(), spec_for("hello"))
+    assert h.state.phase is Phase.ECHO and h.state.mark is not None  # our paste's, known
+    with pytest.raises(TurnMachineError, match="no paste asked for"):
+        step(h.state, Pasted(123), 2.0)
+    h.drew()
+    h.hooks()
+    assert h.state.phase is Phase.WORK
+    with pytest.raises(TurnMachineError, match="phase work"):
+        step(h.state, Pasted(123), 2.0)
 
 
 def test_session_start_and_other_events_update_the_ledger() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_orchestrator.errors import AgentCannotWork
+from claude_orchestrator.runtime.hooks import HookName
 from claude_orchestrator.screen import sanitize_message
 
 
@@ -137,7 +138,7 @@ class Agent:
         """A one-line note about the installed release (raises when it cannot be used)."""
         return None
 
-    def hook_events(self) -> tuple[str, ...]:
+    def hook_events(self) -> tuple[HookName, ...]:
         """The hook events to listen to (none for an agent without hooks)."""
         return ()
 

@@ -27,6 +27,7 @@ from claude_orchestrator.agents.base import (
 from claude_orchestrator.agents.dialogs import newest, options
 from claude_orchestrator.agents.releases import installed_version, judge_release
 from claude_orchestrator.errors import UsageError
+from claude_orchestrator.runtime.hooks import HookName
 from claude_orchestrator.screen import sanitize_message
 
 _COMMAND_START = re.compile(r"^[/!]")
@@ -72,8 +73,8 @@ _QUESTIONS = {
 # config search; 2.1.332: `Esc to close`, `Esc to go back`).
 _VIEW_FOOTER = re.compile(r"\bEsc to (close|cancel|go back|clear)\b")
 CROSS_SESSION = "crossSessionInbound"
-HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
-               "Notification")
+HOOK_EVENTS = (HookName.SESSION_START, HookName.USER_PROMPT_SUBMIT, HookName.STOP,
+               HookName.STOP_FAILURE, HookName.SESSION_END, HookName.NOTIFICATION)
 
 
 def unwrap_pastes(text: str) -> str:
@@ -209,7 +210,7 @@ class ClaudeAgent(Agent):
             raise UsageError(check.message)
         return check.message if check.verdict == "newer" else None
 
-    def hook_events(self) -> tuple[str, ...]:
+    def hook_events(self) -> tuple[HookName, ...]:
         return HOOK_EVENTS
 
     def own_settings(self, *, autonomous: bool, chosen: Mapping[str, object]) -> dict[str, object]:

@@ -33,10 +33,11 @@ from claude_orchestrator.agents.limits import (
     limit_reset,
 )
 from claude_orchestrator.errors import AgentCannotWork, BudgetExhausted, OutOfTime
+from claude_orchestrator.runtime.hooks import HookName
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn.driver import run_turn
 from claude_orchestrator.turn.ledger import prompt_id_of
-from claude_orchestrator.turn.result import TurnResult
+from claude_orchestrator.turn.result import EndedBy, TurnResult
 
 TRANSIENT_BACKOFF = (30.0, 120.0, 600.0)
 AFTER_RESET = 60.0  # a limit's reset time is to the minute: wait a minute more
@@ -86,7 +87,7 @@ class Unattended:
     def settle(self, message: str, result: TurnResult, *, literal: bool = True) -> TurnResult:
         """The turn's outcome once failures that can pass have passed."""
         transient = 0
-        while result.ended_by == "api-error":
+        while result.ended_by == EndedBy.API_ERROR:
             kind = failure_kind(result.error)
             if kind is Failure.LIMIT:
                 result = self._limit_pause(message, result, literal=literal)
@@ -175,15 +176,16 @@ class Unattended:
             self._wait_once(min(left, 5.0))
             for ev in sess.read_events():
                 pid = prompt_id_of(ev.payload)
-                if ev.name == "UserPromptSubmit" and theirs is None:
+                if ev.name == HookName.USER_PROMPT_SUBMIT and theirs is None:
                     theirs, started = pid or "", self.clock()
-                elif ev.name in ("Stop", "StopFailure") and theirs is not None and (
+                elif ev.name in (HookName.STOP, HookName.STOP_FAILURE) and theirs is not None and (
                         not theirs or not pid or pid == theirs):
                     now = self.clock()
                     reply = str(ev.payload.get("last_assistant_message") or "")
                     return TurnResult(
                         message="", sent_text="", reply=reply,
-                        ended_by="hook" if ev.name == "Stop" else "api-error",
+                        ended_by=EndedBy.HOOK if ev.name == HookName.STOP
+                        else EndedBy.API_ERROR,
                         sent_at=started or now, confirmed_at=started, ended_at=now,
                         reply_at=now, enters=0, error=str(ev.payload.get("error") or ""),
                         prompt_id=pid)

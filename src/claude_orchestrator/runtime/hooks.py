@@ -18,16 +18,29 @@ import shlex
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.runtime.state import open_private, write_private
 
 
+class HookName(StrEnum):
+    """The hook events the orchestrator acts on, by Claude Code's own names."""
+
+    SESSION_START = "SessionStart"
+    USER_PROMPT_SUBMIT = "UserPromptSubmit"
+    STOP = "Stop"
+    STOP_FAILURE = "StopFailure"
+    SESSION_END = "SessionEnd"
+    NOTIFICATION = "Notification"
+
+
 @dataclass(frozen=True)
 class HookEvent:
     """One hook payload as Claude sent it, ending at byte `pos` of the events file: its
-    position is what makes "after our paste" a fact."""
+    position is what makes "after our paste" a fact. `name` is what the payload says (compare
+    it with a `HookName`); a name we do not act on is kept, not refused."""
 
     pos: int
     name: str
@@ -97,7 +110,7 @@ def other_stop_hooks(found: Sequence[dict[str, Any]]) -> bool:
     """Whether Stop hooks other than ours are configured (in `settings_in_force`): such a hook
     can make Claude go on after a Stop (exit 2), so a Stop is then only the end once the screen
     agrees."""
-    return any(isinstance(d.get("hooks"), dict) and d["hooks"].get("Stop") for d in found)
+    return any(isinstance(d.get("hooks"), dict) and d["hooks"].get(HookName.STOP) for d in found)
 
 
 def split_user_settings(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:

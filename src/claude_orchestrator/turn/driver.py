@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from claude_orchestrator.agents import Kind, ScreenState
-from claude_orchestrator.errors import AgentLost, DeliveryError, OutOfTime
+from claude_orchestrator.errors import AgentLost, DeliveryError, OutOfTime, TurnMachineError
 from claude_orchestrator.runtime.tmux import TmuxError
 from claude_orchestrator.turn.events import (
     Action,
@@ -32,10 +32,11 @@ from claude_orchestrator.turn.events import (
     Tell,
     Tick,
     TurnEnd,
+    TurnOutcome,
 )
 from claude_orchestrator.turn.ledger import Ledger
 from claude_orchestrator.turn.machine import TurnSpec, TurnState, begin, resumed, step
-from claude_orchestrator.turn.result import TurnResult
+from claude_orchestrator.turn.result import EndedBy, TurnResult
 
 if TYPE_CHECKING:  # the session sits below the turn; imported for its type only
     from claude_orchestrator.session import AgentSession
@@ -48,7 +49,8 @@ def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnR
     text = agent.prepare(message, literal=literal)
     wall = time.time()
     if not text:
-        return TurnResult(message, "", "", "nothing-to-send", wall, None, None, wall, enters=0)
+        return TurnResult(message, "", "", EndedBy.NOTHING_TO_SEND, wall, None, None, wall,
+                          enters=0)
     recovery: list[str] = []
     redelivered = False
     while True:
@@ -58,35 +60,39 @@ def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnR
         sent_at = time.time()
         transcript = _transcript_mark(sess)
         end = drive(sess, spec)
-        if end.outcome == "undeliverable":
-            raise DeliveryError(end.error)
-        if end.outcome == "lost":
-            note = f"{end.error} during the turn"
-            sess.reporter.note(note)
-            recovery.append(note)
-            if end.delivered:
-                sess.ensure_ready()
-                resumed_note = (" with the conversation resumed"
-                                if sess.session_id and agent.resumable else "")
-                reply = (f"[orchestrator: {end.error} while working on this message; it was "
-                         f"restarted{resumed_note}. The reply was lost; the message was not "
-                         "sent again.]")
-                return _result(spec, replace_reply(end, reply), sent_at, recovery)
-            if redelivered:
-                raise AgentLost(f"{end.error}, twice: the message could not be delivered")
-            redelivered = True
-            recovery.append("message delivered again after the restart (it had not arrived)")
-            continue
-        result = replace(_result(spec, end, sent_at, recovery), transcript=transcript)
-        if spec.kind is Kind.SCREEN:
-            view = close_view(sess, text)
-            if view:
-                result = replace(result, reply=view)
-        if spec.kind is Kind.SHELL and end.ended_by == "hook":
-            output = shell_output(sess, text)
-            if output is not None:
-                result = _with_output(result, output)
-        return result
+        match end.outcome:
+            case TurnOutcome.ENDED:
+                result = replace(_result(spec, end, sent_at, recovery), transcript=transcript)
+                if spec.kind is Kind.SCREEN:
+                    view = close_view(sess, text)
+                    if view:
+                        result = replace(result, reply=view)
+                if spec.kind is Kind.SHELL and end.ended_by is EndedBy.HOOK:
+                    output = shell_output(sess, text)
+                    if output is not None:
+                        result = _with_output(result, output)
+                return result
+            case TurnOutcome.UNDELIVERABLE:
+                raise DeliveryError(end.error)
+            case TurnOutcome.LOST:
+                note = f"{end.error} during the turn"
+                sess.reporter.note(note)
+                recovery.append(note)
+                if end.delivered:
+                    sess.ensure_ready()
+                    resumed_note = (" with the conversation resumed"
+                                    if sess.session_id and agent.resumable else "")
+                    reply = (f"[orchestrator: {end.error} while working on this message; it "
+                             f"was restarted{resumed_note}. The reply was lost; the message "
+                             "was not sent again.]")
+                    return _result(spec, replace_reply(end, reply), sent_at, recovery)
+                if redelivered:
+                    raise AgentLost(f"{end.error}, twice: the message could not be delivered")
+                redelivered = True
+                recovery.append("message delivered again after the restart (it had not "
+                                "arrived)")
+            case _:
+                assert_never(end.outcome)
 
 
 MAX_ESCAPES = 4
@@ -161,13 +167,16 @@ def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | Non
     frame = _capture(sess, None) if not restarted else None
     before = frame if isinstance(frame, Frame) else Frame((), now)
     state, actions = resumed(spec, ledger, mark, before, now)
+    finished: TurnEnd | None = None
     for ev in events:
         if ev.pos > mark:
             state, more = step(state, ev, now)
             actions += more
-    finished = next((a.end for a in actions if isinstance(a, Finish)), None)
+            finished = next((a.end for a in more if isinstance(a, Finish)), None)
+            if finished is not None:
+                break  # what came after the turn's end is the next turn's
     sent_at = time.time()
-    if finished is not None and finished.outcome == "ended":
+    if finished is not None and finished.outcome is TurnOutcome.ENDED:
         sess.adopt_ledger(state.ledger)
         return _result(spec, finished, sent_at, ["reply taken from the hook record"])
     if state.confirmed_at is None and (restarted or not sess.hooks_reporting):
@@ -175,16 +184,21 @@ def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | Non
     if restarted:
         reply = ("[orchestrator: Claude was restarted while working on this message; the "
                  "reply was lost; the message was not sent again.]")
-        end = TurnEnd("lost", "agent-died", reply, delivered=True, confirmed_at=now)
+        end = TurnEnd(TurnOutcome.LOST, EndedBy.AGENT_DIED, reply, delivered=True,
+                      confirmed_at=now)
         return _result(spec, end, sent_at, [])
     sess.reporter.note("waiting for the message in flight")
     end = drive(sess, spec, (state, [a for a in actions if not isinstance(a, Finish)]))
-    if end.outcome == "undeliverable":
-        raise DeliveryError(end.error)
-    if end.outcome == "lost":
-        return _result(spec, replace_reply(end, f"[orchestrator: {end.error} while working on "
-                                                "this message.]"), sent_at, [])
-    return _result(spec, end, sent_at, ["waited for the turn in flight"])
+    match end.outcome:
+        case TurnOutcome.ENDED:
+            return _result(spec, end, sent_at, ["waited for the turn in flight"])
+        case TurnOutcome.UNDELIVERABLE:
+            raise DeliveryError(end.error)
+        case TurnOutcome.LOST:
+            return _result(spec, replace_reply(end, f"[orchestrator: {end.error} while "
+                                                    "working on this message.]"), sent_at, [])
+        case _:
+            assert_never(end.outcome)
 
 
 def drive(sess: AgentSession, spec: TurnSpec,
@@ -231,21 +245,26 @@ def _perform(sess: AgentSession, action: Action) -> Event | None:
     """One action on tmux; what it led to (a frame, the paste's position, the agent's death)."""
     runtime = sess.runtime
     try:
-        if isinstance(action, Capture):
-            return _capture(sess, action.history_from, people=action.people)
-        if isinstance(action, ClearInput):
-            runtime.press("C-u")
-        elif isinstance(action, Paste):
-            mark = sess.events_mark()  # before the paste: whatever it causes comes after
-            runtime.paste(action.text)
-            return Pasted(mark)
-        elif isinstance(action, Press):
-            runtime.press(action.key)
-        elif isinstance(action, Tell):
-            where = f" (answer it in tmux: {sess.attach_command})" if action.where else ""
-            sess.reporter.note(action.message + where)
-        elif isinstance(action, Status):
-            sess.reporter.waiting(action.what)
+        match action:
+            case Capture(history_from=history_from, people=people):
+                return _capture(sess, history_from, people=people)
+            case ClearInput():
+                runtime.press("C-u")
+            case Paste(text=text):
+                mark = sess.events_mark()  # before the paste: whatever it causes comes after
+                runtime.paste(text)
+                return Pasted(mark)
+            case Press(key=key):
+                runtime.press(key)
+            case Tell(message=message, where=where):
+                at = f" (answer it in tmux: {sess.attach_command})" if where else ""
+                sess.reporter.note(message + at)
+            case Status(what=what):
+                sess.reporter.waiting(what)
+            case Finish():
+                raise TurnMachineError("a turn's end is returned by drive(), not performed")
+            case _:
+                assert_never(action)
     except TmuxError as err:
         return _died_or_raise(sess, err)
     return None
@@ -285,6 +304,8 @@ def _spec(sess: AgentSession, message: str, text: str, kind: Kind) -> TurnSpec:
 
 
 def _result(spec: TurnSpec, end: TurnEnd, sent_at: float, recovery: list[str]) -> TurnResult:
+    if end.ended_by is None:  # only an undeliverable message has no end, and it raises
+        raise TurnMachineError(f"a turn that ended {end.outcome} has no reply")
     offset = time.time() - time.monotonic()  # the machine's times are monotonic
 
     def wall(t: float | None) -> float | None:
@@ -294,7 +315,7 @@ def _result(spec: TurnSpec, end: TurnEnd, sent_at: float, recovery: list[str]) -
         message=spec.message, sent_text=spec.text, reply=end.reply, ended_by=end.ended_by,
         sent_at=sent_at, confirmed_at=wall(end.confirmed_at), ended_at=wall(end.ended_at),
         reply_at=time.time(), enters=end.enters, recovery=(*end.notes, *recovery),
-        received_text=end.received, error=end.error if end.ended_by == "api-error" else "",
+        received_text=end.received, error=end.error if end.ended_by is EndedBy.API_ERROR else "",
         prompt_id=end.prompt_id, events=end.events)
 
 

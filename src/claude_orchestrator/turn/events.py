@@ -1,4 +1,5 @@
-"""What the turn machine is told (events) and what it asks for (actions): plain data.
+"""What the turn machine is told (events) and what it asks for (actions): plain data, each a
+closed union (`Event`, `Action`) that the machine and its driver match exhaustively.
 
 Every event carries what makes it a fact rather than a guess: a hook event its position in the
 events file, a screen frame the time the pane last drew before it was taken. Times are the
@@ -8,8 +9,10 @@ driver's monotonic clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from claude_orchestrator.runtime.hooks import HookEvent
+from claude_orchestrator.turn.result import EndedBy
 
 # ----------------------------------------------------------------------------- events
 Hook = HookEvent  # one hook payload, ending at byte `pos` of the events file
@@ -102,14 +105,20 @@ class Status:
     what: str
 
 
+class TurnOutcome(StrEnum):
+    """How a turn ended, as far as its driver must act on it."""
+
+    ENDED = "ended"  # a reply, or the screen's account of the turn
+    LOST = "lost"  # the agent died; `TurnEnd.delivered` says whether the message was submitted
+    UNDELIVERABLE = "undeliverable"  # cannot be delivered as written; `TurnEnd.error` says why
+
+
 @dataclass(frozen=True)
 class TurnEnd:
-    """How the turn ended. `outcome`: `ended` (a reply, or the screen's account of the turn),
-    `lost` (the agent died; `delivered` says whether the message had been submitted),
-    `undeliverable` (the message cannot be delivered as written; `error` says why)."""
+    """How the turn ended: its outcome, and how the end was known (None: undeliverable)."""
 
-    outcome: str
-    ended_by: str = ""  # hook | api-error | screen | idle-timeout | agent-died
+    outcome: TurnOutcome
+    ended_by: EndedBy | None = None
     reply: str = ""
     error: str = ""  # why undeliverable / why the agent was lost / StopFailure's error kind
     delivered: bool = False

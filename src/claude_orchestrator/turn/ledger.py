@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-TURN_ENDS = ("Stop", "StopFailure")
+from claude_orchestrator.runtime.hooks import HookName
 
 
 class Exchange(NamedTuple):
@@ -141,18 +141,21 @@ class Ledger:
                        else self.transcript_path)
 
     def apply(self, name: str, payload: dict[str, Any], by_person: bool = False) -> Ledger:
-        """Any hook event, when the caller does not need to know whose turn it touched."""
+        """Any hook event, when the caller does not need to know whose turn it touched (one
+        that says nothing about turns leaves the ledger as it was)."""
         pid = prompt_id_of(payload)
-        if name == "UserPromptSubmit":
-            return self.submitted(pid, str(payload.get("prompt") or ""),
-                                  by_person=by_person)[0]
-        if name in TURN_ENDS:
-            return self.close(pid, str(payload.get("last_assistant_message") or ""))[0]
-        if name == "SessionStart":
-            return self.started(payload)
-        if name == "SessionEnd":
-            return replace(self, open=())
-        return self
+        match name:
+            case HookName.USER_PROMPT_SUBMIT:
+                return self.submitted(pid, str(payload.get("prompt") or ""),
+                                      by_person=by_person)[0]
+            case HookName.STOP | HookName.STOP_FAILURE:
+                return self.close(pid, str(payload.get("last_assistant_message") or ""))[0]
+            case HookName.SESSION_START:
+                return self.started(payload)
+            case HookName.SESSION_END:
+                return replace(self, open=())
+            case _:
+                return self
 
     def idle(self) -> Ledger:
         """The screen shows the agent idle at its prompt: no turn runs (one ended by Escape
@@ -205,8 +208,10 @@ def late_reply(events: Sequence[tuple[str, dict[str, Any]]],
     seen = False
     for name, payload in events:
         pid = prompt_id_of(payload)
-        if name == "UserPromptSubmit" and not seen and matches(str(payload.get("prompt", ""))):
+        if (name == HookName.USER_PROMPT_SUBMIT and not seen
+                and matches(str(payload.get("prompt", "")))):
             seen, ours = True, pid
-        elif name in TURN_ENDS and seen and (ours is None or pid is None or pid == ours):
+        elif (name in (HookName.STOP, HookName.STOP_FAILURE) and seen
+              and (ours is None or pid is None or pid == ours)):
             return str(payload.get("last_assistant_message") or "")
     return None
