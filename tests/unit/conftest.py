@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.unit.drive_sim import close_all
 
 
 def script(folder: Path, name: str, body: str = "exit 0") -> Path:
@@ -31,3 +34,10 @@ def tools(tmp_path: Path) -> Path:
     script(d, "tmux", "exit 1")
     script(d, "claude", "exit 1")
     return d
+
+
+@pytest.fixture(autouse=True)
+def _no_driver_outlives_its_test() -> Iterator[None]:
+    """A turn driver the test left waiting (tests/unit/drive_sim.py) is ended."""
+    yield
+    close_all()

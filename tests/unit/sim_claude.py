@@ -2,15 +2,21 @@
 the hook events each release writes (shared/claude-code-facts.md, measured on 2.1.197 and
 2.1.332). Pure Python, no tmux: the property tests drive the turn machine against it in random
 orders of events, and check what it did to the model (what was pasted, submitted, answered).
+`SimLive` puts it behind the driver's seam (turn/live.py), so the shipped driver runs on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_orchestrator.progress import QuietReporter
 from claude_orchestrator.runtime.hooks import HookEvent
+from claude_orchestrator.runtime.tmux import PaneStatus
+from claude_orchestrator.runtime.watch import Activity
 from claude_orchestrator.turn.events import Frame
+from claude_orchestrator.turn.ledger import Ledger
 
 RULE = "─" * 60
 
@@ -192,3 +198,82 @@ class SimClaude:
             if text.rstrip() in turn.texts:
                 return turn.reply
         return None
+
+
+# ----------------------------------------------------------------------------- the seam
+class SimPane:
+    """The simulated Claude's pane as the driver sees it (turn.live.Pane)."""
+
+    def __init__(self, world: SimClaude) -> None:
+        self.world = world
+        self.keys: list[str] = []  # every key pressed but C-u (clearing the box)
+
+    def status(self) -> PaneStatus:
+        dead = self.world.dead
+        return PaneStatus(server=True, session=True, dead=dead, exit_status=1 if dead else None)
+
+    def capture(self, *, history: int | None = 0) -> list[str]:
+        return list(self.world.lines())
+
+    def person_idle(self) -> float | None:
+        typed = self.world.person_typed_at
+        return None if typed is None else self.world.now - typed
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            if key == "C-u":
+                self.world.clear()
+                continue
+            self.keys.append(key)
+            if key == "Enter":
+                self.world.enter()
+
+    def paste(self, text: str, *, then_enter: bool = False) -> None:
+        self.world.paste(text)
+        if then_enter:
+            self.press("Enter")
+
+
+class SimWatch:
+    """Waiting (turn.live.Watch): the wait is handed to `wake`, which says what happened
+    meanwhile; a person attaching is told as tmux tells it (a client came)."""
+
+    def __init__(self, world: SimClaude, wake: Callable[[float], Activity]) -> None:
+        self.world = world
+        self.wake = wake
+        self.people_maybe = True
+
+    @property
+    def last_output(self) -> float:
+        return self.world.drawn_at
+
+    def wait(self, timeout: float) -> Activity:
+        activity = self.wake(timeout)
+        if self.world.person_typed_at is not None and not self.people_maybe:
+            activity.clients = True
+            self.people_maybe = True
+        return activity
+
+
+class SimLive:
+    """The simulated Claude behind the driver's seam (turn.live.Live)."""
+
+    attach_command = "tmux -L sim attach -t sim"
+
+    def __init__(self, world: SimClaude, ledger: Ledger,
+                 wake: Callable[[float], Activity]) -> None:
+        self.world = world
+        self.runtime = SimPane(world)
+        self.watcher = SimWatch(world, wake)
+        self.reporter = QuietReporter()
+        self.ledger = ledger
+        self.deadline: float | None = None
+
+    def read_events(self) -> list[HookEvent]:
+        return self.world.read()
+
+    def events_mark(self) -> int:
+        return self.world.pos
+
+    def adopt_ledger(self, ledger: Ledger) -> None:
+        self.ledger = ledger

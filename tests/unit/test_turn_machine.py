@@ -20,8 +20,8 @@ from claude_orchestrator.turn.events import (
 )
 from claude_orchestrator.turn.ledger import Entry, Ledger, Waiting
 from claude_orchestrator.turn.machine import Phase, Timing, resumed, step
+from tests.unit.drive_sim import Harness, spec_for
 from tests.unit.sim_claude import SimClaude
-from tests.unit.turn_harness import Harness, spec_for
 
 
 def ev(pos: int, name: str, **payload: object) -> HookEvent:
@@ -420,6 +420,25 @@ def test_the_agent_dies_before_and_after_the_submission() -> None:
     h3.advance(0.1)
     h3.die()  # no hook can tell: a pressed Enter counts as delivered (never send twice)
     assert h3.end is not None and h3.end.delivered
+
+
+def test_a_death_is_judged_after_what_the_hooks_wrote_before_it() -> None:
+    """Claude took the message, wrote its UserPromptSubmit, and died before the driver read
+    it: the record is read first, so the message counts as delivered and is never sent again
+    (the driver used to hear of the death first; the property tests found it once they ran
+    the shipped driver)."""
+    w = world()
+    h = Harness(w, spec_for("hello"))
+    h.drew()  # Enter: Claude takes it, its submit event is written, not read yet
+    assert w.submitted == ["hello"] and w.written
+    h.die()  # the pane's death wakes the driver
+    assert h.end is not None and h.end.outcome == "lost" and h.end.delivered
+    w2 = world()
+    h2 = Harness(w2, spec_for("hello"))
+    h2.drew()
+    w2.die()  # unnoticed until the next capture finds the pane dead
+    h2.advance(1.0)
+    assert h2.end is not None and h2.end.outcome == "lost" and h2.end.delivered
 
 
 def test_notifications_reach_the_person_during_the_turn() -> None:

@@ -9,7 +9,8 @@ question is open; at most one second delivery; the reply returned is the reply o
 processed this message; a message reported undelivered never reached Claude; every turn ends.
 
 Two explorers share the scenario and its checks: hypothesis's stateful testing (shrinks a
-failure to its shortest story) and a seeded random walk (many more, evenly mixed orders).
+failure to its shortest story) and a seeded random walk (many more, evenly mixed orders). Both
+run the shipped driver (turn/driver.py) over the simulated Claude's seam (drive_sim.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from claude_orchestrator.turn.events import TurnEnd
 from claude_orchestrator.turn.ledger import Ledger
+from tests.unit.drive_sim import Harness, spec_for
 from tests.unit.sim_claude import SimClaude, SimTurn
-from tests.unit.turn_harness import Harness, spec_for
 
 TEXTS = [
     "please fix the failing test",
@@ -146,9 +147,12 @@ class Scenario:
 
     def finish(self) -> None:
         """Every turn ends: let the world finish what it started, then check the end."""
-        if not self.world.dead:
-            self.h.run_out()
-        self.check()
+        try:
+            if not self.world.dead:
+                self.h.run_out()
+            self.check()
+        finally:
+            self.h.close()
 
     STEPS = ("hooks_are_read", "screen_draws", "a_turn_ends", "someone_answers_the_question",
              "a_person_submits_at_the_pane", "a_person_types_at_the_pane", "the_pane_dies")
@@ -215,13 +219,16 @@ def test_turn_random_walk(setup: Setup, seed: int) -> None:
     rng = random.Random(seed)
     s = Scenario(setup)
     deaths = rng.random() < 0.3
-    for _ in range(rng.randint(1, 60)):
-        if s.h.done:
-            break
-        if rng.random() < 0.35:
-            s.time_passes(rng.choice(DELAYS))
-        else:
-            name = rng.choice([n for n in Scenario.STEPS if deaths or n != "the_pane_dies"])
-            getattr(s, name)()
-        s.check()
-    s.finish()
+    try:
+        for _ in range(rng.randint(1, 60)):
+            if s.h.done:
+                break
+            if rng.random() < 0.35:
+                s.time_passes(rng.choice(DELAYS))
+            else:
+                name = rng.choice([n for n in Scenario.STEPS if deaths or n != "the_pane_dies"])
+                getattr(s, name)()
+            s.check()
+        s.finish()
+    finally:
+        s.h.close()

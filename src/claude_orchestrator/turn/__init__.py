@@ -1,8 +1,9 @@
 """One turn: a message delivered exactly once, and the reply to that message.
 
-`machine` decides (pure), `ledger` ties hook events to turns, `driver` performs the machine's
-actions on tmux (`run_turn`, `await_reply`), `result` is the turn's outcome. The driver is
-imported on first use, so reading a `TurnResult` does not load tmux's library."""
+`machine` decides (pure, with `state`, `on_hooks`, `on_frames`, `events`), `ledger` ties hook
+events to turns, `driver` performs the machine's actions on the live agent through the seam in
+`live` (`run_turn`, `await_reply`), `result` is the turn's outcome. The driver is imported on
+first use, so reading a `TurnResult` does not load tmux's library."""
 
 from typing import Any
 

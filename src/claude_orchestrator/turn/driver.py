@@ -1,5 +1,6 @@
-"""The turn machine's driver: performs its actions on tmux and feeds it what happened (hook
-events, drawing, frames, pane death, time). It decides nothing itself.
+"""The turn machine's driver: performs its actions on the live agent and feeds it what
+happened (hook events, drawing, frames, pane death, time). It decides nothing itself, and
+knows the agent only through the seam in live.py (tmux in production, a model in the tests).
 
 Recovery policy around the machine: when the agent or tmux dies, restart it (resuming the
 conversation where the profile can); deliver the message again only if it had not been
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
 from claude_orchestrator.agents import Kind, ScreenState
 from claude_orchestrator.errors import AgentLost, DeliveryError, OutOfTime, TurnMachineError
@@ -35,14 +37,14 @@ from claude_orchestrator.turn.events import (
     TurnOutcome,
 )
 from claude_orchestrator.turn.ledger import Ledger
-from claude_orchestrator.turn.machine import TurnSpec, TurnState, begin, resumed, step
+from claude_orchestrator.turn.live import Live, LiveSession
+from claude_orchestrator.turn.machine import Step, TurnSpec, TurnState, begin, resumed, step
 from claude_orchestrator.turn.result import EndedBy, TurnResult
 
-if TYPE_CHECKING:  # the session sits below the turn; imported for its type only
-    from claude_orchestrator.session import AgentSession
+Clock = Callable[[], float]
 
 
-def run_turn(sess: AgentSession, message: str, *, literal: bool = True) -> TurnResult:
+def run_turn(sess: LiveSession, message: str, *, literal: bool = True) -> TurnResult:
     """Deliver `message` and return the reply. `literal` keeps `/` and `!` text from being run
     as a command (autonomous mode); in chat (`literal=False`) they pass through to Claude."""
     agent = sess.agent
@@ -99,7 +101,7 @@ MAX_ESCAPES = 4
 VIEW_SETTLE = 0.5  # a view draws its parts as they load (2.1.197's /config list: ~0.5 s)
 
 
-def close_view(sess: AgentSession, sent: str) -> str | None:
+def close_view(sess: LiveSession, sent: str) -> str | None:
     """A view a command left open over the prompt (`/help`, `/cost`, `/status`, `/config` in
     Claude 2.1.332 and 2.1.197: a panel with no input box and `Esc to close`, `Esc to go back`
     in a search field) takes every key typed next: the next message would be lost in it.
@@ -135,7 +137,7 @@ def close_view(sess: AgentSession, sent: str) -> str | None:
     return view
 
 
-def _settle(sess: AgentSession, quiet: float, *, limit: float) -> None:
+def _settle(sess: LiveSession, quiet: float, *, limit: float) -> None:
     """Wait until the pane has drawn nothing for `quiet` seconds (at most `limit`)."""
     deadline = time.monotonic() + max(0.0, limit)
     still_until = time.monotonic() + quiet
@@ -144,7 +146,7 @@ def _settle(sess: AgentSession, quiet: float, *, limit: float) -> None:
             still_until = time.monotonic() + quiet
 
 
-def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | None:
+def await_reply(sess: LiveSession, message: str, mark: int) -> TurnResult | None:
     """The reply to a message a previous orchestrator pasted (at events-file position `mark`)
     and then died waiting on. The hook record after `mark` says whether it was submitted and
     whether its turn ended; a turn still running is waited for. None when the message never
@@ -201,48 +203,82 @@ def await_reply(sess: AgentSession, message: str, mark: int) -> TurnResult | Non
             assert_never(end.outcome)
 
 
-def drive(sess: AgentSession, spec: TurnSpec,
-          start: tuple[TurnState, list[Action]] | None = None) -> TurnEnd:
+def drive(live: Live, spec: TurnSpec, start: Step | None = None, *,
+          clock: Clock = time.monotonic) -> TurnEnd:
     """Run the machine until it finishes: perform each action, feed back each event."""
-    clock = time.monotonic
-    state, actions = start or begin(spec, sess.ledger, clock(), sess.watcher.last_output)
-    queue: deque[Event] = deque()
-    try:
-        while True:
-            for action in actions:
-                if isinstance(action, Finish):
-                    return action.end
-                event = _perform(sess, action)
-                if event is not None:
-                    queue.append(event)
-            actions = []
-            if queue:
-                state, actions = step(state, queue.popleft(), clock())
-                continue
-            now = clock()
-            timeout = state.wake_at - now if state.wake_at is not None else 3600.0
-            if sess.deadline is not None:
-                left = sess.deadline - now
-                if left <= 0:
-                    raise OutOfTime("time budget reached while Claude worked")
-                timeout = min(timeout, left)
-            activity = sess.watcher.wait(max(0.0, timeout))
-            if activity.hook:
-                queue.extend(sess.read_events())
-            if activity.output:
-                queue.append(Drew(sess.watcher.last_output))
-            if activity.gone or activity.pane_died:
-                status = sess.runtime.status()
-                if not status.alive:
-                    queue.append(Died(status.describe()))
-            queue.append(Tick())
-    finally:
-        sess.adopt_ledger(state.ledger)
-        sess.reporter.idle()
+    return TurnDriver(live, spec, start, clock=clock).run()
 
 
-def _perform(sess: AgentSession, action: Action) -> Event | None:
-    """One action on tmux; what it led to (a frame, the paste's position, the agent's death)."""
+class TurnDriver:
+    """One turn's machine on a live agent. `state` is the machine's state as it stands (read
+    by tests between two waits); `clock` is the monotonic clock the machine's times are on."""
+
+    def __init__(self, live: Live, spec: TurnSpec, start: Step | None = None, *,
+                 clock: Clock = time.monotonic) -> None:
+        self.live = live
+        self.clock = clock
+        self.state: TurnState
+        self.state, self._actions = start or begin(spec, live.ledger, clock(),
+                                                   live.watcher.last_output)
+
+    def run(self) -> TurnEnd:
+        """Perform the actions, step the machine with what they led to, and when nothing is
+        left to do sleep until something happens or the machine's next wake-up is due."""
+        live = self.live
+        actions, self._actions = self._actions, []
+        queue: deque[Event] = deque()
+        try:
+            while True:
+                for action in actions:
+                    if isinstance(action, Finish):
+                        return action.end
+                    event = _perform(live, action)
+                    if isinstance(event, Died):
+                        # What the hooks wrote before the death says whether the message was
+                        # submitted: the machine reads it before it hears of the death.
+                        queue.extend(live.read_events())
+                    if event is not None:
+                        queue.append(event)
+                actions = []
+                if queue:
+                    self.state, actions = step(self.state, queue.popleft(), self.clock())
+                    continue
+                queue.extend(self._wait())
+        finally:
+            live.adopt_ledger(self.state.ledger)
+            live.reporter.idle()
+
+    def _wait(self) -> list[Event]:
+        """Sleep until something happens or a wake-up is due; what happened, then a Tick."""
+        live = self.live
+        now = self.clock()
+        wake_at = self.state.wake_at
+        timeout = wake_at - now if wake_at is not None else 3600.0
+        if live.deadline is not None:
+            left = live.deadline - now
+            if left <= 0:
+                raise OutOfTime("time budget reached while Claude worked")
+            timeout = min(timeout, left)
+        activity = live.watcher.wait(max(0.0, timeout))
+        died: Died | None = None
+        if activity.gone or activity.pane_died:
+            status = live.runtime.status()
+            if not status.alive:
+                died = Died(status.describe())
+        events: list[Event] = []
+        if activity.hook or died is not None:  # (before a death: see run())
+            events.extend(live.read_events())
+        if activity.output:
+            events.append(Drew(live.watcher.last_output))
+        if died is not None:
+            events.append(died)
+        events.append(Tick())
+        return events
+
+
+def _perform(sess: Live, action: Action) -> Event | None:
+    """One action on the pane; what it led to (a frame, the paste's position, the agent's
+    death)."""
     runtime = sess.runtime
     try:
         match action:
@@ -270,7 +306,7 @@ def _perform(sess: AgentSession, action: Action) -> Event | None:
     return None
 
 
-def _capture(sess: AgentSession, history_from: int | None, *, people: bool = False) -> Event:
+def _capture(sess: Live, history_from: int | None, *, people: bool = False) -> Event:
     try:
         status = sess.runtime.status()
         if not status.alive:  # a dead pane keeps its last screen: never judge that one
@@ -287,7 +323,7 @@ def _capture(sess: AgentSession, history_from: int | None, *, people: bool = Fal
                  history_from is not None, person_idle=idle)
 
 
-def _died_or_raise(sess: AgentSession, err: TmuxError) -> Event:
+def _died_or_raise(sess: Live, err: TmuxError) -> Event:
     """A failed tmux command is the agent's death when the pane is gone; else a real error."""
     status = sess.runtime.status()
     if status.alive:
@@ -295,7 +331,7 @@ def _died_or_raise(sess: AgentSession, err: TmuxError) -> Event:
     return Died(status.describe())
 
 
-def _spec(sess: AgentSession, message: str, text: str, kind: Kind) -> TurnSpec:
+def _spec(sess: LiveSession, message: str, text: str, kind: Kind) -> TurnSpec:
     return TurnSpec(message=message, text=text, kind=kind, profile=sess.agent,
                     idle_timeout=sess.config.idle_timeout,
                     stable_window=sess.config.stable_window,
@@ -327,14 +363,14 @@ def _with_output(result: TurnResult, output: str) -> TurnResult:
     return replace(result, output=output)
 
 
-def _transcript_mark(sess: AgentSession) -> tuple[str, int] | None:
+def _transcript_mark(sess: LiveSession) -> tuple[str, int] | None:
     from claude_orchestrator.agents.transcript import size
 
     path = sess.ledger.transcript_path
     return (path, size(path)) if path else None
 
 
-def shell_output(sess: AgentSession, text: str) -> str | None:
+def shell_output(sess: LiveSession, text: str) -> str | None:
     """What a `!cmd` printed, from Claude's transcript (the screen shortens long output)."""
     from claude_orchestrator.agents.transcript import bash_output
 

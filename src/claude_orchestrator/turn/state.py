@@ -117,7 +117,10 @@ def schedule(s: TurnState, now: float) -> TurnState:
     due: list[float] = []
     match s.phase:
         case Phase.LOOK:
-            due.append(s.drawn_at + t.settle_quiet)
+            # Once the screen has been quiet that long (a busy screen that does not redraw
+            # is looked at again that often, not at once and again: the driver would spin).
+            settled = s.drawn_at + t.settle_quiet
+            due.append(settled if settled > now else now + t.settle_quiet)
         case Phase.PERSON:
             due.append(s.person_look_at)
         case Phase.QUESTION if s.asker_busy_at is not None:
