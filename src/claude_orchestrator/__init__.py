@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from claude_orchestrator.version import __version__
 
 if TYPE_CHECKING:
     from claude_orchestrator.api import RunResult, Session, Turn, run_task

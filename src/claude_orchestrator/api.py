@@ -19,12 +19,12 @@ import contextlib
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from claude_orchestrator.config import BY_DEST, Config, resolve
+from claude_orchestrator.drivers.result import RunResult
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.progress import QuietReporter, Reporter
 from claude_orchestrator.secrets import Redactor, url_secrets
@@ -237,39 +237,6 @@ class Session:
     def _pause_ended(self, pause: int) -> None:
         assert self.run is not None
         self.run.pause_ended(pause)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How an autonomous run ended. `status`: complete, budget, refused, failed, interrupted,
-    stuck; `exit_code` as the command line's; `cost_usd` the supervisor's plus Claude's (an
-    estimate for Claude's part); `next_step` the command that continues it, when it stopped
-    short."""
-
-    run_id: str
-    status: str
-    exit_code: int
-    message: str
-    summary: str
-    turns: int
-    seconds: float
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    supervisor_cost_usd: float
-    claude_cost_usd: float
-    claude_tokens: int
-    branch: str | None = None
-    next_step: str = ""  # the one command that continues a run that stopped short
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "complete"
-
-    def as_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 def run_task(task: str, *, workdir: str | Path = ".", reporter: Reporter | None = None,

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from claude_orchestrator.api import RunResult
 from claude_orchestrator.config import Config
 from claude_orchestrator.drivers.checks import run_check
 from claude_orchestrator.drivers.lifecycle import (
@@ -20,6 +19,7 @@ from claude_orchestrator.drivers.lifecycle import (
     outcome_of,
     release_signals,
 )
+from claude_orchestrator.drivers.result import RunResult
 from claude_orchestrator.drivers.unattended import PauseLimits, Unattended
 from claude_orchestrator.drivers.work import ensure_worktree, note_in_place
 from claude_orchestrator.errors import (

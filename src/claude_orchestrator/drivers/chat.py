@@ -15,12 +15,30 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from claude_orchestrator.agents import UnknownDialog
-from claude_orchestrator.api import Session
 from claude_orchestrator.drivers.terminal import prompt_session
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.screen import terminal_safe
+from claude_orchestrator.session import AgentSession
+from claude_orchestrator.turn.ledger import Exchange
+from claude_orchestrator.turn.result import TurnResult
 
 PROMPT = "you> "
+
+
+class ChatSession(Protocol):
+    """What chat needs of a session (`api.Session`, which sits above the drivers)."""
+
+    @property
+    def agent(self) -> AgentSession: ...
+
+    @property
+    def attach_command(self) -> str: ...
+
+    def nothing_to_send(self, text: str, *, literal: bool = True) -> bool: ...
+
+    def send(self, text: str, *, literal: bool = True, source: str = "api") -> TurnResult: ...
+
+    def exchanges(self) -> list[Exchange]: ...
 
 
 class ChatInterrupted(Exception):
@@ -124,7 +142,7 @@ def piped_lines(stream: IO[str], out: IO[str]) -> Iterator[str]:
         yield line.rstrip("\n")
 
 
-def chat_loop(session: Session, lines: Iterator[str | WebLine], out: IO[str], *,
+def chat_loop(session: ChatSession, lines: Iterator[str | WebLine], out: IO[str], *,
               show: Callable[[str], str] = terminal_safe,
               on_cancel: Callable[[], None] | None = None) -> int:
     """Deliver each line, print each reply. Returns the exit status (0 for /quit or EOF).

@@ -10,7 +10,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.agents.prices import price
@@ -191,7 +191,13 @@ class Run:
     def record_turn(self, seq: int, result: TurnResult) -> None:
         """The turn's result, at once; Claude's own tokens for it follow from its transcript in
         the background (drivers/usage.py: the reply is never held back for them)."""
-        self.log.record_turn(self.id, seq, result)
+        if result.confirmed_at:
+            self.log.mark_delivered(self.id, seq, _utc(result.confirmed_at))
+        self.log.finish_turn(self.id, seq, reply=result.reply, ended_by=result.ended_by,
+                             ended_at=_utc(result.ended_at or result.reply_at),
+                             recovery="; ".join(result.recovery) or None,
+                             timings=result.timings(), error_kind=result.error or None,
+                             output=result.output)
         if result.transcript is None or result.ended_by not in ("hook", "api-error", "screen"):
             return
         self.usage.collect(seq, *result.transcript, prompt=result.received_text or None,
@@ -310,3 +316,7 @@ def release_signals() -> None:
     """Let held signals in: one that came meanwhile is raised here."""
     if threading.current_thread() is threading.main_thread():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPERS)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -39,15 +39,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.runlog.migrations import MIGRATIONS
 from claude_orchestrator.runtime.state import UnsafeState, check_parents, make_dirs
-
-if TYPE_CHECKING:
-    from claude_orchestrator.turn.result import TurnResult
 
 MODES = ("autonomous", "chat")
 RUN_STATUSES = ("running", "complete", "interrupted", "failed", "budget", "refused", "quit",
@@ -107,6 +103,35 @@ def open_runlog(path: Path | None, **options: Any) -> RunLog:
 
 
 # --- rows ----------------------------------------------------------------------------------
+
+
+class Usage(Protocol):
+    """One model's tokens for a turn, as the agent's transcript counts them (what
+    `agents.prices.Tokens` holds: the run log records counts, it knows no agent)."""
+
+    @property
+    def input(self) -> int: ...
+
+    @property
+    def output(self) -> int: ...
+
+    @property
+    def cache_write(self) -> int: ...
+
+    @property
+    def cache_read(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class _Total:
+    input: int
+    output: int
+    cache_write: int
+    cache_read: int
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_write + self.cache_read
 
 
 @dataclass(frozen=True)
@@ -230,10 +255,6 @@ def _now() -> datetime:
 def _iso(dt: datetime | None) -> str:
     """ISO-8601 UTC text (a naive datetime is taken as local time); None means now."""
     return (dt or _now()).astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -727,21 +748,13 @@ class RunLog:
             if was != "done":
                 db.execute("UPDATE runs SET turns = turns + 1 WHERE id = ?", (run_id,))
 
-    def record_turn(self, run_id: str, seq: int, result: TurnResult) -> None:
-        """A turn's result, as it ended: delivered when, the reply, how it ended, timings."""
-        if result.confirmed_at:
-            self.mark_delivered(run_id, seq, _utc(result.confirmed_at))
-        self.finish_turn(run_id, seq, reply=result.reply, ended_by=result.ended_by,
-                         ended_at=_utc(result.ended_at or result.reply_at),
-                         recovery="; ".join(result.recovery) or None, timings=result.timings(),
-                         error_kind=result.error or None, output=result.output)
-
-    def add_claude_usage(self, run_id: str, seq: int, tokens: Sequence[Tokens],
+    def add_claude_usage(self, run_id: str, seq: int, tokens: Sequence[Usage],
                          cost_usd: float) -> None:
         """Claude's own tokens and their estimated cost for a turn, added to the run's."""
         if not tokens and not cost_usd:
             return
-        total = sum(tokens, Tokens())
+        total = _Total(sum(t.input for t in tokens), sum(t.output for t in tokens),
+                       sum(t.cache_write for t in tokens), sum(t.cache_read for t in tokens))
         with self._write() as db:
             db.execute("UPDATE turns SET claude_input_tokens = claude_input_tokens + ?,"
                        " claude_output_tokens = claude_output_tokens + ?,"

@@ -250,7 +250,7 @@ class SupervisorClient:
         if self._http is None:
             import httpx2  # lazy: keeps start-up fast when no supervisor is used
 
-            from claude_orchestrator import __version__
+            from claude_orchestrator.version import __version__
 
             self._http = httpx2.Client(
                 timeout=self.timeout,  # each connect, read and write; the call has a deadline
