@@ -3,23 +3,36 @@ the simulated Claude (sim_claude.py) or hand-made screens, and checks what the m
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+from typing import get_args
+
 import pytest
 
 from claude_orchestrator.agents import Agent, ClaudeAgent, Kind
 from claude_orchestrator.errors import TurnMachineError
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.turn.events import (
+    Action,
+    Capture,
     ClearInput,
     Died,
     Drew,
     Event,
     Finish,
+    Frame,
+    Paste,
     Pasted,
+    Press,
     Status,
+    Tell,
     Tick,
+    TurnEnd,
+    TurnOutcome,
 )
 from claude_orchestrator.turn.ledger import Entry, Ledger, Waiting
 from claude_orchestrator.turn.machine import Phase, Timing, resumed, step
+from claude_orchestrator.turn.result import EndedBy
 from tests.unit.drive_sim import Harness, spec_for
 from tests.unit.sim_claude import SimClaude
 
@@ -616,15 +629,39 @@ def test_a_paste_position_nobody_asked_for_is_a_driver_bug() -> None:
 def test_session_start_and_other_events_update_the_ledger() -> None:
     h = Harness(world(), spec_for("hello"))
     h.feed(ev(5, "SessionStart", session_id="s9"))
-    assert h.state.ledger.session_id == "s9"
-    h.feed(ev(6, "SessionEnd"))
-    h.feed(ev(7, "PreCompact"))
-    assert h.state.ledger.open == ()
+    assert h.state.ledger.session_id == "s9" and h.state.ledger.reporting
+    h.feed(ev(6, "UserPromptSubmit", prompt="a person's own", prompt_id="x1"))
+    assert [e.prompt_id for e in h.state.ledger.open] == ["x1"]  # someone else's turn runs
+    h.feed(ev(7, "PreCompact"))  # a name the machine does not act on changes nothing
+    assert [e.prompt_id for e in h.state.ledger.open] == ["x1"]
+    h.feed(ev(8, "SessionEnd"))  # the agent went away: no turn of it runs any more
+    assert h.state.ledger.open == () and h.state.ledger.session_id == "s9"
+    assert h.state.seen == ("SessionStart", "UserPromptSubmit", "PreCompact", "SessionEnd")
 
 
-@pytest.mark.parametrize("action", [ClearInput(), Status("x"), Died("gone")])
-def test_actions_and_events_are_plain_data(action: object) -> None:
-    assert action == type(action)(*vars(action).values())
+ACTIONS = {Capture: Capture(history_from=3), ClearInput: ClearInput(), Paste: Paste("hi"),
+           Press: Press("Enter"), Tell: Tell("note", where=True), Status: Status("x"),
+           Finish: Finish(TurnEnd(TurnOutcome.ENDED, EndedBy.HOOK, "r"))}
+EVENTS = {HookEvent: ev(1, "Stop"), Frame: Frame(("a",), 1.0), Drew: Drew(1.0),
+          Pasted: Pasted(4), Died: Died("gone"), Tick: Tick()}
+
+
+@pytest.mark.parametrize("union, members", [(Action, ACTIONS), (Event, EVENTS)],
+                         ids=["actions", "events"])
+def test_actions_and_events_are_closed_sets_of_frozen_values(
+        union: object, members: dict[type, object]) -> None:
+    """What the machine hears and asks for is a closed union (the driver and the machine match
+    it exhaustively), and each member an immutable value: a state that holds one cannot be
+    changed behind the machine's back, and equal facts compare equal."""
+    assert set(get_args(union)) == set(members)
+    for cls, value in members.items():
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        assert value == copy.deepcopy(value) and hash(value) == hash(copy.deepcopy(value))
+        fields = [f.name for f in dataclasses.fields(cls) if f.compare]
+        if fields:
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(value, fields[0], None)
+    assert Press("Enter") != Press("Escape") and Tell("a") != Tell("a", where=True)
 
 
 # ----------------------------------------------------------------------------- corners
