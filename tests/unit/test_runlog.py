@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.runlog import (
     RunLog,
     RunLogError,
@@ -80,6 +81,68 @@ def test_migrations_applied_once_and_idempotent(tmp_path: Path,
     assert calls == [1]
     with RunLog(path) as log:
         assert len(log.list_runs()) == 1
+
+
+def test_a_later_column_on_every_table_leaves_every_record_writable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every INSERT names its columns and every reader picks its columns by name: the next
+    `ADD COLUMN` migration (here one on every table, with a NOT NULL default) breaks no write
+    and no read of any kind of record."""
+    path = tmp_path / "runs.sqlite3"
+    RunLog(path).close()  # a log this release made
+
+    def m099_a_column_everywhere(db: sqlite3.Connection) -> None:
+        for table in ("_migrations", "runs", "turns", "supervisor_calls", "pauses",
+                      "verifications"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN later TEXT NOT NULL DEFAULT 'x'")
+
+    monkeypatch.setattr(runlog, "MIGRATIONS", [*runlog.MIGRATIONS, m099_a_column_everywhere])
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    with RunLog(path) as log:
+        run = _start(log)
+        queued = _start(log, task="a batch's", queued=True, run_id=runlog.new_run_id())
+        log.set_agent_session(run.id, "sid-1")
+        log.set_activity(run.id, "working")
+        log.set_batch(run.id, "b-1", "orchestrator/" + run.id)
+        log.update_settings(run.id, {"max_cost": 5})
+        log.record_supervisor_call(run.id, reply="do it", prompt_tokens=10, completion_tokens=2,
+                                   cost_usd=0.5, attempts=1, message_count=2)
+        turn = log.begin_turn(run.id, "do it", mark=40, source="chat")
+        log.mark_delivered(run.id, turn.seq, until)
+        log.finish_turn(run.id, turn.seq, reply="done", ended_by="hook", ended_at=until,
+                        recovery="none", timings={"enters": 1}, error_kind=None, output="out")
+        log.add_claude_usage(run.id, turn.seq, [Tokens("claude-x", 1, 2, 3, 4)], 0.25)
+        failed = log.begin_turn(run.id, "again")
+        log.fail_turn(run.id, failed.seq, "pane died")
+        pause = log.begin_pause(run.id, turn_seq=turn.seq, reason="limit", until=until,
+                                text="limit reached")
+        log.end_pause(run.id, pause)
+        log.begin_pause(run.id, turn_seq=None, reason="person", until=None, text=None)
+        log.end_open_pauses(run.id)
+        log.record_verification(run.id, command="pytest", status=0, seconds=1.5, output="ok")
+        log.finish_run(run.id, status="complete", exit_code=0, message="all good")
+        log.resume_run(queued.id)
+
+        got = log.get_run(run.id)
+        assert (got.status, got.agent_session_id, got.activity, got.batch_id) == (
+            "complete", "sid-1", "working", "b-1")
+        assert (got.turns, got.prompt_tokens, got.claude_tokens) == (1, 10, 10)
+        assert got.settings == {"max_cost": 5} and got.total_cost_usd == pytest.approx(0.75)
+        done, gone = log.turns(run.id)
+        assert (done.reply, done.output, done.source, done.events_mark) == ("done", "out",
+                                                                            "chat", 40)
+        assert done.delivered_at == until and done.claude_tokens == 10
+        assert (gone.status, gone.error) == ("failed", "pane died")
+        assert [(p.reason, p.until_at, p.ended_at is not None) for p in log.pauses(run.id)] == [
+            ("limit", until, True), ("person", None, True)]
+        assert [(v.command, v.status, v.output) for v in log.verifications(run.id)] == [
+            ("pytest", 0, "ok")]
+        assert [(c.reply, c.cost_usd) for c in log.supervisor_calls(run.id)] == [("do it", 0.5)]
+        assert log.get_run(queued.id).status == "running"
+        assert {r.id for r in log.list_runs()} == {run.id, queued.id}
+        assert log.latest_turns([run.id]) == {run.id: (2, "failed")}
+    applied = sqlite3.connect(path).execute("SELECT name, later FROM _migrations").fetchall()
+    assert applied[-1] == ("m099_a_column_everywhere", "x")
 
 
 def test_file_mode_dir_and_wal(tmp_path: Path) -> None:

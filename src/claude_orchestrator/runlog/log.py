@@ -426,7 +426,7 @@ class RunLog:
             for migration in MIGRATIONS:
                 if migration.__name__ not in done:
                     migration(db)
-                    db.execute("INSERT INTO _migrations VALUES (?, ?)",
+                    db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                                (migration.__name__, _iso(None)))
 
     def _upgrade(self) -> None:
@@ -779,7 +779,8 @@ class RunLog:
         """A pause starts (a usage limit, an API failure): its row, until it ends."""
         with self._write() as db:
             seq = self._next_seq(db, "pauses", run_id)
-            db.execute("INSERT INTO pauses VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            db.execute("INSERT INTO pauses (run_id, seq, turn_seq, reason, started_at, until_at,"
+                       " text) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (run_id, seq, turn_seq, reason, _iso(None),
                         None if until is None else _iso(until), self._text(text)))
         return seq
@@ -806,7 +807,8 @@ class RunLog:
                             seconds: float, output: str) -> None:
         with self._write() as db:
             seq = self._next_seq(db, "verifications", run_id)
-            db.execute("INSERT INTO verifications VALUES (?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO verifications (run_id, seq, at, command, status, seconds,"
+                       " output) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (run_id, seq, _iso(None), self.redact(command), status, seconds,
                         self.redact(output)))
 
@@ -880,7 +882,9 @@ class RunLog:
         """Record one supervisor call and add its usage to the run's totals."""
         with self._write() as db:
             seq = self._next_seq(db, "supervisor_calls", run_id)
-            db.execute("INSERT INTO supervisor_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO supervisor_calls (run_id, seq, at, message_count,"
+                       " prompt_tokens, completion_tokens, cost_usd, reply, attempts)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (run_id, seq, _iso(None), message_count, prompt_tokens,
                         completion_tokens, cost_usd, self._text(reply), attempts))
             db.execute("UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens ="
@@ -890,5 +894,9 @@ class RunLog:
     def supervisor_calls(self, run_id: str) -> list[SupervisorCall]:
         rows = self._rows("SELECT * FROM supervisor_calls WHERE run_id = ? ORDER BY seq",
                           (run_id,))
-        return [SupervisorCall(**{**dict(r), "at": datetime.fromisoformat(r["at"])})
+        return [SupervisorCall(run_id=r["run_id"], seq=r["seq"],
+                               at=datetime.fromisoformat(r["at"]),
+                               message_count=r["message_count"], prompt_tokens=r["prompt_tokens"],
+                               completion_tokens=r["completion_tokens"], cost_usd=r["cost_usd"],
+                               reply=r["reply"], attempts=r["attempts"])
                 for r in rows]
