@@ -282,3 +282,30 @@ def test_resume_of_a_run_whose_pid_was_reused_needs_force(tmp_path: Path, cwd: P
     assert "still running" in refused and f"resume {run.id} --force" in refused
     forced = _assert_usage_error(_run(["resume", run.id, "--force"], cwd, env))
     assert "OPENROUTER_API_KEY" in forced
+
+
+def test_a_tmux_failure_is_one_line_with_the_runtime_status(tmp_path: Path, cwd: Path,
+                                                            tools: Path) -> None:
+    """TmuxError is an OrchestratorError: a tmux command that fails surfaces as the one line
+    tmux gave, exit 1 (it used to be "TmuxError: ..." through the catch-all)."""
+    from claude_orchestrator.drivers.lifecycle import outcome_of
+    from claude_orchestrator.errors import OrchestratorError
+    from claude_orchestrator.runtime.tmux import TmuxError
+
+    failure = TmuxError("tmux send-keys failed: no server running on /tmp/tmux-0/x")
+    assert isinstance(failure, OrchestratorError) and failure.exit_status == 1
+    outcome = outcome_of(failure, "r1")
+    assert (outcome.status, outcome.exit_code, outcome.message) == ("failed", 1, str(failure))
+    code = ("import sys\n"
+            "from claude_orchestrator import cli\n"
+            "from claude_orchestrator.runtime.tmux import TmuxError\n"
+            "def fail(*args):\n"
+            "    raise TmuxError('tmux send-keys failed: no server running on /tmp/tmux-0/x')\n"
+            "cli._run = fail\n"
+            "sys.exit(cli.main(['--chat']))\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_env(tmp_path, str(tools)),
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                       check=False)
+    assert "Traceback" not in r.stderr and r.returncode == 1, (r.returncode, r.stderr)
+    assert r.stderr.strip().split("\n") == [
+        "claude-orchestrator: error: tmux send-keys failed: no server running on /tmp/tmux-0/x"]

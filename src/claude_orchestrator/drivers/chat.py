@@ -16,7 +16,7 @@ from typing import IO, Any, Protocol
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.drivers.terminal import prompt_session
-from claude_orchestrator.errors import ConfigError
+from claude_orchestrator.errors import ConfigError, OrchestratorError
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn.ledger import Exchange
@@ -41,8 +41,10 @@ class ChatSession(Protocol):
     def exchanges(self) -> list[Exchange]: ...
 
 
-class ChatInterrupted(Exception):
+class ChatInterrupted(OrchestratorError):
     """Ctrl-C at the prompt (or a second one while waiting): exit 130."""
+
+    exit_status = 130
 
 
 @dataclass(frozen=True)

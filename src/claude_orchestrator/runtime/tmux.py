@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.process import child_environ, person_umask
 from claude_orchestrator.runtime.state import write_private
 
@@ -46,8 +47,9 @@ _WRAPPER = ('e=$0; f=$1; shift; . "$e" || exit 127; rm -f "$e"; '
             '"$@"; s=$?; printf "%s" "$s" > "$f"; exit "$s"')
 
 
-class TmuxError(Exception):
-    """A tmux command failed in a way recovery cannot fix by itself."""
+class TmuxError(OrchestratorError):
+    """A tmux command failed in a way recovery cannot fix by itself (exit 1; the message is
+    the one line tmux gave)."""
 
 
 @dataclass(frozen=True)
