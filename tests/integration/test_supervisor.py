@@ -19,7 +19,6 @@ from claude_orchestrator.supervisor import (
     SupervisorError,
     SupervisorRefused,
     Usage,
-    redact,
 )
 from tests.fakes.fake_openai import (
     Delay,
@@ -451,12 +450,6 @@ def test_the_key_never_appears_in_messages_notices_or_repr(fake: FakeOpenAI, rec
         with pytest.raises(SupervisorError) as info:
             client.complete(MESSAGES)
         assert_clean_error(info.value)
-
-
-def test_redact() -> None:
-    assert redact(f"a {KEY} b {KEY}", [KEY]) == "a [REDACTED] b [REDACTED]"
-    assert redact("Bearer abc", []) == "[REDACTED]"
-    assert redact("plain text", ["", "ab"]) == "plain text"
 
 
 def test_importing_the_module_imports_no_http_client() -> None:

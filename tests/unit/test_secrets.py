@@ -32,6 +32,13 @@ def test_redaction(text: str, expected: str) -> None:
     assert Redactor([KEY])(text) == expected
 
 
+def test_every_copy_a_bare_token_and_never_an_empty_or_short_secret() -> None:
+    """(What supervisor/api_errors.redact, a second redactor only tests used, checked.)"""
+    assert Redactor([KEY])(f"a {KEY} b {KEY}") == f"a {REDACTED} b {REDACTED}"
+    assert Redactor([])("Bearer abc") == REDACTED
+    assert Redactor(["", "ab"])("plain text") == "plain text"
+
+
 def test_withheld_values_are_secrets_too() -> None:
     r = Redactor([KEY]).with_more(["ghp_TOKEN-9876543210zyx", "tiny"])
     assert r("a ghp_TOKEN-9876543210zyx b tiny") == f"a {REDACTED} b tiny"

@@ -9,7 +9,6 @@ from claude_orchestrator.supervisor.client import (
     SupervisorRefused,
     SupervisorReply,
     Usage,
-    redact,
 )
 
 __all__ = [
@@ -20,5 +19,4 @@ __all__ = [
     "SupervisorRefused",
     "SupervisorReply",
     "Usage",
-    "redact",
 ]

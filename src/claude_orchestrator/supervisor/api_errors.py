@@ -1,6 +1,6 @@
-"""What an HTTP API's error answers mean, and keeping secrets out of messages built from them.
-
-Pure functions over status codes, headers and bodies, so they are tested without a server.
+"""What an HTTP API's error answers mean: pure functions over status codes, headers and bodies,
+so they are tested without a server. (Secrets are kept out of the messages built from them by
+the one redactor, `secrets.Redactor`.)
 """
 
 from __future__ import annotations
@@ -8,37 +8,12 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC
 from http import HTTPStatus
 
-REDACTED = "[REDACTED]"
 MESSAGE_LIMIT = 200
-
-TOKEN_PATTERNS = (
-    re.compile(r"(?i)\bBearer\s+[^\s\"',;]+"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
-)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and anything shaped like a bearer token or ``sk-`` key) in ``text``.
-
-    Secrets shorter than 4 characters are ignored (they would blank out ordinary words).
-
-    Examples:
-        >>> redact("Authorization: Bearer abc.def", [])
-        'Authorization: [REDACTED]'
-        >>> redact("no secrets here", ["sekrit"])
-        'no secrets here'
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    for pattern in TOKEN_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    return text
 
 
 def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:

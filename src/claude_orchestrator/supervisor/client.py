@@ -14,8 +14,6 @@ retries exhausted, unreachable endpoint, malformed answers; exit status 1). Ever
 line and never contains the API key.
 
 Examples:
-    >>> redact("key sk-or-v1-abcdef123456 leaked", ["sk-or-v1-abcdef123456"])
-    'key [REDACTED] leaked'
     >>> Usage(10, 5, 0.25) + Usage(1, 2, 0.5)
     Usage(prompt_tokens=11, completion_tokens=7, cost_usd=0.75)
 """
@@ -41,7 +39,6 @@ from claude_orchestrator.supervisor.api_errors import (
     mentions_bad_model,
     one_line,
     parse_retry_after,
-    redact,
     server_message,
     status_label,
     status_phrase,
@@ -59,7 +56,6 @@ __all__ = [
     "SupervisorRefused",
     "SupervisorReply",
     "Usage",
-    "redact",
 ]
 
 RefusalReason = Literal["auth", "credits", "model", "context", "forbidden"]
