@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from claude_orchestrator.errors import UsageError
-from claude_orchestrator.progress import Reporter, RunEvent
+from claude_orchestrator.progress import Activity, Reporter, RunEvent
 from claude_orchestrator.runlog import RunLog, RunRecord, open_runlog
 from claude_orchestrator.runlog.format import first_line
 from claude_orchestrator.screen import terminal_safe
@@ -202,8 +202,8 @@ class NotifyingReporter:
     def note(self, message: str) -> None:
         self.inner.note(message)
 
-    def waiting(self, what: str) -> None:
-        self.inner.waiting(what)
+    def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
+        self.inner.waiting(what, activity)
 
     def idle(self) -> None:
         self.inner.idle()

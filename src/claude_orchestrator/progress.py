@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import IO, Any, Protocol
 
 from claude_orchestrator.screen import terminal_safe
@@ -24,6 +25,19 @@ class RunEvent:
     until: datetime | None = None
 
 
+class Activity(StrEnum):
+    """What a run does now, decided where its status is: the run log's `activity`, which
+    `runs --watch` shows as it is (the status line's wording is the person's, free to change)."""
+
+    WORKING = "working"
+    SUPERVISOR = "supervisor"
+    VERIFYING = "verifying"
+    PAUSED_LIMIT = "paused: limit"
+    PAUSED_PERSON = "paused: person"
+    PAUSED_API = "paused: API failure"
+    WAITING_QUESTION = "waiting: a question"
+
+
 class Reporter(Protocol):
     """Where the layers below the drivers tell the person what happens."""
 
@@ -33,8 +47,8 @@ class Reporter(Protocol):
     def note(self, message: str) -> None:
         """A permanent one-line note (a restart, an accepted dialog)."""
 
-    def waiting(self, what: str) -> None:
-        """Start (or change) the live status: what we wait for."""
+    def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
+        """Start (or change) the live status: what we wait for, and what the run does."""
 
     def idle(self) -> None:
         """Stop the live status."""
@@ -63,7 +77,7 @@ class QuietReporter:
     def note(self, message: str) -> None:
         self.notes.append(message)
 
-    def waiting(self, what: str) -> None:
+    def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
         pass
 
     def idle(self) -> None:
@@ -104,7 +118,7 @@ class ConsoleReporter:
             self.console.file.write(f"── {heading} ──\n{self.show(text)}\n")
             self.console.file.flush()
 
-    def waiting(self, what: str) -> None:
+    def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
         """The status line: its text is data (a task, Claude's error), never rich markup:
         `[link=...]` or `[blink]` in it stays literal."""
         what = self.show(what)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_orchestrator.progress import Activity as RunActivity
 from claude_orchestrator.progress import QuietReporter
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.runtime.tmux import PaneStatus
@@ -255,6 +256,17 @@ class SimWatch:
         return activity
 
 
+class SimReporter(QuietReporter):
+    """Records the notes and every status (with the run's activity) the driver reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[tuple[str, RunActivity]] = []
+
+    def waiting(self, what: str, activity: RunActivity = RunActivity.WORKING) -> None:
+        self.statuses.append((what, activity))
+
+
 class SimLive:
     """The simulated Claude behind the driver's seam (turn.live.Live)."""
 
@@ -265,7 +277,7 @@ class SimLive:
         self.world = world
         self.runtime = SimPane(world)
         self.watcher = SimWatch(world, wake)
-        self.reporter = QuietReporter()
+        self.reporter = SimReporter()
         self.ledger = ledger
         self.deadline: float | None = None
 

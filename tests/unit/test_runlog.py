@@ -367,35 +367,47 @@ def test_chosen_run_id_activity_and_batch(log: RunLog) -> None:
 
 
 def test_activity_follows_the_status_line() -> None:
+    """The run log's activity is the one each status is given where it is decided: the words
+    of the status line can change without `runs --watch` noticing."""
     from claude_orchestrator.drivers.lifecycle import ActivityReporter
-    from claude_orchestrator.progress import QuietReporter
+    from claude_orchestrator.progress import Activity, QuietReporter
 
     class Inner(QuietReporter):
         def __init__(self) -> None:
             super().__init__()
-            self.seen: list[str] = []
+            self.seen: list[tuple[str, Activity]] = []
 
-        def waiting(self, what: str) -> None:
-            self.seen.append(what)
+        def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
+            self.seen.append((what, activity))
 
     recorded: list[str] = []
     inner = Inner()
     rep = ActivityReporter(inner, recorded.append)
-    for what in ("waiting for Claude Code to reach its prompt", "waiting for Claude Code to "
-                 "finish", "waiting for Claude Code to finish", "supervisor writing the next "
-                 "message", "paused: usage limit, resumes 02:00 (in 3m)",
-                 "paused: usage limit, resumes 02:00 (in 2m)", "paused: someone is typing at "
-                 "the pane", "checking: pytest -q", "waiting for Claude Code's question to be "
-                 "answered", "paused: Claude's API failed (overloaded); again in 30s"):
-        rep.waiting(what)
-    assert len(inner.seen) == 10  # everything still reaches the person
+    for what, activity in (
+            ("waiting for Claude Code to reach its prompt", Activity.WORKING),
+            ("waiting for Claude Code to finish", Activity.WORKING),
+            ("waiting for Claude Code to finish", Activity.WORKING),
+            ("supervisor writing the next message", Activity.SUPERVISOR),
+            ("paused: usage limit, resumes 02:00 (in 3m)", Activity.PAUSED_LIMIT),
+            ("paused: usage limit, resumes 02:00 (in 2m)", Activity.PAUSED_LIMIT),
+            ("paused: someone is typing at the pane", Activity.PAUSED_PERSON),
+            ("checking: pytest -q", Activity.VERIFYING),
+            ("waiting for Claude Code's question to be answered", Activity.WAITING_QUESTION),
+            ("paused: Claude's API failed (overloaded); again in 30s", Activity.PAUSED_API),
+            ("any other words for a check", Activity.VERIFYING)):
+        rep.waiting(what, activity)
+    assert len(inner.seen) == 11 and inner.seen[3] == ("supervisor writing the next message",
+                                                       Activity.SUPERVISOR)
     assert recorded == ["working", "supervisor", "paused: limit", "paused: person", "verifying",
-                        "waiting: a question", "paused: API failure"]
+                        "waiting: a question", "paused: API failure", "verifying"]
+    rep.waiting("checking: make")  # no activity given: the run works
+    assert recorded[-1] == "working"
 
     def broken(_: str) -> None:
         raise RunLogError("database is locked")
 
-    ActivityReporter(inner, broken).waiting("checking: make")  # a busy log stops nothing
+    ActivityReporter(inner, broken).waiting("checking: make",
+                                            Activity.VERIFYING)  # a busy log stops nothing
 
 
 def test_a_reader_upgrades_an_older_log_and_waits_for_one_being_made(

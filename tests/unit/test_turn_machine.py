@@ -11,6 +11,7 @@ import pytest
 
 from claude_orchestrator.agents import Agent, ClaudeAgent, Kind
 from claude_orchestrator.errors import TurnMachineError
+from claude_orchestrator.progress import Activity
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.turn.events import (
     Action,
@@ -746,6 +747,23 @@ def test_never_pasted_while_a_person_types_at_the_pane() -> None:
     assert w.pasted == [("hello", False)] and len(h.notes) == 1
     h.run_out()
     assert w.submitted == ["hello"]
+
+
+def test_what_the_run_does_comes_with_each_status() -> None:
+    """The run log's activity (runs --watch) is given by the machine with its status, never
+    read out of the status's words."""
+    w = world(question=True)
+    w.person_typed_at = 0.9
+    h = Harness(w, spec_for("hello", attach_idle=5))
+    w.now += 0.05
+    w.answer_question()  # answered; the person who answered it is still at the pane
+    h.drew()
+    h.advance(0.1)
+    h.advance(6.0)  # they left it alone long enough
+    h.run_out()
+    doing = [a for _, a in h.live.reporter.statuses]
+    assert doing[:3] == [Activity.WORKING, Activity.WAITING_QUESTION, Activity.PAUSED_PERSON]
+    assert set(doing[3:]) == {Activity.WORKING} and w.submitted == ["hello"]
 
 
 def test_a_persons_text_in_the_box_is_waited_for_not_cleared() -> None:

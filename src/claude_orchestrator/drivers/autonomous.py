@@ -28,7 +28,7 @@ from claude_orchestrator.errors import (
     NoProgress,
     Terminated,
 )
-from claude_orchestrator.progress import Reporter
+from claude_orchestrator.progress import Activity, Reporter
 from claude_orchestrator.runlog import RunLog, RunNotFound, TurnRecord, open_runlog
 from claude_orchestrator.secrets import Redactor
 from claude_orchestrator.session import AgentSession
@@ -255,7 +255,7 @@ class _Loop:
             f"turn {len(self.conv.turns) + 1} · "
             f"{record.prompt_tokens + record.completion_tokens} tokens · "
             f"${record.total_cost_usd:.4f} · {_clock(time.monotonic() - self.started)}")
-        self.reporter.waiting("supervisor writing the next message")
+        self.reporter.waiting("supervisor writing the next message", Activity.SUPERVISOR)
         messages = self.conv.messages()
         self.calls += 1
         self.calls_without_a_turn += 1
@@ -339,7 +339,7 @@ class _Loop:
         command = self.config.verify
         if not command:
             return None
-        self.reporter.waiting(f"checking: {command}")
+        self.reporter.waiting(f"checking: {command}", Activity.VERIFYING)
         check = run_check(command, self.config.workdir, self.config.verify_timeout)
         self.reporter.idle()
         self.run_.log.record_verification(self.run_.id, command=command, status=check.status,

@@ -27,7 +27,7 @@ from claude_orchestrator.errors import (
     SupervisorRefused,
     Terminated,
 )
-from claude_orchestrator.progress import Reporter, RunEvent
+from claude_orchestrator.progress import Activity, Reporter, RunEvent
 from claude_orchestrator.runlog import RunLog
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor
@@ -238,29 +238,21 @@ class Run:
                 self.tell("end", outcome.status)
 
 
-# What a status line says -> what `runs --watch` shows.
-_ACTIVITIES = (("paused: someone is typing", "paused: person"),
-               ("paused: usage limit", "paused: limit"),
-               ("paused: Claude's API failed", "paused: API failure"),
-               ("checking:", "verifying"), ("supervisor writing", "supervisor"),
-               ("question to be answered", "waiting: a question"))
-
-
 class ActivityReporter:
     """Passes everything on to the person's reporter, and keeps the run log's `activity` (what
-    the run does now, for `runs --watch`) in step with the status line."""
+    the run does now, for `runs --watch`) in step with the status line: the activity comes
+    typed from where the status is decided, never read out of the status's words."""
 
-    def __init__(self, inner: Reporter, record: Callable[[str], None]) -> None:
+    def __init__(self, inner: Reporter, record: Callable[[Activity], None]) -> None:
         self.inner = inner
         self.record = record
-        self.activity = ""
+        self.activity: Activity | None = None
 
     def note(self, message: str) -> None:
         self.inner.note(message)
 
-    def waiting(self, what: str) -> None:
-        self.inner.waiting(what)
-        activity = next((a for key, a in _ACTIVITIES if key in what), "working")
+    def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
+        self.inner.waiting(what, activity)
         if activity != self.activity:
             self.activity = activity
             with contextlib.suppress(Exception):  # a busy log must not stop the work

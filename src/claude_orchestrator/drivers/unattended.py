@@ -33,6 +33,7 @@ from claude_orchestrator.agents.limits import (
     limit_reset,
 )
 from claude_orchestrator.errors import AgentCannotWork, BudgetExhausted, OutOfTime
+from claude_orchestrator.progress import Activity
 from claude_orchestrator.runtime.hooks import HookName
 from claude_orchestrator.session import AgentSession
 from claude_orchestrator.turn.driver import run_turn
@@ -102,7 +103,7 @@ class Unattended:
                 transient += 1
                 pause = self._record("API failure", self.clock() + wait, result.reply)
                 self._sleep(wait, f"paused: Claude's API failed ({result.error}); the same "
-                                  f"message again in {_span(wait)}")
+                                  f"message again in {_span(wait)}", Activity.PAUSED_API)
                 self._end(pause)
                 again = run_turn(self.sess, message, literal=literal)
                 result = replace(again, recovery=(*result.recovery, *again.recovery,
@@ -135,14 +136,14 @@ class Unattended:
         sess.reporter.note(f"{what} ({result.reply.strip()})")
         try:
             if by_itself:
-                continued = self._await_continuation(until, what)
+                continued = self._await_continuation(until, what, Activity.PAUSED_LIMIT)
                 if continued is not None:
                     return replace(continued, message=result.message,
                                    sent_text=result.sent_text, sent_at=result.sent_at,
                                    recovery=(*result.recovery, "Claude went on by itself "
                                              "after the usage limit reset"))
             else:
-                self._sleep(until - self.clock(), what)
+                self._sleep(until - self.clock(), what, Activity.PAUSED_LIMIT)
         finally:
             self._end(pause)
         sess.reporter.note("the usage limit has reset; the same message again")
@@ -161,7 +162,8 @@ class Unattended:
         except Exception:
             return []
 
-    def _await_continuation(self, until: float, what: str) -> TurnResult | None:
+    def _await_continuation(self, until: float, what: str,
+                            activity: Activity) -> TurnResult | None:
         """Wait for Claude to go on by itself after the reset: its own prompt, then that
         turn's Stop (whose reply ends the interrupted turn). None when it does not come."""
         sess = self.sess
@@ -172,7 +174,7 @@ class Unattended:
             left = deadline - self.clock()
             if left <= 0:
                 return None
-            self._status(what, until)
+            self._status(what, until, activity)
             self._wait_once(min(left, 5.0))
             for ev in sess.read_events():
                 pid = prompt_id_of(ev.payload)
@@ -198,13 +200,13 @@ class Unattended:
                     return None  # the automatic continuation was cancelled
 
     # ----------------------------------------------------------------- waiting
-    def _sleep(self, seconds: float, what: str) -> None:
+    def _sleep(self, seconds: float, what: str, activity: Activity) -> None:
         until = self.clock() + max(0.0, seconds)
         while True:
             left = until - self.clock()
             if left <= 0:
                 return
-            self._status(what, until)
+            self._status(what, until, activity)
             self._wait_once(min(left, 5.0))
             self.sess.read_events()  # the ledger stays current
 
@@ -217,8 +219,9 @@ class Unattended:
             seconds = min(seconds, left)
         sess.watcher.wait(max(0.0, seconds))
 
-    def _status(self, what: str, until: float) -> None:
-        self.sess.reporter.waiting(f"{what} (in {_span(max(0.0, until - self.clock()))})")
+    def _status(self, what: str, until: float, activity: Activity) -> None:
+        self.sess.reporter.waiting(f"{what} (in {_span(max(0.0, until - self.clock()))})",
+                                   activity)
 
     def _record(self, reason: str, until: float, text: str) -> int | None:
         if self.on_pause is None:

@@ -295,8 +295,8 @@ def _perform(sess: Live, action: Action) -> Event | None:
             case Tell(message=message, where=where):
                 at = f" (answer it in tmux: {sess.attach_command})" if where else ""
                 sess.reporter.note(message + at)
-            case Status(what=what):
-                sess.reporter.waiting(what)
+            case Status(what=what, activity=activity):
+                sess.reporter.waiting(what, activity)
             case Finish():
                 raise TurnMachineError("a turn's end is returned by drive(), not performed")
             case _:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from claude_orchestrator.progress import Activity
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.turn.result import EndedBy
 
@@ -100,9 +101,10 @@ class Tell:
 
 @dataclass(frozen=True)
 class Status:
-    """What the live status line says we wait for."""
+    """What the live status line says we wait for, and what the run does meanwhile."""
 
     what: str
+    activity: Activity = Activity.WORKING
 
 
 class TurnOutcome(StrEnum):

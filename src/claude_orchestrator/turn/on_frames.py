@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import assert_never
 
 from claude_orchestrator.agents.base import Kind, ScreenState
+from claude_orchestrator.progress import Activity
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.turn.events import Action, ClearInput, Frame, Paste, Press, Status, Tell
 from claude_orchestrator.turn.result import EndedBy
@@ -65,7 +66,8 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
         if s.phase is not Phase.QUESTION:
             actions = [Tell(f"{spec.profile.name} shows a question; the message waits until "
                             "it is answered", where=True),
-                       Status(f"waiting for {spec.profile.name}'s question to be answered")]
+                       Status(f"waiting for {spec.profile.name}'s question to be answered",
+                              Activity.WAITING_QUESTION)]
         s = replace(s, phase=Phase.QUESTION, judged=f.drawn_at, asker_busy_at=None,
                     question_since=s.question_since if s.question_since is not None else now)
         return schedule(s, now), actions
@@ -88,7 +90,7 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
         wait = min(spec.attach_idle - f.person_idle, 2.0) if not leftover else 2.0
         actions = [] if s.phase is Phase.PERSON else [
             Tell("paused: someone is typing at the pane"),
-            Status("paused: someone is typing at the pane")]
+            Status("paused: someone is typing at the pane", Activity.PAUSED_PERSON)]
         s = replace(s, phase=Phase.PERSON, person_look_at=now + max(0.2, wait))
         return schedule(s, now), actions
     ledger = s.ledger.idle() if state is ScreenState.IDLE else s.ledger
