@@ -66,7 +66,7 @@ def run_turn(sess: LiveSession, message: str, *, literal: bool = True) -> TurnRe
             case TurnOutcome.ENDED:
                 result = replace(_result(spec, end, sent_at, recovery), transcript=transcript)
                 if spec.kind is Kind.SCREEN:
-                    view = close_view(sess, text)
+                    view = _view_of_a_live_pane(sess, text)
                     if view:
                         result = replace(result, reply=view)
                 if spec.kind is Kind.SHELL and end.ended_by is EndedBy.HOOK:
@@ -99,6 +99,18 @@ def run_turn(sess: LiveSession, message: str, *, literal: bool = True) -> TurnRe
 
 MAX_ESCAPES = 4
 VIEW_SETTLE = 0.5  # a view draws its parts as they load (2.1.197's /config list: ~0.5 s)
+
+
+def _view_of_a_live_pane(sess: LiveSession, sent: str) -> str | None:
+    """`close_view`, unless tmux or the agent went away since the turn ended: then there is no
+    view to close, the reply stands, and the next message restarts the agent (a TmuxError here
+    ended chat with exit 1 when tmux was killed between two messages)."""
+    try:
+        return close_view(sess, sent)
+    except TmuxError:
+        if sess.runtime.status().alive:
+            raise
+        return None
 
 
 def close_view(sess: LiveSession, sent: str) -> str | None:
