@@ -7,6 +7,7 @@ orders of events, and check what it did to the model (what was pasted, submitted
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class SimClaude:
     in_tool: bool = False  # the running turn goes on with a tool (its question was answered)
     failure: str = ""  # the next turn ends with StopFailure of this kind
     lose_pastes: int = 0  # this many pastes never reach the box (a TUI not ready for input)
+    hooks: bool = True  # its hooks report (False: disabled, nothing is ever written)
     person_typed_at: float | None = None  # a person's terminal is attached; they last typed then
     typing_when_pasted: list[float] = field(default_factory=list)  # their idle time at a paste
 
@@ -62,8 +64,15 @@ class SimClaude:
     _pids: int = 0
     _garbled: bool = False
 
+    def __post_init__(self) -> None:
+        # Claude's hooks report from its start: SessionStart comes before any turn (a ledger
+        # that never saw one drives by the screen; `hooks=False` is such a Claude).
+        self._write("SessionStart", source="startup", transcript_path="")
+
     # ------------------------------------------------------------------ the hook record
     def _write(self, name: str, **payload: Any) -> None:
+        if not self.hooks:
+            return
         body = {"hook_event_name": name, "session_id": "sim", **payload}
         self.pos += 40 + len(str(body))
         self.written.append(HookEvent(self.pos, name, body))
@@ -179,7 +188,7 @@ class SimClaude:
         busy = self.running is not None
         spinner = ["✢ Working… (3s · ↓ 2 tokens)", ""] if busy else []
         queued = [f"  ❯ {q.split(chr(10), 1)[0]}" for q in self.queue]
-        shown = self.box.split("\n")
+        shown = unicodedata.normalize("NFC", self.box).split("\n")  # Claude composes input
         if self.box.count("\n") >= 3:
             shown = [f"[Pasted text #1 +{self.box.count(chr(10))} lines]"]
         if not self.box and self.queue:

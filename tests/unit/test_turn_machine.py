@@ -335,15 +335,31 @@ def test_a_lost_paste_is_delivered_once_more_then_given_up() -> None:
     assert end2.outcome == "undeliverable" and "did not arrive, twice" in end2.error
 
 
+def test_a_report_written_before_a_frame_is_read_before_it_is_judged() -> None:
+    """Answered, the screen idle and the echo scrolled away, the report written but not read
+    yet: the hook record is read before the frame is judged, so nothing is pasted again."""
+    w = world()
+    h = Harness(w, spec_for("hello", timing=Timing(no_submit_grace=0.5)))
+    h.drew()
+    w.finish_turn()
+    w.history.clear()
+    h.advance(1.0)
+    h.run_out()
+    assert w.submitted == ["hello"] and len(w.pasted) == 1 and h.keys == ["Enter"]
+    assert h.end is not None and h.end.reply == "REPLY[hello]"
+
+
 def test_a_late_report_of_the_first_delivery_is_never_sent_again() -> None:
     w = world()
     h = Harness(w, spec_for("hello", timing=Timing(no_submit_grace=0.5)))
     h.drew()
-    w.finish_turn()  # answered, but nothing read yet: the screen is idle, the box empty
+    w.finish_turn()  # answered, but its report is written only later (a slow hook)
+    late = w.read()
     w.history.clear()  # and the echo has scrolled away
     h.advance(1.0)
     assert h.state.phase is Phase.ECHO and len(w.pasted) == 2  # pasted once more...
-    h.hooks()  # ... when the report of the first comes in: Enter is not pressed again
+    for ev in late:  # ... when the report of the first comes in: Enter is not pressed again
+        h.feed(ev)
     assert h.state.phase in (Phase.WORK, Phase.DONE)
     h.run_out()
     assert w.submitted == ["hello"] and h.keys == ["Enter"]
@@ -351,7 +367,7 @@ def test_a_late_report_of_the_first_delivery_is_never_sent_again() -> None:
 
 
 def test_silent_hooks_with_the_message_on_screen_hand_over_to_the_screen() -> None:
-    w = world()
+    w = world(hooks=False)
     h = Harness(w, spec_for("hello", timing=Timing(no_submit_grace=0.5)))
     h.drew()
     w.finish_turn()
@@ -628,7 +644,7 @@ def test_a_paste_position_nobody_asked_for_is_a_driver_bug() -> None:
 
 
 def test_session_start_and_other_events_update_the_ledger() -> None:
-    h = Harness(world(), spec_for("hello"))
+    h = Harness(world(hooks=False), spec_for("hello"))  # (its own SessionStart comes below)
     h.feed(ev(5, "SessionStart", session_id="s9"))
     assert h.state.ledger.session_id == "s9" and h.state.ledger.reporting
     h.feed(ev(6, "UserPromptSubmit", prompt="a person's own", prompt_id="x1"))

@@ -244,6 +244,10 @@ class TurnDriver:
                 for action in actions:
                     if isinstance(action, Finish):
                         return action.end
+                    if isinstance(action, Capture):
+                        # What Claude reported before this frame is taken first: a frame is
+                        # never judged ("it never submitted") on a hook record not read yet.
+                        queue.extend(live.read_events())
                     event = _perform(live, action)
                     if isinstance(event, Died):
                         # What the hooks wrote before the death says whether the message was
@@ -294,8 +298,8 @@ def _perform(sess: Live, action: Action) -> Event | None:
     runtime = sess.runtime
     try:
         match action:
-            case Capture(history_from=history_from, people=people):
-                return _capture(sess, history_from, people=people)
+            case Capture(history_from=history_from, people=people, n=n):
+                return _capture(sess, history_from, people=people, n=n)
             case ClearInput():
                 runtime.press("C-u")
             case Paste(text=text):
@@ -318,7 +322,8 @@ def _perform(sess: Live, action: Action) -> Event | None:
     return None
 
 
-def _capture(sess: Live, history_from: int | None, *, people: bool = False) -> Event:
+def _capture(sess: Live, history_from: int | None, *, people: bool = False,
+             n: int = 0) -> Event:
     try:
         status = sess.runtime.status()
         if not status.alive:  # a dead pane keeps its last screen: never judge that one
@@ -332,7 +337,7 @@ def _capture(sess: Live, history_from: int | None, *, people: bool = False) -> E
     except TmuxError as err:
         return _died_or_raise(sess, err)
     return Frame(tuple(lines), sess.watcher.last_output, status.history_size,
-                 history_from is not None, person_idle=idle)
+                 history_from is not None, person_idle=idle, n=n)
 
 
 def _died_or_raise(sess: Live, err: TmuxError) -> Event:

@@ -31,6 +31,7 @@ class Frame:
     # A person's terminal attached to the session: seconds since they last typed there (None:
     # nobody is attached, or it was not asked).
     person_idle: float | None = None
+    n: int = 0  # the capture it answers (a frame asked for before the latest capture is stale)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Capture:
 
     history_from: int | None = None
     people: bool = False  # also ask tmux who is attached (before a paste)
+    n: int = 0  # its number: the frame it gives carries it back
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from typing import assert_never
 from claude_orchestrator.agents.base import Kind
 from claude_orchestrator.errors import TurnMachineError
 from claude_orchestrator.turn.events import (
-    Capture,
     Died,
     Drew,
     Event,
@@ -49,6 +48,7 @@ from claude_orchestrator.turn.state import (
     TurnSpec,
     TurnState,
     after_the_end,
+    ask,
     end_of,
     finish,
     schedule,
@@ -61,8 +61,9 @@ __all__ = ["Look", "Phase", "Step", "Timing", "TurnSpec", "TurnState", "begin", 
 
 def begin(spec: TurnSpec, ledger: Ledger, now: float, drawn_at: float) -> Step:
     """The first step: look at the screen before anything is pasted."""
-    state = TurnState(spec, Phase.LOOK, ledger, started=now, drawn_at=drawn_at)
-    return state, [Status(f"delivering to {spec.profile.name}"), Capture(people=True)]
+    state, capture = ask(TurnState(spec, Phase.LOOK, ledger, started=now, drawn_at=drawn_at),
+                         None, people=True)
+    return state, [Status(f"delivering to {spec.profile.name}"), capture]
 
 
 def step(s: TurnState, ev: Event, now: float) -> Step:
@@ -101,7 +102,8 @@ def _on_pasted(s: TurnState, mark: int) -> Step:
 def _on_drew(s: TurnState, now: float) -> Step:
     if s.phase is Phase.ECHO:
         if s.spec.profile.has_input_box:
-            return replace(s, look=Look.ECHO), [Capture()]
+            s, capture = ask(s, Look.ECHO)
+            return s, [capture]
         return schedule(replace(s, echo_drawn=True), now), []
     return schedule(s, now), []
 
@@ -111,17 +113,20 @@ def _on_tick(s: TurnState, now: float) -> Step:
         return s, []  # woken early (another event came first): nothing is due yet
     match s.phase:
         case Phase.LOOK | Phase.PERSON:
-            return replace(s, look=None), [Capture(people=True)]
+            s, capture = ask(s, None, people=True)
+            return s, [capture]
         case Phase.QUESTION:
             assert s.question_since is not None
             if s.asker_busy_at is None and now >= s.question_since + s.spec.idle_timeout:
                 return undeliverable(s, "Claude shows a question nobody answered within "
                                      f"{s.spec.idle_timeout:g}s", now)
-            return replace(s, look=None), [Capture(people=True)]
+            s, capture = ask(s, None, people=True)
+            return s, [capture]
         case Phase.ECHO:
             return press_enter(s, now)
         case Phase.SUBMIT:
-            return replace(s, look=Look.CONFIRM), [Capture()]
+            s, capture = ask(s, Look.CONFIRM)
+            return s, [capture]
         case Phase.WORK | Phase.REDELIVER:
             return _work_tick(s, now)
         case Phase.DONE:
@@ -132,13 +137,14 @@ def _on_tick(s: TurnState, now: float) -> Step:
 
 def _work_tick(s: TurnState, now: float) -> Step:
     if s.by_screen:
-        return replace(s, look=Look.SCREEN), [
-            Capture(history_from=s.before.history_size if s.before else 0)]
-    if s.stop is not None:
-        return replace(s, look=Look.STOP), [Capture()]
-    if now - max(s.drawn_at, s.busy_at) >= s.spec.idle_timeout:
-        return replace(s, look=Look.IDLE_TIMEOUT), [Capture()]
-    return replace(s, look=Look.WATCHDOG), [Capture()]
+        s, capture = ask(s, Look.SCREEN, history_from=s.before.history_size if s.before else 0)
+    elif s.stop is not None:
+        s, capture = ask(s, Look.STOP)
+    elif now - max(s.drawn_at, s.busy_at) >= s.spec.idle_timeout:
+        s, capture = ask(s, Look.IDLE_TIMEOUT)
+    else:
+        s, capture = ask(s, Look.WATCHDOG)
+    return s, [capture]
 
 
 def _lost(s: TurnState, reason: str, now: float) -> Step:

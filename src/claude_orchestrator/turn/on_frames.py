@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import assert_never
 
-from claude_orchestrator.agents.base import Kind, ScreenState
+from claude_orchestrator.agents.base import Kind, ScreenState, input_box
 from claude_orchestrator.progress import Activity
 from claude_orchestrator.screen import new_lines
 from claude_orchestrator.turn.events import Action, ClearInput, Frame, Paste, Press, Status, Tell
@@ -30,6 +30,8 @@ from claude_orchestrator.turn.state import (
 def on_frame(s: TurnState, f: Frame, now: float) -> Step:
     """A frame is judged by the phase, and by why it was taken: one taken for an earlier phase
     (a capture still queued when the phase moved on) changes nothing."""
+    if f.n != s.captures:
+        return s, []  # stale: the latest capture's frame is on its way
     look = s.look
     s = replace(s, look=None)
     match s.phase:
@@ -85,9 +87,11 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
         # Let the agent finish drawing the last turn, so "before" is the settled screen.
         return schedule(replace(s, phase=Phase.LOOK), now), []
     leftover = spec.profile.leftover_input(f.lines)
-    if f.person_idle is not None and (f.person_idle < spec.attach_idle or leftover):
+    # Our own text left unsubmitted in the box (a swallowed Enter) is not a person's.
+    theirs = leftover and not (s.pastes and spec.profile.input_pending(f.lines, spec.text))
+    if f.person_idle is not None and (f.person_idle < spec.attach_idle or theirs):
         # A person at the pane types (or left their text in the box): never type over them.
-        wait = min(spec.attach_idle - f.person_idle, 2.0) if not leftover else 2.0
+        wait = min(spec.attach_idle - f.person_idle, 2.0) if not theirs else 2.0
         actions = [] if s.phase is Phase.PERSON else [
             Tell("paused: someone is typing at the pane"),
             Status("paused: someone is typing at the pane", Activity.PAUSED_PERSON)]
@@ -145,7 +149,9 @@ def _confirm_look(s: TurnState, f: Frame, now: float) -> Step:
         return undeliverable(s, "Claude does not take the message: it stays in its input "
                              "box", now)
     first = spec.text.strip().split("\n", 1)[0].strip()[:40]
-    shown = bool(first) and any(first in line for line in new_lines(before.lines, f.lines))
+    box = input_box(f.lines)  # the conversation above the input box, not the box itself
+    above = f.lines[:box[0]] if box is not None else f.lines
+    shown = bool(first) and any(first in line for line in new_lines(before.lines, above))
     if shown and s.ledger.reporting:
         # Shown, but its hooks (which do report) never said it was submitted: Claude did not
         # take it as a message of its own (2.1.197 folds a message typed while a tool runs

@@ -7,13 +7,14 @@ from dataclasses import replace
 
 from claude_orchestrator.agents.base import Kind
 from claude_orchestrator.runtime.hooks import HookName
-from claude_orchestrator.turn.events import Capture, Hook, Status, Tell
+from claude_orchestrator.turn.events import Hook, Status, Tell
 from claude_orchestrator.turn.ledger import Waiting, prompt_id_of
 from claude_orchestrator.turn.result import EndedBy
 from claude_orchestrator.turn.state import (
     Phase,
     Step,
     TurnState,
+    ask,
     deliver_again,
     ended,
     finish,
@@ -86,7 +87,8 @@ def _turn_ended(s: TurnState, ev: Hook, now: float) -> Step:
     ledger, closed = s.ledger.close(pid, str(ev.payload.get("last_assistant_message") or ""))
     s = replace(s, ledger=ledger)
     if s.phase is Phase.QUESTION and s.asker_busy_at is not None:
-        return replace(s, look=None), [Capture(people=True)]  # the asker ended
+        s, capture = ask(s, None, people=True)  # the asker ended
+        return s, [capture]
     if s.phase is Phase.REDELIVER and s.garbled is not None:
         # The garbled copy's own turn is the first one to end that is not ahead of it.
         ours, left = s.garbled.ends_ours(closed)

@@ -83,6 +83,7 @@ class TurnState:
     drawn_at: float  # when the pane last drew
     wake_at: float | None = None
     look: Look | None = None  # why the pending capture was taken
+    captures: int = 0  # the number of the latest capture asked for (older frames are stale)
     before: Frame | None = None
     judged: float = -1.0  # the still screen (by drawing time) already looked at
     question_since: float | None = None
@@ -109,6 +110,14 @@ class TurnState:
     person_look_at: float = 0.0  # when to look again at a person typing at the pane
     notes: tuple[str, ...] = ()
     seen: tuple[str, ...] = ()
+
+
+def ask(s: TurnState, look: Look | None, *, history_from: int | None = None,
+        people: bool = False) -> tuple[TurnState, Capture]:
+    """A capture, numbered: only its frame is judged (one asked for earlier, still on its way
+    when hook events moved the phase on, is stale and changes nothing)."""
+    n = s.captures + 1
+    return replace(s, look=look, captures=n), Capture(history_from, people, n)
 
 
 def schedule(s: TurnState, now: float) -> TurnState:
@@ -195,6 +204,6 @@ def undeliverable(s: TurnState, why: str, now: float) -> Step:
 
 def deliver_again(s: TurnState, now: float, actions: Sequence[Action] = ()) -> Step:
     """Back to looking before a paste (the one allowed second delivery)."""
-    s = replace(s, phase=Phase.LOOK, look=None, enters=0, confirmed_at=None, waiting=None,
-                idle_at=None)
-    return s, [*actions, Capture(people=True)]
+    s = replace(s, phase=Phase.LOOK, enters=0, confirmed_at=None, waiting=None, idle_at=None)
+    s, capture = ask(s, None, people=True)
+    return s, [*actions, capture]
