@@ -191,13 +191,13 @@ class Run:
     def record_turn(self, seq: int, result: TurnResult) -> None:
         """The turn's result, at once; Claude's own tokens for it follow from its transcript in
         the background (drivers/usage.py: the reply is never held back for them)."""
-        if result.confirmed_at:
-            self.log.mark_delivered(self.id, seq, _utc(result.confirmed_at))
         self.log.finish_turn(self.id, seq, reply=result.reply, ended_by=result.ended_by,
                              ended_at=_utc(result.ended_at or result.reply_at),
                              recovery="; ".join(result.recovery) or None,
                              timings=result.timings(), error_kind=result.error or None,
-                             output=result.output)
+                             output=result.output,
+                             delivered_at=_utc(result.confirmed_at) if result.confirmed_at
+                             else None)
         if result.transcript is None or result.ended_by not in ("hook", "api-error", "screen"):
             return
         self.usage.collect(seq, *result.transcript, prompt=result.received_text or None,

@@ -342,6 +342,9 @@ class RunLog:
                 # Processes making the log at once: SQLite refuses the switch to WAL at once
                 # (no busy wait, it would deadlock) while another holds the lock, so wait it out.
                 self._retrying("PRAGMA journal_mode = WAL", tell_after=busy_timeout)
+                # In WAL mode NORMAL keeps every commit through a crash of any process (ours,
+                # tmux, Claude); only a power cut can lose the last ones. FULL fsyncs each one.
+                self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except BaseException:
@@ -735,10 +738,14 @@ class RunLog:
     def finish_turn(self, run_id: str, seq: int, *, reply: str, ended_by: str,
                     ended_at: datetime | None = None, recovery: str | None = None,
                     timings: Mapping[str, Any] | None = None, error_kind: str | None = None,
-                    output: str | None = None) -> None:
-        """Record the reply; the first time a turn is done it counts in the run's turns."""
+                    output: str | None = None, delivered_at: datetime | None = None) -> None:
+        """Record the reply (and when Claude confirmed the message, in the same transaction);
+        the first time a turn is done it counts in the run's turns."""
         with self._write() as db:
             was = self._turn_status(db, run_id, seq)
+            if delivered_at is not None:
+                db.execute("UPDATE turns SET delivered_at = ? WHERE run_id = ? AND seq = ?",
+                           (_iso(delivered_at), run_id, seq))
             db.execute("UPDATE turns SET status = 'done', reply = ?, ended_by = ?, ended_at = ?,"
                        " recovery = COALESCE(?, recovery), timings = COALESCE(?, timings),"
                        " error_kind = ?, output = ? WHERE run_id = ? AND seq = ?",
