@@ -49,3 +49,22 @@ def test_a_flag_value_that_starts_with_a_dash_is_a_value() -> None:
     assert p.parse_args(["--task", "-rf is dangerous", "--quiet"]).task == "-rf is dangerous"
     with pytest.raises(UsageError, match="unknown flag --quite; did you mean --quiet"):
         p.parse_args(["--quite"])
+
+
+def test_the_chat_history_is_never_opened_through_a_link(tmp_path: Path) -> None:
+    """A link planted where the history file goes (issue 17): the history stays in memory and
+    the link's target is never written; a file of its own is made private."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    from claude_orchestrator.drivers.terminal import prompt_session
+
+    target = tmp_path / "target"
+    target.write_text("theirs\n")
+    planted = tmp_path / "planted"
+    planted.symlink_to(target)
+    session = prompt_session(planted)
+    assert isinstance(session.history, InMemoryHistory)
+    assert target.read_text() == "theirs\n"
+    own = tmp_path / "own"
+    assert isinstance(prompt_session(own).history, FileHistory)
+    assert own.stat().st_mode & 0o777 == 0o600

@@ -7,8 +7,8 @@ and leave the rest of a multi-line paste for the shell to run after exit.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,11 +22,8 @@ def prompt_session(history_file: Path | None = None, stream: TextIO | None = Non
     from prompt_toolkit.output import create_output
 
     history: History = InMemoryHistory()
-    if history_file is not None:
-        with contextlib.suppress(OSError):
-            history_file.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(history_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            history = FileHistory(str(history_file))
+    if history_file is not None and _own_file(history_file):
+        history = FileHistory(str(history_file))
     keys = KeyBindings()
 
     @keys.add("escape", "enter")
@@ -36,3 +33,15 @@ def prompt_session(history_file: Path | None = None, stream: TextIO | None = Non
     output = create_output(stdout=stream) if stream is not None else None
     return PromptSession(history=history, key_bindings=keys, prompt_continuation="...  ",
                          output=output)
+
+
+def _own_file(path: Path) -> bool:
+    """The history file as a regular file of this user's, private (made 0600 when missing;
+    never through a link planted in its place, nor another user's file)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600))
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and not (
+        info.st_mode & 0o077)
