@@ -29,6 +29,7 @@ class Activity(StrEnum):
     """What a run does now, decided where its status is: the run log's `activity`, which
     `runs --watch` shows as it is (the status line's wording is the person's, free to change)."""
 
+    DELIVERING = "delivering"  # the message is on its way; Claude has not confirmed it yet
     WORKING = "working"
     SUPERVISOR = "supervisor"
     VERIFYING = "verifying"

@@ -217,3 +217,36 @@ def test_a_reply_that_comes_after_a_cancelled_wait_is_recorded(
     assert second.reply == "ECHO: next one"
     shown = run_cli(["show", run.id], env).stdout
     assert "turns:         2\n" in shown and "(chat) sleep 3" not in shown
+
+
+def test_a_confirmed_message_is_in_the_log_while_claude_works(
+        tmp_path: Path, socket_name: str, env: dict[str, str]) -> None:
+    """The run log says a message was confirmed (UserPromptSubmit) as soon as it is, not when
+    its turn ends: `runs --watch` and the page show `working`, and the delivery, meanwhile."""
+    work = folder(tmp_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_orchestrator", "--chat", "--socket", socket_name,
+         "--agent", "claude", "--terminate-when-quit", "--claude-cmd", fake_agent_cmd(),
+         str(work)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write("sleep 4\n")
+    proc.stdin.flush()
+    log_path = Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])
+    seen: list[tuple[str | None, bool]] = []
+
+    def confirmed_in_flight() -> bool:
+        try:
+            with RunLog(log_path, readonly=True) as log:
+                runs = log.list_runs()
+                turns = log.turns(runs[0].id) if runs else []
+                if turns:
+                    seen.append((runs[0].activity, turns[0].delivered_at is not None))
+                return bool(turns) and turns[0].status == "sent" and (
+                    turns[0].delivered_at is not None)
+        except RunLogMissing:
+            return False
+    assert wait_until(confirmed_in_flight, 30), seen
+    assert seen[-1] == ("working", True)
+    _, err = proc.communicate("/quit\n", timeout=60)
+    assert proc.returncode == 0, err

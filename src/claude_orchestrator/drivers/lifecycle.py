@@ -147,7 +147,15 @@ class Run:
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
         if isinstance(self.redact, Redactor):
             sess.record_mask = self.redact.mask
-        sess.reporter = ActivityReporter(sess.reporter, self._activity)
+        self._in_flight: int | None = None  # the turn whose message is on its way
+        sess.reporter = ActivityReporter(sess.reporter, self._activity, self._confirmed)
+
+    def _confirmed(self) -> None:
+        """Claude confirmed the message on its way: said in the log now (the page shows it),
+        not only when the turn ends (its exact time is written with the reply)."""
+        if self._in_flight is not None:
+            self.log.mark_delivered(self.id, self._in_flight)
+            self._in_flight = None
 
     def _activity(self, what: str) -> None:
         """What the run does now, in the log; a question nobody answers is told at once."""
@@ -179,8 +187,10 @@ class Run:
     def begin_turn(self, message: str, source: str = "supervisor") -> int:
         """Record a message before it is delivered (with where the hook record ends now, so a
         resume looks only at what came after it)."""
-        return self.log.begin_turn(self.id, message, mark=self.sess.events_mark(),
-                                   source=source).seq
+        seq = self.log.begin_turn(self.id, message, mark=self.sess.events_mark(),
+                                  source=source).seq
+        self._in_flight = seq
+        return seq
 
     def record_exchange(self, prompt: str, reply: str, source: str = "person") -> None:
         """A message someone gave Claude at the pane (`source`: a person, or unattributed),
@@ -243,9 +253,11 @@ class ActivityReporter:
     the run does now, for `runs --watch`) in step with the status line: the activity comes
     typed from where the status is decided, never read out of the status's words."""
 
-    def __init__(self, inner: Reporter, record: Callable[[Activity], None]) -> None:
+    def __init__(self, inner: Reporter, record: Callable[[Activity], None],
+                 confirmed: Callable[[], None] = lambda: None) -> None:
         self.inner = inner
         self.record = record
+        self.confirmed = confirmed  # told when a message on its way is confirmed (at work)
         self.activity: Activity | None = None
 
     def note(self, message: str) -> None:
@@ -254,9 +266,11 @@ class ActivityReporter:
     def waiting(self, what: str, activity: Activity = Activity.WORKING) -> None:
         self.inner.waiting(what, activity)
         if activity != self.activity:
-            self.activity = activity
+            was, self.activity = self.activity, activity
             with contextlib.suppress(Exception):  # a busy log must not stop the work
                 self.record(activity)
+                if was is Activity.DELIVERING and activity is Activity.WORKING:
+                    self.confirmed()
 
     def idle(self) -> None:
         self.inner.idle()

@@ -25,6 +25,7 @@ from typing import assert_never
 
 from claude_orchestrator.agents.base import Kind
 from claude_orchestrator.errors import TurnMachineError
+from claude_orchestrator.progress import Activity
 from claude_orchestrator.turn.events import (
     Died,
     Drew,
@@ -63,7 +64,7 @@ def begin(spec: TurnSpec, ledger: Ledger, now: float, drawn_at: float) -> Step:
     """The first step: look at the screen before anything is pasted."""
     state, capture = ask(TurnState(spec, Phase.LOOK, ledger, started=now, drawn_at=drawn_at),
                          None, people=True)
-    return state, [Status(f"delivering to {spec.profile.name}"), capture]
+    return state, [Status(f"delivering to {spec.profile.name}", Activity.DELIVERING), capture]
 
 
 def step(s: TurnState, ev: Event, now: float) -> Step:

@@ -100,7 +100,7 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
     ledger = s.ledger.idle() if state is ScreenState.IDLE else s.ledger
     actions = [ClearInput()] if leftover else []
     if s.phase in (Phase.QUESTION, Phase.PERSON):
-        actions.append(Status(f"delivering to {spec.profile.name}"))
+        actions.append(Status(f"delivering to {spec.profile.name}", Activity.DELIVERING))
     s = replace(s, phase=Phase.ECHO, ledger=ledger, before=f, pastes=s.pastes + 1,
                 echo_drawn=False, echo_deadline=now + t.echo_wait, mark=None)
     return schedule(s, now), [*actions, Paste(spec.text)]
