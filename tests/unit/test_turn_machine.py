@@ -778,8 +778,10 @@ def test_what_the_run_does_comes_with_each_status() -> None:
     h.advance(6.0)  # they left it alone long enough
     h.run_out()
     doing = [a for _, a in h.live.reporter.statuses]
-    assert doing[:3] == [Activity.WORKING, Activity.WAITING_QUESTION, Activity.PAUSED_PERSON]
-    assert set(doing[3:]) == {Activity.WORKING} and w.submitted == ["hello"]
+    assert doing[:3] == [Activity.DELIVERING, Activity.WAITING_QUESTION,
+                         Activity.PAUSED_PERSON]
+    assert doing[3:] == [Activity.DELIVERING, Activity.WORKING]  # on its way, then confirmed
+    assert w.submitted == ["hello"]
 
 
 def test_a_persons_text_in_the_box_is_waited_for_not_cleared() -> None:
