@@ -8,9 +8,11 @@ import contextlib
 import dataclasses
 import os
 import shlex
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from claude_orchestrator.agents import Agent, ScreenState, UnknownDialog, select_agent
 from claude_orchestrator.agents.base import Dialog
@@ -40,6 +42,7 @@ from claude_orchestrator.runtime.watch import Watcher
 from claude_orchestrator.screen import clean
 from claude_orchestrator.turn.ledger import Exchange, Ledger
 
+T = TypeVar("T")
 START_ATTEMPTS = 3
 START_BACKOFF = (0.5, 1.5, 4.0)
 NO_CONVERSATION = "No conversation found"
@@ -154,6 +157,32 @@ class AgentSession:
             self.ledger = self.ledger.apply(ev.name, ev.payload, by_person=ev.by_person)
         self._note_session()
         return events
+
+    def meanwhile(self, work: Callable[[], T]) -> T:
+        """`work()` on a thread of its own while this session keeps reading Claude's hook
+        events (a message a person types at the pane during a supervisor call is judged as it
+        comes: their terminal is attached then, maybe not after the call). The thread wakes the
+        wait through the hook FIFO when it is done; its exception is raised here."""
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = work()
+            except BaseException as e:  # handed to the caller
+                box["error"] = e
+            finally:
+                if self.channel is not None:
+                    with contextlib.suppress(OSError):
+                        os.write(self.channel.wake_fd, b".")
+
+        thread = threading.Thread(target=run, daemon=True, name="meanwhile")
+        thread.start()
+        while thread.is_alive():
+            self.watcher.wait(1.0)
+            self.read_events()
+        if "error" in box:
+            raise box["error"]
+        return cast(T, box["value"])
 
     def _person_active(self) -> bool:
         if not self.watcher.people_maybe:  # tmux said nobody is attached; no one came since

@@ -259,7 +259,7 @@ class _Loop:
         messages = self.conv.messages()
         self.calls += 1
         self.calls_without_a_turn += 1
-        reply = self.client.complete(messages)
+        reply = self.sess.meanwhile(lambda: self.client.complete(messages))
         self.reporter.idle()
         log.record_supervisor_call(run_id, reply=reply.text,
                                    prompt_tokens=reply.usage.prompt_tokens,
