@@ -28,13 +28,7 @@ from claude_orchestrator.config import (
 from claude_orchestrator.errors import AgentCannotWork, UsageError
 from claude_orchestrator.process import secret_names
 from claude_orchestrator.progress import Reporter
-from claude_orchestrator.runtime.hooks import (
-    HookChannel,
-    HookEvent,
-    other_stop_hooks,
-    settings_in_force,
-    split_user_settings,
-)
+from claude_orchestrator.runtime.hooks import HookChannel, HookEvent
 from claude_orchestrator.runtime.lock import lock_session, unlock_session
 from claude_orchestrator.runtime.state import lock_path, remove_dir, session_dir, state_root
 from claude_orchestrator.runtime.tmux import PaneStatus, TmuxError, TmuxRuntime, pane_environment
@@ -98,14 +92,14 @@ class AgentSession:
         self.base_argv = list(config.claude_argv)
         self.stop_hooks_elsewhere = False  # a user's Stop hook can make Claude go on
         if self.agent.uses_hooks:
-            self.channel = HookChannel(folder)
-            self.base_argv, user_settings = split_user_settings(config.claude_argv)
-            found = settings_in_force(config.claude_argv, user_settings, home, config.workdir)
-            own = self.agent.own_settings(autonomous=config.autonomous,
-                                          chosen={k: v for d in found for k, v in d.items()})
-            self.settings_path = self.channel.write_settings(user_settings,
-                                                             self.agent.hook_events(), own)
-            self.stop_hooks_elsewhere = other_stop_hooks(found)
+            self.channel = HookChannel(folder, self.agent.event_map)
+            setup = self.agent.install_hooks(self.channel, config.claude_argv, home=home,
+                                             workdir=config.workdir,
+                                             autonomous=config.autonomous, env=self.env)
+            self.base_argv = setup.argv
+            self.settings_path = setup.settings_path
+            self.stop_hooks_elsewhere = setup.stop_hooks_elsewhere
+            self.env.update(setup.env)
         self.watcher = Watcher(self.tmux_bin, config.socket, config.session,
                                self.channel.wake_fd if self.channel else None)
         self.ledger = Ledger()
@@ -134,7 +128,8 @@ class AgentSession:
     def hooks_reporting(self) -> bool:
         """Claude's hooks reported since its latest start (SessionStart); a Claude whose hooks
         stay silent (disableAllHooks) is driven by the screen instead."""
-        return self.agent.uses_hooks and self.ledger.reporting
+        return self.agent.uses_hooks and (self.ledger.reporting
+                                          or not self.agent.start_event_at_launch)
 
     def events_mark(self) -> int:
         """Where the hook record ends now: events after it belong to what happens next."""
@@ -268,10 +263,10 @@ class AgentSession:
                 self._expect_session_start()
             except (StartFailed, TmuxError) as err:
                 e = err if isinstance(err, StartFailed) else StartFailed(str(err))
-                if resume_id and NO_CONVERSATION in e.screen:
+                if resume_id and self.agent.no_conversation(e.screen):
                     self.reporter.note(
-                        f"the conversation {resume_id} could not be resumed (Claude had not "
-                        "saved it); starting a new conversation")
+                        f"the conversation {resume_id} could not be resumed "
+                        f"({self.agent.name} had not saved it); starting a new conversation")
                     resume_id = None
                     self.session_id = None
                     continue
@@ -331,8 +326,8 @@ class AgentSession:
     def _expect_session_start(self, limit: float = 3.0) -> None:
         """SessionStart comes with the prompt (measured ~0.49 s after start): wait briefly for
         it, and say so when Claude's hooks do not report at all."""
-        if self.channel is None:
-            return
+        if self.channel is None or not self.agent.start_event_at_launch:
+            return  # (Codex sends SessionStart with its first message)
         deadline = time.monotonic() + limit
         while not self.ledger.reporting and time.monotonic() < deadline:
             if self.watcher.wait(deadline - time.monotonic()).hook:
@@ -418,7 +413,7 @@ class AgentSession:
                                 raise UnknownDialog(screen, hint or None)
                         else:
                             unknown_since = None
-                        if state is ScreenState.IDLE and self._quiet_enough():
+                        if state is ScreenState.IDLE and self._quiet_enough(now):
                             return
                         if (state is ScreenState.STARTING and self.ledger.reporting
                                 and time.monotonic() - self.watcher.last_output >= 1.0):
@@ -454,7 +449,8 @@ class AgentSession:
         answer; then the hint says what to do, "" when there is nothing to say)."""
         if dialog is None:
             return None, None
-        key = key_toward(lines, dialog.wanted, dialog.heading) if dialog.wanted else None
+        view = self.agent.dialog_view(lines)
+        key = key_toward(view, dialog.wanted, dialog.heading) if dialog.wanted else None
         if key is None or keys.get(dialog.name, 0) >= MAX_DIALOG_KEYS:
             return None, dialog.hint
         return key, None
@@ -466,10 +462,17 @@ class AgentSession:
             keys[dialog.name + ":told"] = 1  # 2.1.332 can ask the same question twice
             self.reporter.note(dialog.note)
 
-    def _quiet_enough(self) -> bool:
+    def _quiet_enough(self, now: float) -> bool:
+        """The prompt counts once the agent is settled: a hook agent whose SessionStart marks
+        the end of its start-up questions (Gemini shows its input box a second before its
+        trust question) once that came, or the screen stayed still for a while without it
+        (hooks turned off); any other hook agent at once; a screen agent once still."""
+        quiet = time.monotonic() - self.watcher.last_output
+        if self.agent.uses_hooks and self.agent.ready_after_start_event:
+            return self.ledger.reporting or quiet >= max(3.0, self.config.stable_window)
         if self.agent.uses_hooks:
             return True
-        return time.monotonic() - self.watcher.last_output >= self.config.stable_window
+        return quiet >= self.config.stable_window
 
     def close(self, *, terminate: bool, keep_record: bool = False) -> None:
         """Leave (or kill, per TERMINATE_WHEN_QUIT) the session; release our resources. A

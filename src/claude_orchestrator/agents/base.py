@@ -11,12 +11,21 @@ import difflib
 import enum
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claude_orchestrator.errors import AgentCannotWork
-from claude_orchestrator.runtime.hooks import HookName
+from claude_orchestrator.runtime.hooks import HookChannel, HookEvent, HookName
 from claude_orchestrator.screen import sanitize_message
+
+if TYPE_CHECKING:
+    from claude_orchestrator.agents.transcript import TurnWork
+
+# An agent's hook events as the turn machine reads them: one raw event in, the events it means
+# out (named SessionStart, UserPromptSubmit, Stop, StopFailure, SessionEnd). Stateful: one map
+# per pass over the events file.
+EventMap = Callable[[HookEvent], list[HookEvent]]
 
 
 class Kind(enum.Enum):
@@ -49,6 +58,28 @@ class Dialog:
     wanted: Callable[[str], bool] | None
     note: str  # one line told to the user when we answer
     hint: str = ""
+
+
+@dataclass(frozen=True)
+class HookSetup:
+    """How the agent gets our hooks: its command line without what we replace (Claude: the
+    user's own `--settings`), what its pane's environment adds (Gemini: a private home for its
+    settings), the settings file we wrote, and whether other Stop hooks can send it on."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    settings_path: Path | None = None
+    stop_hooks_elsewhere: bool = False
+
+
+@dataclass(frozen=True)
+class TurnFailure:
+    """A turn the agent ended with an API failure that no hook reported, read from its own
+    record: the kind in StopFailure's words (`server_error`, `rate_limit`,
+    `authentication_failed`, ...; agents/limits.py) and the agent's message."""
+
+    error: str
+    message: str
 
 
 class UnknownDialog(AgentCannotWork):
@@ -123,6 +154,12 @@ class Agent:
     uses_hooks = False
     resumable = False
     has_input_box = False  # Enter waits for the paste to show in a known input box
+    # SessionStart comes when the agent reaches its prompt (Claude, Gemini); Codex sends it
+    # with the first message only, so its hooks are taken as reporting from the start.
+    start_event_at_launch = True
+    # Its prompt counts as ready only after SessionStart (or a still screen without it).
+    ready_after_start_event = False
+    paste_settle = 0.0  # seconds between a paste and its Enter, at least
 
     # ----------------------------------------------------------------- starting
     def command(self, argv: Sequence[str], *, settings_path: Path | None,
@@ -142,6 +179,17 @@ class Agent:
         """The hook events to listen to (none for an agent without hooks)."""
         return ()
 
+    def install_hooks(self, channel: HookChannel, argv: Sequence[str], *, home: Path,
+                      workdir: Path, autonomous: bool,
+                      env: Mapping[str, str]) -> HookSetup:
+        """Give the agent our hooks through a private overlay it reads besides the user's own
+        configuration (never by editing the user's files)."""
+        return HookSetup(list(argv))
+
+    def event_map(self) -> EventMap:
+        """A fresh map from this agent's hook events to the turn machine's (see EventMap)."""
+        return lambda event: [event]
+
     def own_settings(self, *, autonomous: bool, chosen: Mapping[str, object]) -> dict[str, object]:
         """Settings the orchestrator sets explicitly in the agent's settings file, given the
         mode and what the user's own settings already say (`chosen`)."""
@@ -150,6 +198,29 @@ class Agent:
     def dialog(self, lines: Sequence[str], *, accept_api_key: bool) -> Dialog | None:
         """The start-up question on the screen, if it is one we know."""
         return None
+
+    def dialog_view(self, lines: Sequence[str]) -> list[str]:
+        """The screen as agents/dialogs.py reads a choice list: the selected option marked
+        `❯` at the start of its line, no box borders."""
+        return list(lines)
+
+    def no_conversation(self, screen: str) -> bool:
+        """The agent refused to resume: it has no such conversation (never saved)."""
+        return "No conversation found" in screen
+
+    # ----------------------------------------------------------------- after a turn
+    def turn_failure(self, transcript: str | None, prompt_id: str | None,
+                     screen: Sequence[str]) -> TurnFailure | None:
+        """A turn that ended with no turn-end hook (the screen went idle): the API failure
+        that ended it, from the agent's record or its screen (None: not a failure)."""
+        return None
+
+    def turn_work(self, path: str, offset: int, *, prompt: str | None = None,
+                  reply: str | None = None, seen: set[str] | None = None) -> TurnWork:
+        """One turn's tokens and tools from the agent's session record (Claude's format)."""
+        from claude_orchestrator.agents.transcript import turn_work
+
+        return turn_work(path, offset, prompt=prompt, reply=reply, seen=seen)
 
     # ----------------------------------------------------------------- delivering
     def prepare(self, text: str, *, literal: bool) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from claude_orchestrator.agents.base import (
     Agent,
     Dialog,
+    HookSetup,
     Kind,
     ScreenState,
     input_box,
@@ -27,7 +28,13 @@ from claude_orchestrator.agents.base import (
 from claude_orchestrator.agents.dialogs import newest, options
 from claude_orchestrator.agents.releases import installed_version, judge_release
 from claude_orchestrator.errors import UsageError
-from claude_orchestrator.runtime.hooks import HookName
+from claude_orchestrator.runtime.hooks import (
+    HookChannel,
+    HookName,
+    other_stop_hooks,
+    settings_in_force,
+    split_user_settings,
+)
 from claude_orchestrator.screen import sanitize_message
 
 _COMMAND_START = re.compile(r"^[/!]")
@@ -212,6 +219,18 @@ class ClaudeAgent(Agent):
 
     def hook_events(self) -> tuple[HookName, ...]:
         return HOOK_EVENTS
+
+    def install_hooks(self, channel: HookChannel, argv: Sequence[str], *, home: Path,
+                      workdir: Path, autonomous: bool,
+                      env: Mapping[str, str]) -> HookSetup:
+        """One private `--settings` file: the user's own `--settings` (taken out of their
+        command) with our hooks and settings added; Claude reads it besides their files."""
+        rest, user_settings = split_user_settings(argv)
+        found = settings_in_force(argv, user_settings, home, workdir)
+        own = self.own_settings(autonomous=autonomous,
+                                chosen={k: v for d in found for k, v in d.items()})
+        path = channel.write_settings(user_settings, self.hook_events(), own)
+        return HookSetup(rest, settings_path=path, stop_hooks_elsewhere=other_stop_hooks(found))
 
     def own_settings(self, *, autonomous: bool, chosen: Mapping[str, object]) -> dict[str, object]:
         """`crossSessionInbound: refuse`: Claude 2.1.224+ lets the person's other Claude

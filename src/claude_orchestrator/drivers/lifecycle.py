@@ -143,7 +143,7 @@ class Run:
         self.config = config
         self.redact = log.redact
         self._unpriced: set[str] = set()
-        self.usage = UsageCollector(self._add_work)
+        self.usage = UsageCollector(self._add_work, reader=sess.agent.turn_work)
         sess.on_session_id = lambda sid: log.set_agent_session(run_id, sid)
         if isinstance(self.redact, Redactor):
             sess.record_mask = self.redact.mask

@@ -30,8 +30,10 @@ class UsageCollector:
     """Reads each turn's work in the background and hands it to `record(seq, work)`."""
 
     def __init__(self, record: Callable[[int, TurnWork], None], *, wait: float = WAIT,
-                 quiet: float = QUIET) -> None:
+                 quiet: float = QUIET, reader: Callable[..., TurnWork] = turn_work) -> None:
+        """`reader`: the agent's own session-record reader (agents/base.py `turn_work`)."""
         self._record = record
+        self._reader = reader
         self._wait = wait
         self._quiet = quiet
         self._seen: set[str] = set()  # message ids counted for this run
@@ -53,7 +55,7 @@ class UsageCollector:
         deadline = time.monotonic() + self._wait
         last, still_since = size(path), time.monotonic()
         while True:
-            done = turn_work(path, offset, prompt=prompt, reply=reply).done
+            done = self._reader(path, offset, prompt=prompt, reply=reply).done
             now = time.monotonic()
             if done or now >= deadline or now - still_since >= self._quiet:
                 break
@@ -62,7 +64,7 @@ class UsageCollector:
             if grown != last:
                 last, still_since = grown, time.monotonic()
         with self._lock:
-            work = turn_work(path, offset, prompt=prompt, reply=reply, seen=self._seen)
+            work = self._reader(path, offset, prompt=prompt, reply=reply, seen=self._seen)
         if work.tokens or work.tools:
             with contextlib.suppress(Exception):  # a busy log must not kill the thread loudly
                 self._record(seq, work)

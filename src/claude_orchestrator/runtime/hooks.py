@@ -146,11 +146,17 @@ def split_user_settings(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]
 
 
 class HookChannel:
-    """The events file, the FIFO and the settings file of one agent session."""
+    """The events file, the FIFO and the settings file of one agent session. An agent whose
+    hooks have other names or shapes than Claude's gives `event_map`: each pass over the file
+    reads its events through a fresh map (agents/base.py EventMap)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path,
+                 event_map: Callable[[], Callable[[HookEvent], list[HookEvent]]] | None = None
+                 ) -> None:
         """`folder` is the session's private state folder (runtime/state.py)."""
         self.folder = folder
+        self._new_map = event_map or (lambda: (lambda event: [event]))
+        self._map = self._new_map()
         self.events_path = folder / "events.jsonl"
         self.wake_path = folder / "wake"
         self.settings_path = folder / "settings.json"
@@ -195,11 +201,12 @@ class HookChannel:
         """Events appended since the last read. A half-written payload waits for the rest."""
         self.drain_wake()
         events, self._offset = self._read_from(self._offset)
-        return events
+        return [out for ev in events for out in self._map(ev)]
 
     def read_all(self, start: int = 0) -> list[HookEvent]:
         """Every event after byte `start` (for resuming after the orchestrator died)."""
-        return self._read_from(start)[0]
+        mapping = self._new_map()
+        return [out for ev in self._read_from(start)[0] for out in mapping(ev)]
 
     def _read_from(self, offset: int) -> tuple[list[HookEvent], int]:
         try:

@@ -64,6 +64,9 @@ def run_turn(sess: LiveSession, message: str, *, literal: bool = True) -> TurnRe
         end = drive(sess, spec)
         match end.outcome:
             case TurnOutcome.ENDED:
+                end = _unreported_failure(sess, spec, end)
+                if transcript is None and sess.ledger.transcript_path:
+                    transcript = (sess.ledger.transcript_path, 0)  # its session began here
                 result = replace(_result(spec, end, sent_at, recovery), transcript=transcript)
                 if spec.kind is Kind.SCREEN:
                     view = _view_of_a_live_pane(sess, text)
@@ -95,6 +98,24 @@ def run_turn(sess: LiveSession, message: str, *, literal: bool = True) -> TurnRe
                                 "arrived)")
             case _:
                 assert_never(end.outcome)
+
+
+def _unreported_failure(sess: LiveSession, spec: TurnSpec, end: TurnEnd) -> TurnEnd:
+    """A confirmed prompt whose turn the screen ended (no turn-end hook): an agent that reports
+    no API failure by hook (Codex, Gemini) names it in its own record or on its screen; then the
+    turn ends as an API error of that kind, as Claude's StopFailure would."""
+    if (end.outcome is not TurnOutcome.ENDED
+            or end.ended_by not in (EndedBy.SCREEN, EndedBy.IDLE_TIMEOUT)
+            or spec.kind is not Kind.PROMPT or end.confirmed_at is None):
+        return end
+    try:
+        screen = sess.runtime.capture(history=40)
+    except TmuxError:
+        screen = []
+    failure = sess.agent.turn_failure(sess.ledger.transcript_path, end.prompt_id, screen)
+    if failure is None:
+        return end
+    return replace(end, ended_by=EndedBy.API_ERROR, error=failure.error, reply=failure.message)
 
 
 MAX_ESCAPES = 4

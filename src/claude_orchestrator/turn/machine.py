@@ -79,7 +79,7 @@ def step(s: TurnState, ev: Event, now: float) -> Step:
         case Frame():
             return on_frame(replace(s, drawn_at=max(s.drawn_at, ev.drawn_at)), ev, now)
         case Pasted(mark=mark):
-            return _on_pasted(s, mark)
+            return _on_pasted(s, mark, now)
         case Died(reason=reason):
             return _lost(s, reason, now)
         case Tick():
@@ -88,7 +88,7 @@ def step(s: TurnState, ev: Event, now: float) -> Step:
             assert_never(ev)
 
 
-def _on_pasted(s: TurnState, mark: int) -> Step:
+def _on_pasted(s: TurnState, mark: int, now: float) -> Step:
     if s.phase is not Phase.ECHO or s.mark is not None:
         # A paste is asked for only on the way into ECHO, and answered before anything else
         # can move the phase on: a position now means a driver that pasted unasked.
@@ -96,7 +96,7 @@ def _on_pasted(s: TurnState, mark: int) -> Step:
                                "paste asked for")
     waiting = Waiting(frozenset(e.serial for e in s.ledger.open))
     first = mark if s.first_mark is None else s.first_mark
-    return replace(s, mark=mark, first_mark=first,
+    return replace(s, mark=mark, first_mark=first, pasted_at=now,
                    waiting=waiting if s.spec.kind is Kind.SHELL else s.waiting), []
 
 

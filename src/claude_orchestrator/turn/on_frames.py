@@ -107,8 +107,12 @@ def _before_paste(s: TurnState, f: Frame, now: float) -> Step:
 
 
 def press_enter(s: TurnState, now: float) -> Step:
-    """The first Enter, once the paste shows (Claude drops an Enter that comes earlier)."""
+    """The first Enter, once the paste shows (Claude drops an Enter that comes earlier) and the
+    profile's `paste_settle` has passed since the paste (Gemini takes an Enter within 40 ms of
+    a paste as a new line)."""
     t = s.spec.timing
+    if now < s.pasted_at + s.spec.profile.paste_settle:
+        return schedule(replace(s, echo_drawn=True), now), []
     wait = t.first_look if s.spec.kind is not Kind.SCREEN else t.confirm_wait
     s = replace(s, phase=Phase.SUBMIT, enters=1, entered_at=now, confirm_at=now + wait,
                 judged=s.drawn_at)

@@ -95,6 +95,7 @@ class TurnState:
     entered_at: float = 0.0  # the first Enter
     echo_drawn: bool = False
     echo_deadline: float = 0.0
+    pasted_at: float = 0.0  # Enter waits `profile.paste_settle` after this
     confirm_at: float = 0.0
     confirmed_at: float | None = None
     received: str | None = None
@@ -142,7 +143,7 @@ def schedule(s: TurnState, now: float) -> TurnState:
         case Phase.ECHO:
             due.append(s.echo_deadline)
             if s.echo_drawn:
-                due.append(s.drawn_at + 0.03)
+                due.append(max(s.drawn_at + 0.03, s.pasted_at + s.spec.profile.paste_settle))
         case Phase.SUBMIT:
             due.append(s.confirm_at)
             if s.spec.kind is Kind.SCREEN and s.drawn_at > s.judged:
