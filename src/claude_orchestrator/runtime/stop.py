@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from claude_orchestrator.errors import SessionBusy
 from claude_orchestrator.runtime.lock import lock_session, unlock_session
 from claude_orchestrator.runtime.state import lock_path, remove_dir, state_root
-from claude_orchestrator.runtime.tmux import SERVER_ENV
+from claude_orchestrator.runtime.tmux import SERVER_ENV, end_group
 
 
 def _tmux(tmux_bin: str, socket: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,7 +55,11 @@ def stop_session(tmux_bin: str, socket: str, session: str,
     try:
         if session not in sessions_on(tmux_bin, socket):
             return False
+        pane = _tmux(tmux_bin, socket, "display-message", "-p", "-t", f"={session}:",
+                     "#{pane_pid}").stdout.strip()
         _tmux(tmux_bin, socket, "kill-session", "-t", f"={session}")
+        if pane.isdigit():
+            end_group(int(pane))  # what ignores the SIGHUP (Gemini CLI)
         if not sessions_on(tmux_bin, socket):
             _tmux(tmux_bin, socket, "kill-server")
         folder = state_root(environ) / f"{socket}.{session}"

@@ -21,6 +21,7 @@ import contextlib
 import os
 import re
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,7 @@ class TmuxRuntime:
         self.folder = folder  # the session's private state folder (runtime/state.py)
         self._status_file = folder / "exit-status"
         self._env_file = folder / "pane-env"
+        self.pane_pid: int | None = None  # the agent's process group (the pane's process)
 
     # ----------------------------------------------------------------- low level
     def _run(self, *args: str) -> tuple[int, list[str], list[str]]:
@@ -178,6 +180,7 @@ class TmuxRuntime:
         """
         if self.status().session:
             self.kill_session()
+        self.end_agent()  # one that outlived its tmux server (Gemini ignores SIGHUP)
         command = self._wrap(argv, env, unset)
         unset_args: list[str] = []
         for name in unset:
@@ -206,13 +209,16 @@ class TmuxRuntime:
         if proc.returncode != 0:
             raise TmuxError("tmux new-session failed: "
                             f"{proc.stderr.strip() or f'exit status {proc.returncode}'}")
+        self.pane_pid = self.status().pid
 
     def respawn(self, argv: Sequence[str], workdir: Path, env: Mapping[str, str],
                 unset: Sequence[str] = ()) -> None:
         """Run `argv` again in the existing pane (after the agent died), history kept."""
+        self.end_agent()
         self._check("respawn-pane", "respawn-pane", "-k", "-t", self.target,
                     "-c", str(workdir), *self._wrap(argv, env, unset), ";",
                     "set-option", "-t", self.target, WORKDIR_OPTION, str(workdir))
+        self.pane_pid = self.status().pid
 
     def workdir(self) -> Path | None:
         """The folder the agent in this session was started in: what the orchestrator that
@@ -240,7 +246,17 @@ class TmuxRuntime:
         return ["/bin/sh", "-c", _WRAPPER, str(self._env_file), str(self._status_file), *argv]
 
     def kill_session(self) -> None:
+        pid = self.status().pid or self.pane_pid
         self._run("kill-session", "-t", f"={self.session}")
+        self.pane_pid = pid
+        self.end_agent()
+
+    def end_agent(self) -> None:
+        """End what is left of the agent's process group once its pane is gone (see
+        `end_group`); a no-op when nothing is left."""
+        if self.pane_pid is not None:
+            end_group(self.pane_pid)
+            self.pane_pid = None
 
     def kill_server(self) -> None:
         self._run("kill-server")
@@ -293,6 +309,31 @@ class TmuxRuntime:
         if code != 0:
             raise TmuxError(f"tmux capture-pane failed: {' '.join(err)}")
         return [line.rstrip() for line in out]
+
+
+def end_group(pgid: int, grace: float = 2.0) -> bool:
+    """End a pane's process group: SIGTERM, then SIGKILL to what is left after `grace`
+    seconds. tmux's SIGHUP is not enough: Gemini CLI ignores it and lives on as an orphan,
+    still holding its conversation. The pane's process leads the group (tmux makes it so) and
+    the agent's processes stay in it unless they start their own session (Codex's background
+    server does: the Codex profile runs Codex without it). True when something was ended.
+
+    A group id names live processes only while the group has members, so the id of a pane
+    whose group is gone can only name another group after its number was reused."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    return True
 
 
 def env_script(env: Mapping[str, str], unset: Sequence[str] = ()) -> str:
