@@ -73,7 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_time", "--max-time", "CLAUDE_ORCHESTRATOR_MAX_TIME", "0",
             "stop after this long, e.g. 90m or 2h (0 = unlimited)", "duration"),
     Setting("agent", "--agent", "CLAUDE_ORCHESTRATOR_AGENT", "auto",
-            "agent profile: auto (claude when the command runs claude), claude, generic"),
+            "agent profile: auto (by the command's name: claude, codex or gemini; else "
+            "generic), claude, codex, gemini, generic"),
     Setting("resume_on_crash", "--resume-on-crash", "CLAUDE_ORCHESTRATOR_RESUME_ON_CRASH", "true",
             "restart a crashed Claude with --resume <session id> to keep the conversation",
             "bool"),
@@ -331,8 +332,9 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
     if not argv:
         raise ConfigError(f"{cmd_name} is empty")
     agent = text("agent").strip().lower()
-    if agent not in ("auto", "claude", "generic"):
-        raise ConfigError(f"{raw('agent')[0]} must be auto, claude or generic, got {agent!r}")
+    if agent not in ("auto", "claude", "codex", "gemini", "generic"):
+        raise ConfigError(f"{raw('agent')[0]} must be auto, claude, codex, gemini or generic, "
+                          f"got {agent!r}")
     withheld = [SECRET_ENV]
     for name in text("withhold_env").split(","):
         name = name.strip()

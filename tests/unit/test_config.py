@@ -296,8 +296,9 @@ def test_bad_base_url(tmp_path: Path) -> None:
 
 
 def test_bad_agent(tmp_path: Path) -> None:
-    assert "CLAUDE_ORCHESTRATOR_AGENT" in _error(tmp_path,
-                                                 env={"CLAUDE_ORCHESTRATOR_AGENT": "codex"})
+    message = _error(tmp_path, env={"CLAUDE_ORCHESTRATOR_AGENT": "aider"})
+    assert "CLAUDE_ORCHESTRATOR_AGENT" in message
+    assert "auto, claude, codex, gemini or generic" in message
 
 
 # ----------------------------------------------------------------------------- secrets

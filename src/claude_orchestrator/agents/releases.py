@@ -15,6 +15,16 @@ from claude_orchestrator.process import child_environ
 
 OLDEST_SUPPORTED = "2.1.197"  # released 2026-06-30
 NEWEST_TESTED = "2.1.332"  # released 2026-11-24
+# The other agent CLIs (scripts/install-agent-cli reads these lines too).
+CODEX_OLDEST_SUPPORTED = "0.171.0"  # @openai/codex, released 2026-11-24
+CODEX_NEWEST_TESTED = "0.171.0"
+GEMINI_OLDEST_SUPPORTED = "0.61.0"  # @google/gemini-cli, released 2026-09-25
+GEMINI_NEWEST_TESTED = "0.61.0"
+AGENT_RELEASES = {
+    "codex": (CODEX_OLDEST_SUPPORTED, CODEX_NEWEST_TESTED, "Codex CLI", "@openai/codex"),
+    "gemini": (GEMINI_OLDEST_SUPPORTED, GEMINI_NEWEST_TESTED, "Gemini CLI",
+               "@google/gemini-cli"),
+}
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
@@ -81,3 +91,33 @@ def installed_version(executable: str, timeout: float = 15.0) -> tuple[int, int,
     if out.returncode != 0 or "Claude Code" not in out.stdout:
         return None
     return parse_version(out.stdout)
+
+
+def agent_release_note(agent: str, executable: str, timeout: float = 15.0) -> str | None:
+    """The installed Codex or Gemini CLI against its supported range (`AGENT_RELEASES`): an
+    older one stops with one line (exit 2), a newer one is named and used, one whose version
+    cannot be read (a wrapper) is not judged.
+
+    >>> agent_release_note('codex', '/nonexistent/codex') is None
+    True
+    """
+    from claude_orchestrator.errors import UsageError
+
+    oldest, newest, title, package = AGENT_RELEASES[agent]
+    try:
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True,
+                             timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = parse_version(out.stdout) if out.returncode == 0 else None
+    low, high = parse_version(oldest), parse_version(newest)
+    if version is None or low is None or high is None:
+        return None
+    shown = ".".join(map(str, version))
+    if version < low:
+        raise UsageError(f"{title} {shown} is older than the oldest supported release "
+                         f"({oldest}): update it (npm install -g {package})")
+    if version > high:
+        return (f"{title} {shown} is newer than the newest release tested with this "
+                f"orchestrator ({newest}); going on. To check it: scripts/canary {agent} {shown}")
+    return None
