@@ -78,6 +78,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
 
 
 # Fixtures for the real Claude Code CLI tests (defined beside their helpers).
+from tests.integration.othercli import (  # noqa: E402, F401
+    agent,
+    new_folder,
+    world,
+)
 from tests.integration.realcli import (  # noqa: E402, F401
     api,
     first_run,
