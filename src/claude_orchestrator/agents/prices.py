@@ -1,7 +1,9 @@
-"""What Claude's own work costs: its tokens (read from its transcript) priced per model.
+"""What the agent's own work costs: its tokens (read from its session record) priced per model.
 
 An estimate, said as such wherever it is shown: list prices in USD per million tokens, by model
-family; a model not in the table is priced as the dearest one, and the person is told.
+family (Claude's, OpenAI's for Codex, Google's for Gemini CLI; their public list prices, which
+change: check them before trusting a total); a model not in the table is priced as the dearest
+one, and the person is told. Families are matched in order, the most specific first.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ PRICES: dict[str, tuple[float, float, float, float]] = {
     "opus": (15.00, 75.00, 18.75, 1.50),
     "sonnet": (3.00, 15.00, 3.75, 0.30),
     "haiku": (1.00, 5.00, 1.25, 0.10),
+    # OpenAI (Codex): cached input is read at a tenth; there is no cache write.
+    "gpt-5-mini": (0.25, 2.00, 0.0, 0.025),
+    "gpt-5": (1.25, 10.00, 0.0, 0.125),
+    "codex": (1.25, 10.00, 0.0, 0.125),
+    # Google (Gemini CLI): prompts up to 200k tokens; thoughts are billed as output.
+    "gemini-2.5-pro": (1.25, 10.00, 0.0, 0.31),
+    "gemini-2.5-flash-lite": (0.10, 0.40, 0.0, 0.025),
+    "gemini-2.5-flash": (0.30, 2.50, 0.0, 0.075),
+    "gemini": (1.25, 10.00, 0.0, 0.31),
 }
 DEAREST = "opus"
 
@@ -42,6 +53,8 @@ def family(model: str) -> str | None:
 
     >>> family('claude-opus-5-5'), family('claude-sonnet-4-5-20250929'), family('gpt-x')
     ('opus', 'sonnet', None)
+    >>> family('gpt-5-codex'), family('gemini-2.5-flash-lite'), family('gemini-3-pro')
+    ('gpt-5', 'gemini-2.5-flash-lite', 'gemini')
     """
     lowered = model.lower()
     return next((name for name in PRICES if name in lowered), None)
