@@ -25,6 +25,9 @@ VERSIONS = {
 CODEX_MODEL = "gpt-5-codex"
 GEMINI_MODEL = "gemini-2.5-flash"
 CODEX_KEY_ENV = "FAKE_OPENAI_KEY"
+# The command lines the tests drive each CLI with (what a user puts in CLAUDE_CMD).
+COMMANDS = {"codex": "codex --dangerously-bypass-approvals-and-sandbox",
+            "gemini": f"gemini -m {GEMINI_MODEL} --yolo"}
 
 
 def agent_bin(agent: str) -> Path | None:

@@ -19,7 +19,7 @@ from claude_orchestrator.config import resolve
 from claude_orchestrator.progress import QuietReporter
 from claude_orchestrator.session import AgentSession
 from tests.fakes.agent_env import (
-    GEMINI_MODEL,
+    COMMANDS,
     VERSIONS,
     agent_bin,
     agent_env,
@@ -34,8 +34,6 @@ from tests.integration.conftest import tmux_cmd
 from tests.integration.realcli import base_environ
 
 SESSION = "co-agent"
-COMMANDS = {"codex": "codex --dangerously-bypass-approvals-and-sandbox",
-            "gemini": f"gemini -m {GEMINI_MODEL} --yolo"}
 _STRIPPED = ("OPENROUTER_", "CLAUDE_", "ANTHROPIC_", "TMUX", "CODEX_", "GEMINI_", "OPENAI_",
              "GOOGLE_")
 

@@ -325,15 +325,28 @@ def end_group(pgid: int, grace: float = 2.0) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return True
+    while time.monotonic() < deadline and _group_alive(pgid):
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    if _group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
     return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """A member of the group still runs. Zombies do not count: a pane's children whose parent
+    died wait for init to reap them, which a container's init can leave undone for seconds."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        out = subprocess.run(["ps", "-A", "-o", "pgid=,stat="], capture_output=True, text=True,
+                             timeout=5, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return any(fields[0] == str(pgid) and not fields[1].startswith("Z")
+               for fields in (ln.split() for ln in out.splitlines()) if len(fields) >= 2)
 
 
 def env_script(env: Mapping[str, str], unset: Sequence[str] = ()) -> str:
