@@ -221,8 +221,9 @@ class Run:
             cost += amount
             if unknown and t.model not in self._unpriced:
                 self._unpriced.add(t.model)
-                self.sess.reporter.note(f"Claude's model {t.model!r} is not in the price table; "
-                                        "its tokens are priced as the dearest model's")
+                self.sess.reporter.note(f"{self.sess.agent.name}'s model {t.model!r} is not in "
+                                        "the price table; its tokens are priced as the "
+                                        "dearest model's")
         self.log.add_claude_usage(self.id, seq, work.tokens, cost)
         if work.tools:
             self.log.set_turn_tools(self.id, seq, [t.as_dict() for t in work.tools])
