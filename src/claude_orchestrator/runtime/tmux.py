@@ -325,15 +325,15 @@ def end_group(pgid: int, grace: float = 2.0) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(pgid):
+    while time.monotonic() < deadline and group_alive(pgid):
         time.sleep(0.05)
-    if _group_alive(pgid):
+    if group_alive(pgid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     return True
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """A member of the group still runs. Zombies do not count: a pane's children whose parent
     died wait for init to reap them, which a container's init can leave undone for seconds."""
     try:
