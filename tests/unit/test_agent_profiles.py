@@ -5,9 +5,8 @@ files read for failures and tokens."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from claude_orchestrator.agents import select_agent
 from claude_orchestrator.agents.base import ScreenState

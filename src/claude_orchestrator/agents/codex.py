@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ from claude_orchestrator.agents.base import (
 from claude_orchestrator.agents.dialogs import newest
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
-from claude_orchestrator.runtime.hooks import HookChannel, HookEvent, hook_command
+from claude_orchestrator.runtime.hooks import HookChannel, HookEvent, HookName, hook_command
 from claude_orchestrator.screen import sanitize_message
 
 if TYPE_CHECKING:
@@ -152,8 +152,8 @@ class CodexAgent(Agent):
         self._flags = hook_flags(hook_command(channel.events_path, channel.wake_path))
         return HookSetup(list(argv))
 
-    def hook_events(self) -> tuple[str, ...]:
-        return tuple(HOOK_EVENTS)
+    def hook_events(self) -> tuple[HookName, ...]:
+        return tuple(HookName(name) for name in HOOK_EVENTS)
 
     def event_map(self) -> EventMap:
         return CodexEvents()
@@ -382,5 +382,5 @@ def _reset_time(limits: dict[str, Any]) -> str:
               if isinstance(w.get("resets_at"), (int, float)) and w["resets_at"] > 0]
     if not stamps:
         return ""
-    when = datetime.fromtimestamp(min(stamps), tz=timezone.utc)
+    when = datetime.fromtimestamp(min(stamps), tz=UTC)
     return when.strftime("%I:%M%p").lstrip("0").lower() + " (UTC)"

@@ -47,7 +47,13 @@ from claude_orchestrator.agents.base import (
 from claude_orchestrator.agents.dialogs import newest
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
-from claude_orchestrator.runtime.hooks import HookChannel, HookEvent, hook_command, merge_settings
+from claude_orchestrator.runtime.hooks import (
+    HookChannel,
+    HookEvent,
+    HookName,
+    hook_command,
+    merge_settings,
+)
 from claude_orchestrator.runtime.state import write_private
 from claude_orchestrator.screen import sanitize_message
 
@@ -144,8 +150,11 @@ class GeminiAgent(Agent):
                                           "GEMINI_CLI_TRUSTED_FOLDERS_PATH": trust},
                          settings_path=ours / "settings.json")
 
-    def hook_events(self) -> tuple[str, ...]:
-        return HOOK_EVENTS
+    def hook_events(self) -> tuple[HookName, ...]:
+        """The meanings we listen to (Gemini's own names are HOOK_EVENTS, mapped by
+        GeminiEvents)."""
+        return (HookName.SESSION_START, HookName.USER_PROMPT_SUBMIT, HookName.STOP,
+                HookName.SESSION_END)
 
     def event_map(self) -> EventMap:
         return GeminiEvents()
