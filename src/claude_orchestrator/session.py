@@ -156,9 +156,14 @@ class AgentSession:
     def meanwhile(self, work: Callable[[], T]) -> T:
         """`work()` on a thread of its own while this session keeps reading Claude's hook
         events (a message a person types at the pane during a supervisor call is judged as it
-        comes: their terminal is attached then, maybe not after the call). The thread wakes the
-        wait through the hook FIFO when it is done; its exception is raised here."""
+        comes: their terminal is attached then, maybe not after the call). The thread marks
+        itself done, then wakes the wait through the hook FIFO; its exception is raised here.
+        With no hook channel there is nothing to read meanwhile: `work()` runs here."""
+        channel = self.channel
+        if channel is None:
+            return work()
         box: dict[str, Any] = {}
+        done = threading.Event()
 
         def run() -> None:
             try:
@@ -166,15 +171,16 @@ class AgentSession:
             except BaseException as e:  # handed to the caller
                 box["error"] = e
             finally:
-                if self.channel is not None:
-                    with contextlib.suppress(OSError):
-                        os.write(self.channel.wake_fd, b".")
+                done.set()  # before the wake: a wake drained early must not cost a second
+                with contextlib.suppress(OSError):
+                    os.write(channel.wake_fd, b".")
 
         thread = threading.Thread(target=run, daemon=True, name="meanwhile")
         thread.start()
-        while thread.is_alive():
+        while not done.is_set():
             self.watcher.wait(1.0)
             self.read_events()
+        thread.join()
         if "error" in box:
             raise box["error"]
         return cast(T, box["value"])

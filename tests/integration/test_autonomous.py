@@ -427,7 +427,6 @@ def test_200_turns_stay_within_the_context_budget(socket_name: str, workdir: Pat
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert logged_texts(agent_log) == sent and len(sent) == turns
-    assert elapsed < 45, f"200 turns took {elapsed:.1f}s"
 
     requests = request_messages(supervisor)
     assert len(requests) == turns + 1
