@@ -292,10 +292,12 @@ def test_cost_budget(socket_name: str, workdir: Path, env: dict[str, str],
 
 def test_time_budget(socket_name: str, workdir: Path, env: dict[str, str],
                      supervisor: FakeOpenAI, agent_log: Path) -> None:
-    supervisor.enqueue(Reply("sleep 2"))
-    proc = run_cli(auto_args(socket_name, workdir, "--max-time", "1", agent="claude"), env)
+    # The budget counts from the run's start, Claude's start-up included (over 1 s under two
+    # CPU burners): 4 s leaves the message time to go, and the 20 s turn is cut short.
+    supervisor.enqueue(Reply("sleep 20"))
+    proc = run_cli(auto_args(socket_name, workdir, "--max-time", "4", agent="claude"), env)
     assert proc.returncode == 3, proc.stderr
-    assert logged_texts(agent_log) == ["sleep 2"]
+    assert logged_texts(agent_log) == ["sleep 20"]
     assert len(supervisor.requests) == 1
     assert lines_with(proc.stderr, "time budget"), proc.stderr
 
@@ -744,20 +746,20 @@ def test_time_budget_ends_the_run_during_a_long_turn_and_resume_takes_the_reply(
         agent_log: Path) -> None:
     """--max-time is kept even while Claude works on one long turn: the run ends with 3 at the
     budget (Claude goes on), and `resume` later takes that turn's reply without re-sending."""
-    supervisor.enqueue(Reply("sleep 6"), Reply(DONE))
-    proc = run_cli(auto_args(socket_name, workdir, "--max-time", "2", agent="claude"), env)
+    supervisor.enqueue(Reply("sleep 8"), Reply(DONE))  # the budget includes start-up
+    proc = run_cli(auto_args(socket_name, workdir, "--max-time", "4", agent="claude"), env)
     assert proc.returncode == 3, proc.stderr
     assert lines_with(proc.stderr, "time budget", "while Claude worked"), proc.stderr
     run_id = one_run_id(env)
     assert run_status(env, run_id) == "budget"
     with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
-        in_flight = log.in_flight_turn(run_id)  # the run did not wait for the 6 s turn
-    assert in_flight is not None and in_flight.message == "sleep 6"
+        in_flight = log.in_flight_turn(run_id)  # the run did not wait for the 8 s turn
+    assert in_flight is not None and in_flight.message == "sleep 8"
     resumed = run_cli(["resume", run_id, "--max-time", "0"], env, timeout=60)
     assert resumed.returncode == 0, resumed.stderr
     assert lines_with(resumed.stderr, "picked up"), resumed.stderr
-    assert logged_texts(agent_log) == ["sleep 6"]  # delivered once
-    assert request_messages(supervisor)[-1][-1] == {"role": "user", "content": "slept 6"}
+    assert logged_texts(agent_log) == ["sleep 8"]  # delivered once
+    assert request_messages(supervisor)[-1][-1] == {"role": "user", "content": "slept 8"}
 
 
 def test_resume_keeps_every_setting_and_the_spend(socket_name: str, workdir: Path,
