@@ -34,6 +34,8 @@ from claude_orchestrator.config import (
     find_executable,
     find_tmux,
     resolve,
+    runlog_secrets,
+    runlog_target,
     settings_environ,
     withholding_grows,
 )
@@ -240,6 +242,7 @@ def _prepare(config: Config, environ: Mapping[str, str], *, need_key: bool) -> R
     take_secrets(os.environ, config.withhold_env)
     take_secrets(os.environ, [BY_DEST["notify"].env])  # no child (Claude's pane) gets them
     secrets = [config.api_key or "", url_password(config.base_url),
+               *runlog_secrets(config.runlog, environ),
                *(environ.get(name, "") for name in config.withhold_env),
                *(s for url in config.notify for s in url_secrets(url))]
     redact = Redactor(secrets)
@@ -351,7 +354,7 @@ def _run_chat(config: Config, rep: Reporter, redact: Redactor) -> int:
             out.write(show(f"{dialog}:\n{dialog.screen}\n") +
                       f"Answer it in tmux: {session.attach_command}\n")
             session.agent.wait_ready(allow_unknown=True)
-        history = session.run.log.path.parent / "chat-history"
+        history = session.run.log.folder / "chat-history"
         status = chat_loop(session, with_inbox(stdin_lines(out, history, waker), inbox), out,
                            show=show, on_cancel=rearm_interrupt)
         outcome = Outcome("quit", status, "quit")
@@ -410,10 +413,10 @@ def _subcommand(name: str, args: list[str], environ: Mapping[str, str],
     ns = _subparser(name).parse_args(args)
     if name == "stop":
         return _stop(ns)
-    chosen = ns.runlog or environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
-    path = Path(chosen).expanduser() if chosen else None
+    source = "--runlog" if ns.runlog else "CLAUDE_ORCHESTRATOR_RUNLOG"
+    target = runlog_target(source, ns.runlog or environ.get("CLAUDE_ORCHESTRATOR_RUNLOG"))
     try:
-        log = open_runlog(path)
+        log = open_runlog(target)
     except RunLogMissing:
         return error(f"no run matches {ns.run!r}: nothing is recorded yet", EXIT_USAGE)
     with log:

@@ -18,9 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_orchestrator.errors import ConfigError
-from claude_orchestrator.process import SECRET_ENV, child_environ
+from claude_orchestrator.process import SECRET_ENV, child_environ, secret_names
 from claude_orchestrator.secrets import shown_notify_url
-from claude_orchestrator.trust import check_key_direction, is_safe_url, shown_url
+from claude_orchestrator.trust import (
+    check_key_direction,
+    is_runlog_url,
+    is_safe_url,
+    runlog_password,
+    shown_runlog,
+    shown_url,
+)
 
 DEFAULT_SESSION = "gt-claude-loop"
 DEFAULT_SOCKET = "gt-claude-loop"
@@ -102,7 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reply_limit", "--reply-limit", "CLAUDE_ORCHESTRATOR_REPLY_LIMIT", "12000",
             "characters of one Claude reply the supervisor sees (middle trimmed)", "int"),
     Setting("runlog", "--runlog", "CLAUDE_ORCHESTRATOR_RUNLOG", "",
-            "SQLite run log (default: the user's data dir)", "path"),
+            "the run log: a SQLite file (default: in the user's data dir) or a PostgreSQL "
+            "database, postgresql://USER@HOST:PORT/DB (needs the postgres extra; its password "
+            "in ~/.pgpass or PGPASSWORD, never on the command line)", "path"),
     Setting("max_pause", "--max-pause", "CLAUDE_ORCHESTRATOR_MAX_PAUSE", "6h",
             "longest pause for one usage limit; past it the run stops with 3 (resumable)",
             "duration"),
@@ -123,6 +132,8 @@ SETTINGS: tuple[Setting, ...] = (
             "list"),
 )
 BY_DEST = {s.dest: s for s in SETTINGS}
+RUNLOG_HELP = ("the run log: a SQLite file, or postgresql://USER@HOST:PORT/DB (its password in "
+               "~/.pgpass or PGPASSWORD) [env CLAUDE_ORCHESTRATOR_RUNLOG]")
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,7 @@ class Config:
     supervisor_timeout: float = 120.0
     context_tokens: int = 60000
     reply_limit: int = 12000
-    runlog: Path | None = None
+    runlog: Path | str | None = None  # a SQLite file, or a postgresql:// URL
     max_pause: float = 6 * 3600.0
     limit_wait: float = 300.0
     verify: str = ""
@@ -177,6 +188,8 @@ class Config:
                 value = ",".join(v for v in value if v != SECRET_ENV)
             elif s.dest == "base_url":
                 value = shown_url(value)  # a password in the URL is a secret: never stored
+            elif s.dest == "runlog" and isinstance(value, str):
+                value = shown_runlog(value)  # a password is a secret: never stored
             elif s.dest == "notify":  # tokens: stored as scheme://[REDACTED], never restored
                 value = ",".join(shown_notify_url(u) for u in value)
             elif isinstance(value, Path):
@@ -203,8 +216,8 @@ def settings_environ(recorded: Mapping[str, object]) -> dict[str, str]:
         setting = BY_DEST.get(key)
         if setting is None or (key == "base_url" and "[REDACTED]@" in str(value)):
             continue  # a URL stored without its password: given again, by env or flag
-        if key == "notify":  # stored redacted: given again, by env or flag
-            continue
+        if key in ("notify", "runlog"):  # notify: stored redacted; the run log a run is
+            continue                     # resumed from is the one it was found in
         out[setting.env] = (("true" if value else "false") if isinstance(value, bool)
                             else str(value))
     return out
@@ -361,7 +374,7 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
         raise ConfigError(f"OPENROUTER_BASE_URL from ./.env must be https (or http to this "
                           f"machine) before the API key is sent there; got "
                           f"{shown_url(base_url)!r}")
-    runlog = text("runlog").strip()
+    runlog = runlog_target(*raw("runlog"))
     notify = notify_urls(flags.get("notify"), environ)
     if notify and BY_DEST["notify"].env in from_dotenv and SECRET_ENV not in from_dotenv:
         raise ConfigError("CLAUDE_ORCHESTRATOR_NOTIFY from ./.env is refused: notifications "
@@ -393,12 +406,46 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
         supervisor_timeout=duration("supervisor_timeout") or 120.0,
         context_tokens=parse_int(*raw("context_tokens"), minimum=2000),
         reply_limit=parse_int(*raw("reply_limit"), minimum=200),
-        runlog=Path(runlog).expanduser() if runlog else None,
+        runlog=runlog,
         max_pause=duration("max_pause"), limit_wait=duration("limit_wait"),
         verify=text("verify").strip(), verify_timeout=duration("verify_timeout") or 600.0,
         stuck_after=parse_int(*raw("stuck_after")), attach_idle=duration("attach_idle"),
         notify=notify, workdir=wd.resolve(), task=task, task_file=tf, json_output=json_output,
     )
+
+
+def runlog_target(source: str, text: str | None) -> Path | str | None:
+    """What `--runlog` (or CLAUDE_ORCHESTRATOR_RUNLOG, named by `source`) names: a SQLite
+    file's path, a PostgreSQL URL, or None for the default file. A password on the command line
+    is refused: `ps` shows it to every user of the machine.
+
+    >>> runlog_target('--runlog', 'postgresql://me@db:5432/runs'), runlog_target('X', ' ')
+    ('postgresql://me@db:5432/runs', None)
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    if "://" not in text:
+        return Path(text).expanduser()
+    if not is_runlog_url(text):
+        raise ConfigError(f"{source}: a run log is a file or postgresql://USER@HOST:PORT/DB, "
+                          f"not {text.split('://', 1)[0]}://...")
+    if source.startswith("--") and runlog_password(text):
+        raise ConfigError(f"{source} {shown_runlog(text)}: a password on the command line "
+                          "shows in `ps` to every user here; put it in ~/.pgpass (or "
+                          "PGPASSFILE, PGPASSWORD), or give the whole URL in "
+                          "CLAUDE_ORCHESTRATOR_RUNLOG")
+    return text
+
+
+def runlog_secrets(runlog: Path | str | None, environ: Mapping[str, str]) -> list[str]:
+    """A PostgreSQL run log's password (in its URL, or PGPASSWORD): kept from every child of
+    ours (Claude's pane above all; libpq in this process still reads it), and returned for the
+    redactor. A SQLite run log has none."""
+    if not isinstance(runlog, str):
+        return []
+    secret_names(["CLAUDE_ORCHESTRATOR_RUNLOG", "PGPASSWORD"])
+    return [runlog_password(runlog), environ.get("PGPASSWORD", "")]
 
 
 def notify_urls(given: object, environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -164,7 +164,7 @@ class NotifyingReporter:
     """The person's reporter, passing events on to a Notifier (each looked up in the run log
     on the notifier's side, by its own connection: the run's path only queues it)."""
 
-    def __init__(self, inner: Reporter, notifier: Notifier, runlog: Path | None) -> None:
+    def __init__(self, inner: Reporter, notifier: Notifier, runlog: Path | str | None) -> None:
         self.inner = inner
         self.notifier = notifier
         self.runlog = runlog
@@ -216,7 +216,7 @@ class NotifyingReporter:
 
 
 def reporter_for(inner: Reporter, urls: Sequence[str], redact: Callable[[str], str],
-                 runlog: Path | None) -> Reporter:
+                 runlog: Path | str | None) -> Reporter:
     """`inner`, or with notifications when URLs are given (Apprise checked first)."""
     if not urls:
         return inner

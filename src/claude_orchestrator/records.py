@@ -10,9 +10,9 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from claude_orchestrator.config import RUNLOG_HELP, runlog_target
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.flags import Parser
 from claude_orchestrator.runlog import RunLog, RunLogMissing, open_runlog
@@ -72,7 +72,7 @@ def parser(name: str) -> argparse.ArgumentParser:
         p.add_argument("--raw", action="store_true",
                        help="print the stored text as it is (control sequences are otherwise "
                             "shown as escapes, never sent to the terminal)")
-    p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
+    p.add_argument("--runlog", help=RUNLOG_HELP)
     return p
 
 
@@ -82,8 +82,8 @@ def main(name: str, args: list[str], environ: Mapping[str, str] | None = None) -
         raise UsageError("clean takes one of: RUN, --batch BATCH_ID, --merged")
     if name == "show":
         _check_show(ns)
-    chosen = ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG")
-    path = Path(chosen).expanduser() if chosen else None
+    source = "--runlog" if ns.runlog else "CLAUDE_ORCHESTRATOR_RUNLOG"
+    path = runlog_target(source, ns.runlog or os.environ.get("CLAUDE_ORCHESTRATOR_RUNLOG"))
     try:
         log = open_runlog(path, readonly=name != "clean")
     except RunLogMissing:

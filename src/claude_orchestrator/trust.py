@@ -266,3 +266,55 @@ def shown_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urllib.parse.urlunsplit(parts._replace(netloc=f"[REDACTED]@{host}"))
+
+
+RUNLOG_SCHEMES = ("postgresql", "postgres")
+
+
+def is_runlog_url(text: str) -> bool:
+    """Whether a `--runlog` value names a PostgreSQL database rather than a SQLite file.
+
+    >>> is_runlog_url('postgresql://me@db:5432/runs'), is_runlog_url('~/runs.sqlite3')
+    (True, False)
+    """
+    return text.split("://", 1)[0].lower() in RUNLOG_SCHEMES if "://" in text else False
+
+
+def runlog_password(url: str) -> str:
+    """The password a run log URL carries, in its userinfo or as `?password=` ("" if none).
+
+    >>> runlog_password('postgresql://me:pw@db/runs'), runlog_password('postgres://db/r?password=x')
+    ('pw', 'x')
+    """
+    if not is_runlog_url(url):
+        return ""
+    found = url_password(url)
+    if found:
+        return found
+    try:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    except ValueError:
+        return ""
+    return (query.get("password") or [""])[0]
+
+
+def shown_runlog(url: str) -> str:
+    """A run log URL fit to show or store: the user kept, any password replaced.
+
+    >>> shown_runlog('postgresql://me:s3cret@db:5432/runs?password=s3cret&sslmode=require')
+    'postgresql://me:[REDACTED]@db:5432/runs?password=[REDACTED]&sslmode=require'
+    >>> shown_runlog('postgresql://me@db/runs'), shown_runlog('/home/me/runs.sqlite3')
+    ('postgresql://me@db/runs', '/home/me/runs.sqlite3')
+    """
+    if not is_runlog_url(url):
+        return url
+    secret = runlog_password(url)
+    if not secret:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        netloc = (user.split(":", 1)[0] + ":[REDACTED]" if ":" in user else user) + "@" + host
+    query = re.sub(r"(^|&)password=[^&]*", r"\1password=[REDACTED]", parts.query)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -89,4 +89,5 @@ from tests.integration.realcli import (  # noqa: E402, F401
     real,
     require_claude_cli,
 )
+from tests.integration.servers import postgres, ray_head  # noqa: E402, F401
 from tests.integration.web import browser, page, shots  # noqa: E402, F401

@@ -27,6 +27,7 @@ from claude_orchestrator.config import (
     add_setting_flags,
     find_executable,
     find_tmux,
+    runlog_secrets,
 )
 from claude_orchestrator.errors import ConfigError, Terminated, UsageError
 from claude_orchestrator.flags import Parser
@@ -141,6 +142,7 @@ def batch_main(args: list[str], environ: Mapping[str, str],
     urls = base.notify
     take_secrets(os.environ, [NOTIFY_ENV])
     redact = Redactor([*secrets.values(), url_password(base.base_url),
+                       *runlog_secrets(base.runlog, environ),
                        *(s for u in urls for s in url_secrets(u))])
     for config in configs or [base]:
         _check_can_run(config, child_environ(environ))
@@ -157,11 +159,10 @@ def batch_main(args: list[str], environ: Mapping[str, str],
             raise UsageError("--notify is not available here")
         told = notices(urls, redact, note)  # Apprise checked before anything starts
     with open_runlog(base.runlog, redact=redact, on_busy=note) as log:
-        path = log.path
-        # Beside the log: not another user's (a run log in a shared folder), checked before
-        # anything is queued or started.
-        private_dir(path.parent / "worktrees")
-        private_dir(path.parent / "batches")
+        # Beside the log (a SQLite file's folder; the data folder for a database): not another
+        # user's (a run log in a shared folder), checked before anything is queued or started.
+        private_dir(log.folder / "worktrees")
+        private_dir(log.folder / "batches")
         if ns.resume:
             batch_id = ns.resume
             todo = [r.id for r in to_resume(log, batch_id, note)]
@@ -175,8 +176,8 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         numbers = {r.id: n for n, r in enumerate(log.batch_runs(batch_id), 1)}
         # The runs get an environment without secrets; the key (and the withheld values, for
         # redaction) through an inherited socket.
-        executor = LocalProcesses(path, path.parent / "batches" / batch_id, child_environ(),
-                                  secrets=secrets)
+        executor = LocalProcesses(log.location, log.folder / "batches" / batch_id,
+                                  child_environ(), secrets=secrets)
         note(f"{batch_id}: {len(todo)} run(s) to go, {parallel} at once; watch them: "
              f"claude-orchestrator runs --watch --batch {batch_id}")
         batch = Batch(log, executor, parallel, note, args_for_runs, notices=told)

@@ -28,6 +28,9 @@ from claude_orchestrator.process import (
     secrets_channel,
 )
 from claude_orchestrator.runtime.state import open_private, private_dir
+from claude_orchestrator.trust import runlog_password
+
+RUNLOG_ENV = "CLAUDE_ORCHESTRATOR_RUNLOG"
 
 
 class RunHandle(Protocol):
@@ -82,7 +85,8 @@ class LocalProcesses:
     Its environment holds no secret; the secrets (the key, the withheld values it redacts)
     reach it through an inherited socket (`--secrets-fd N`), never its environment or argv."""
 
-    def __init__(self, runlog: Path, outputs: Path, environ: Mapping[str, str] | None = None,
+    def __init__(self, runlog: Path | str, outputs: Path,
+                 environ: Mapping[str, str] | None = None,
                  python: str = sys.executable, *,
                  secrets: Mapping[str, str] | None = None) -> None:
         self.runlog = runlog
@@ -95,11 +99,15 @@ class LocalProcesses:
         private_dir(self.outputs)
         output = self.outputs / f"{run_id}.log"
         fd = open_private(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        channel = secrets_channel(self.secrets)
+        # A run log URL with a password goes with the secrets, never on the command line.
+        secrets, where = dict(self.secrets), ["--runlog", str(self.runlog)]
+        if runlog_password(str(self.runlog)):
+            secrets[RUNLOG_ENV], where = str(self.runlog), []
+        channel = secrets_channel(secrets)
         try:
             proc = subprocess.Popen(
                 [self.python, "-m", "claude_orchestrator", "resume", run_id, "--json",
-                 "--runlog", str(self.runlog), *args, SECRETS_FD, str(channel.fileno())],
+                 *where, *args, SECRETS_FD, str(channel.fileno())],
                 stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=self.environ,
                 pass_fds=(channel.fileno(),), start_new_session=True,
                 umask=person_umask())  # the run keeps the person's for Claude's files

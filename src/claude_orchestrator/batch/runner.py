@@ -25,7 +25,7 @@ from claude_orchestrator.config import BY_DEST, Config, resolve
 from claude_orchestrator.errors import Terminated, UsageError
 from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import clip, first_line
-from claude_orchestrator.runlog.log import new_run_id
+from claude_orchestrator.runlog.log import _pid_alive, new_run_id
 from claude_orchestrator.runtime.git import (
     BRANCH_PREFIX,
     head_commit,
@@ -210,11 +210,28 @@ def to_resume(log: RunLog, batch_id: str, note: Callable[[str], None]) -> list[R
     if alive:
         note(f"{len(alive)} run(s) still running on their own: "
              f"{', '.join(r.id for r in alive)}")
-    todo = [r for r in runs if r.status in UNFINISHED]
-    for run in todo:
-        if run.status == "queued":
-            log.claim(run.id)
+    todo, taken = [], []
+    for run in (r for r in runs if r.status in UNFINISHED):
+        # A compare-and-set on the claim read above: of two batches resuming at once, one
+        # gets each run; a claim by a batch process still alive here is left to it.
+        if not _claimant_alive(log, run.claimed_by) and log.claim(run.id, run.claimed_by):
+            todo.append(run)
+        else:
+            taken.append(run.id)
+    if taken:
+        note(f"{len(taken)} run(s) taken by another batch: {', '.join(taken)}")
     return todo
+
+
+def _claimant_alive(log: RunLog, claimant: str | None) -> bool:
+    """Whether the batch process that claimed a run (`host:pid:nonce`) still lives here (one
+    on another machine cannot be asked: its claim stands only against a concurrent one)."""
+    host, _, rest = (claimant or "").partition(":")
+    pid = rest.partition(":")[0]
+    mine = log.claimant.split(":")
+    if host != mine[0] or not pid.isdigit() or pid == mine[1]:
+        return False
+    return _pid_alive(int(pid))
 
 
 def exit_status(runs: Sequence[RunRecord]) -> int:

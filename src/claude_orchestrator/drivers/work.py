@@ -43,7 +43,7 @@ def ensure_worktree(log: RunLog, run: RunRecord) -> RunRecord:
         inside = Path(run.workdir).resolve().relative_to(repo.resolve())
     except ValueError:
         inside = Path()
-    root = private_dir(log.path.parent / "worktrees") / f"{repo.name}-{run.id}"
+    root = private_dir(log.folder / "worktrees") / f"{repo.name}-{run.id}"
     if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}").returncode:
         add_worktree(repo, run.branch, root, run.base_commit)
     elif not root.exists():  # the branch is there (made by a start that failed after it)

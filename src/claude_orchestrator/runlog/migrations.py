@@ -1,13 +1,22 @@
 """The run log's schema, as a list of small named migrations applied once each, in order, and
-recorded in the `_migrations` table. A new column or table is a new function at the end."""
+recorded in the `_migrations` table. A new column or table is a new function at the end.
+
+The same list builds a SQLite file and a PostgreSQL database. Each function gets the
+transaction's `Db`, whose `execute` takes the SQL both accept (PostgreSQL's connection reads
+`INTEGER` as `BIGINT` and `REAL` as `DOUBLE PRECISION` in a `CREATE` or `ALTER`, so counts and
+costs keep SQLite's range and precision); a step only one backend needs asks `db.dialect`.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claude_orchestrator.runlog.store import Db
 
 
-def m001_create_runs(db: sqlite3.Connection) -> None:
+def m001_create_runs(db: Db) -> None:
     db.execute(
         """CREATE TABLE runs (
             id TEXT PRIMARY KEY, mode TEXT NOT NULL, task TEXT NOT NULL, workdir TEXT NOT NULL,
@@ -21,7 +30,7 @@ def m001_create_runs(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_started_at ON runs (started_at)")
 
 
-def m002_create_turns(db: sqlite3.Connection) -> None:
+def m002_create_turns(db: Db) -> None:
     db.execute(
         """CREATE TABLE turns (
             run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
@@ -31,7 +40,7 @@ def m002_create_turns(db: sqlite3.Connection) -> None:
     )
 
 
-def m003_create_supervisor_calls(db: sqlite3.Connection) -> None:
+def m003_create_supervisor_calls(db: Db) -> None:
     db.execute(
         """CREATE TABLE supervisor_calls (
             run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
@@ -41,7 +50,7 @@ def m003_create_supervisor_calls(db: sqlite3.Connection) -> None:
     )
 
 
-def m004_turn_events_mark(db: sqlite3.Connection) -> None:
+def m004_turn_events_mark(db: Db) -> None:
     """Where the hook record ended when a turn began (a resume reads only what came after),
     and what a turn's end said beyond its reply: StopFailure's error kind, a `!cmd`'s output."""
     db.execute("ALTER TABLE turns ADD COLUMN events_mark INTEGER")
@@ -49,7 +58,7 @@ def m004_turn_events_mark(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN output TEXT")
 
 
-def m005_unattended(db: sqlite3.Connection) -> None:
+def m005_unattended(db: Db) -> None:
     """What unattended running records: Claude's own tokens and cost per turn and per run
     (an estimate), who sent a turn's message (`supervisor`, `person`, `chat`), the pauses for
     usage limits and API failures, and the checks run before a task counts as complete."""
@@ -74,7 +83,7 @@ def m005_unattended(db: sqlite3.Connection) -> None:
     )
 
 
-def m006_batches_and_activity(db: sqlite3.Connection) -> None:
+def m006_batches_and_activity(db: Db) -> None:
     """What `runs --watch` and `batch` need: what a run is doing now (working, paused for a
     limit or a person, verifying...) and since when, the batch it belongs to, and the git branch
     its work is on."""
@@ -85,19 +94,19 @@ def m006_batches_and_activity(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_batch ON runs (batch_id)")
 
 
-def m007_next_step(db: sqlite3.Connection) -> None:
+def m007_next_step(db: Db) -> None:
     """The one command that continues a run that stopped short (`resume ID --max-cost 10`,
     answer a question in tmux first...), as the run's last line said it."""
     db.execute("ALTER TABLE runs ADD COLUMN next_step TEXT")
 
 
-def m008_turn_tools(db: sqlite3.Connection) -> None:
+def m008_turn_tools(db: Db) -> None:
     """The tools Claude used in a turn (the commands it ran, the files it wrote), read from its
     transcript: a JSON list of {tool, detail, failed}."""
     db.execute("ALTER TABLE turns ADD COLUMN tools TEXT")
 
 
-def m009_git(db: sqlite3.Connection) -> None:
+def m009_git(db: Db) -> None:
     """Where a run's work is in git: the person's repository, the commit the run started from,
     whether it has a worktree of its own (a batch's run; 0 once `clean` removed it), and what
     its branch changed when it ended (files, and git's --stat text); and the supervisor's final
@@ -110,7 +119,23 @@ def m009_git(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN summary TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+def m010_scale(db: Db) -> None:
+    """What many machines need: the order of a batch's tasks (SQLite's `rowid` was it; a
+    PostgreSQL table has none), the batch process that claimed a run to start it (a
+    compare-and-set: two batches resuming at once never both start it), the job that runs it
+    (a Ray submission id), and, in PostgreSQL, a counter every write moves (what SQLite's
+    `PRAGMA data_version` tells a reader: that the log changed)."""
+    db.execute("ALTER TABLE runs ADD COLUMN position INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN claimed_by TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN job_id TEXT")
+    if db.dialect == "sqlite":
+        db.execute("UPDATE runs SET position = rowid")
+    else:
+        db.execute("CREATE SEQUENCE IF NOT EXISTS runlog_changes")
+    db.execute("CREATE INDEX runs_position ON runs (position)")
+
+
+MIGRATIONS: list[Callable[[Db], None]] = [
     m001_create_runs,
     m002_create_turns,
     m003_create_supervisor_calls,
@@ -120,4 +145,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m007_next_step,
     m008_turn_tools,
     m009_git,
+    m010_scale,
 ]

@@ -3,7 +3,8 @@ runs, and one query per run (their pauses, their last check, their turns' times)
 page slow. Each function here is one query over the runs asked for, or over a time window.
 
 `data_version` is how a reader learns, for the price of one statement, that another process
-has written to the log since it last looked (SQLite's `PRAGMA data_version`).
+has written to the log since it last looked (SQLite's `PRAGMA data_version`; in PostgreSQL a
+sequence every write moves).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from claude_orchestrator.runlog.log import Pause, RunLog, RunRecord, Verification, _dt
+from claude_orchestrator.runlog.log import Pause, RunLog, RunRecord, Verification
+from claude_orchestrator.runlog.turns import pause_of, verification_of
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,7 @@ class PersonTurn:
 
 def data_version(log: RunLog) -> int:
     """A number that changes whenever another connection commits to the log."""
-    rows = log._rows("PRAGMA data_version")
-    return int(rows[0][0]) if rows else 0
+    return log.data_version()
 
 
 def _marks(ids: Sequence[str]) -> str:
@@ -57,10 +58,10 @@ def run_signatures(log: RunLog, since: datetime,
     a way a page shows (a reader keeps the rest from the last time)."""
     rows = log._rows(
         "SELECT id, status, activity, activity_at, turns, ended_at, cost_usd, claude_cost_usd, "
-        "files_changed, next_step, message, branch, batch_id, pid FROM runs "
+        "files_changed, next_step, message, branch, batch_id, pid, host, job_id FROM runs "
         "WHERE started_at >= ? OR status IN ('running', 'queued') "
-        "ORDER BY started_at DESC, rowid DESC LIMIT ?", (_iso(since), limit))
-    return [(r[0], tuple(r[1:])) for r in rows]
+        "ORDER BY started_at DESC, position DESC LIMIT ?", (_iso(since), limit))
+    return [(r[0], tuple(r[i] for i in range(1, 16))) for r in rows]
 
 
 def runs_by_id(log: RunLog, run_ids: Sequence[str]) -> dict[str, RunRecord]:
@@ -80,10 +81,7 @@ def last_checks(log: RunLog, run_ids: Sequence[str]) -> dict[str, Verification]:
             f"SELECT * FROM verifications v WHERE run_id IN ({_marks(part)}) AND seq = "
             "(SELECT MAX(seq) FROM verifications WHERE run_id = v.run_id)", tuple(part))
         for r in rows:
-            out[r["run_id"]] = Verification(
-                run_id=r["run_id"], seq=r["seq"], at=datetime.fromisoformat(r["at"]),
-                command=r["command"], status=r["status"], seconds=r["seconds"],
-                output=r["output"])
+            out[r["run_id"]] = verification_of(r)
     return out
 
 
@@ -94,10 +92,7 @@ def pauses_of(log: RunLog, run_ids: Sequence[str]) -> dict[str, list[Pause]]:
         rows = log._rows(f"SELECT * FROM pauses WHERE run_id IN ({_marks(part)}) "
                          "ORDER BY run_id, seq", tuple(part))
         for r in rows:
-            out.setdefault(r["run_id"], []).append(Pause(
-                run_id=r["run_id"], seq=r["seq"], turn_seq=r["turn_seq"], reason=r["reason"],
-                started_at=datetime.fromisoformat(r["started_at"]),
-                until_at=_dt(r["until_at"]), ended_at=_dt(r["ended_at"]), text=r["text"]))
+            out.setdefault(r["run_id"], []).append(pause_of(r))
     return out
 
 
@@ -109,7 +104,7 @@ def spend_since(log: RunLog, since: datetime) -> list[Spend]:
         "SELECT at AS t, COALESCE(cost_usd, 0) AS s, 0 AS c FROM supervisor_calls "
         "WHERE at >= ? AND COALESCE(cost_usd, 0) > 0 "
         "UNION ALL SELECT COALESCE(ended_at, sent_at), 0, claude_cost_usd FROM turns "
-        "WHERE sent_at >= ? AND claude_cost_usd > 0) GROUP BY minute ORDER BY minute",
+        "WHERE sent_at >= ? AND claude_cost_usd > 0) AS spent GROUP BY minute ORDER BY minute",
         (_iso(since), _iso(since)))
     return [Spend(datetime.fromisoformat(r[0] + ":00+00:00"), "", float(r[1]), float(r[2]))
             for r in rows]

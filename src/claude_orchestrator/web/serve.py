@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from claude_orchestrator.config import RUNLOG_HELP, runlog_target
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.flags import Parser
 from claude_orchestrator.runlog import RunLog, RunLogMissing, RunRecord, open_runlog
@@ -48,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
                         "the message between turns, as if typed at its prompt")
     p.add_argument("--hours", type=float, default=24.0,
                    help="how far back the overview looks by default (default 24)")
-    p.add_argument("--runlog", help="SQLite run log [env CLAUDE_ORCHESTRATOR_RUNLOG]")
+    p.add_argument("--runlog", help=RUNLOG_HELP)
     return p
 
 
@@ -65,13 +66,13 @@ def main(args: list[str], environ: Mapping[str, str] | None = None) -> int:
                          "--token-file FILE (a private file holding a token), or leave --host "
                          "out for 127.0.0.1")
     token = read_token_file(ns.token_file.expanduser()) if ns.token_file else None
-    chosen = ns.runlog or env.get("CLAUDE_ORCHESTRATOR_RUNLOG")
-    log = _open(Path(chosen).expanduser() if chosen else None)
+    source = "--runlog" if ns.runlog else "CLAUDE_ORCHESTRATOR_RUNLOG"
+    log = _open(runlog_target(source, ns.runlog or env.get("CLAUDE_ORCHESTRATOR_RUNLOG")))
     with log:
         return _serve(ns, log, token, env)
 
 
-def _open(path: Path | None) -> RunLog:
+def _open(path: Path | str | None) -> RunLog:
     """The run log, read-only; made empty first when there is none yet (the page waits for
     the first run instead of refusing)."""
     try:
@@ -103,7 +104,7 @@ def _serve(ns: argparse.Namespace, log: RunLog, token: str | None,
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host
     url = f"http://{shown}:{guard.port}/"
     hub.start()
-    print(f"serving {log.path} at {url} (Ctrl-C stops)", flush=True)
+    print(f"serving {log.where} at {url} (Ctrl-C stops)", flush=True)
     if token:
         print(f"open once in your browser (the link works one time): {url}login?code="
               f"{guard.login_code}", flush=True)
