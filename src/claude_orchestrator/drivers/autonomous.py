@@ -111,7 +111,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
                               f"is not claude-orchestrator any more: resume {run.id} --force")
         queued = run.status == "queued"  # a batch's run, starting now
         run = ensure_worktree(log, run)  # (a failure here leaves it queued)
-        log.resume_run(run.id)
+        log.resume_run(run.id, force=force)
         config = replace(config, workdir=Path(run.workdir))
         log.update_settings(run.id, config.public_settings())  # `show` tells what is in force
         conv = Conversation(first_message(run.task, run.workdir), config.context_tokens,

@@ -205,18 +205,24 @@ class RunLog(TurnLog):
         self._transact(lambda db: db.execute(sql, values))
 
     def resume_run(self, run_id: str, *, force: bool = False) -> RunRecord:
-        """Mark the run as running again, owned by this process (a queued run starts now).
-        Refused while another process has it running (two starts of one run: a batch resumed
-        twice at once, a job adopted twice), unless `force`."""
+        """Mark the run as running again, owned by this process (a queued run starts now). A
+        compare-and-set on the row as read (its status and owner): of two processes starting
+        one run at once (a batch resumed twice, a job adopted twice) one gets it, the other
+        a RunLogError; `force` takes it whatever its row says."""
         run = self.get_run(run_id)
-        guard = "" if force else " AND status <> 'running'"
+        if run.status == "running" and not force:  # its owner lives (or is on another host)
+            raise RunLogError(f"run {run.id} was started meanwhile by another process (pid "
+                              f"{run.pid} on {run.host})")
+        guard = "" if force else " AND status = ? AND pid = ? AND host = ?"
+        seen = () if force else (self._rows("SELECT status FROM runs WHERE id = ?",
+                                            (run.id,))[0][0], run.pid, run.host)
 
         def body(db: Db) -> int:
             return db.execute(
                 "UPDATE runs SET status = 'running', exit_code = NULL, ended_at = NULL,"
                 " pid = ?, host = ?, started_at = CASE status WHEN 'queued' THEN ? ELSE"
                 f" started_at END WHERE id = ?{guard}",
-                (os.getpid(), self._host, _iso(None), run.id)).rowcount
+                (os.getpid(), self._host, _iso(None), run.id, *seen)).rowcount
 
         if not self._transact(body):
             now = self.get_run(run.id)
