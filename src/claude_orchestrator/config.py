@@ -305,9 +305,11 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
             workdir: str | None = None, task: str | None = None, task_file: str | None = None,
-            json_output: bool = False, from_dotenv: Collection[str] = ()) -> Config:
+            json_output: bool = False, from_dotenv: Collection[str] = (),
+            read_key: bool = True) -> Config:
     """Turn flags (None = unset) and the environment into a validated Config. `from_dotenv`
-    names the variables a `.env` file set (held to stricter rules)."""
+    names the variables a `.env` file set (held to stricter rules). Without `read_key` the key
+    file is not read here (a batch whose runs read it on their own machines)."""
 
     def raw(dest: str) -> tuple[str, str]:
         s = BY_DEST[dest]
@@ -361,7 +363,7 @@ def resolve(flags: Mapping[str, object], environ: Mapping[str, str], *,
     key_file = text("api_key_file").strip()
     check_key_direction({"base_url": raw("base_url")[0], "api_key_file": raw("api_key_file")[0]},
                         from_dotenv, key_file_in_use=bool(key_file))
-    if key_file:
+    if key_file and read_key:
         try:
             api_key = Path(key_file).expanduser().read_text(encoding="utf-8").strip() or None
         except OSError as e:

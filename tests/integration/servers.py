@@ -166,12 +166,20 @@ def ray_head() -> Iterator[RayHead]:
     port, dash = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RAY_", "OPENROUTER_", "CLAUDE_", "ANTHROPIC_"))}
-    env.update(HOME=str(home), ANTHROPIC_API_KEY=NODE_ANTHROPIC_KEY, RAY_AUTH_MODE="token")
+    env.update(HOME=str(home), ANTHROPIC_API_KEY=NODE_ANTHROPIC_KEY)
+    # Token auth, as a real cluster has it: with a token in ~/.ray the head requires it.
+    subprocess.run([str(ray), "get-auth-token", "--generate"], env=env, check=True,
+                   capture_output=True, timeout=120)
     proc = subprocess.Popen(
         [str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
          f"--port={port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
          "--num-cpus=2", '--resources={"agent_slot": 2}', "--disable-usage-stats",
-         "--include-dashboard=true", f"--temp-dir={base / 'r'}"],
+         "--include-dashboard=true", f"--temp-dir={base / 'r'}",
+         # Every fixed port of its own: a second Ray on this machine (a person's, the hidden
+         # checks') would otherwise take the dashboard agent's, and no job could be submitted.
+         *(f"--{name}={free_port()}" for name in (
+             "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+             "runtime-env-agent-port", "ray-client-server-port"))],
         env=env, stdout=open(base / "ray.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         stdin=subprocess.DEVNULL, start_new_session=True)
     head = RayHead(f"http://127.0.0.1:{dash}", home / ".ray" / "auth_token", home)

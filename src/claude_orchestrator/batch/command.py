@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from claude_orchestrator.batch.executor import LocalProcesses
+from claude_orchestrator.batch.executor import Executor, LocalProcesses
+from claude_orchestrator.batch.ray_jobs import (
+    RayJobs,
+    RaySettings,
+    check_address,
+    connect,
+    job_environment,
+)
 from claude_orchestrator.batch.runner import (
     Batch,
     Notices,
@@ -32,7 +41,7 @@ from claude_orchestrator.config import (
 from claude_orchestrator.errors import ConfigError, Terminated, UsageError
 from claude_orchestrator.flags import Parser
 from claude_orchestrator.process import SECRET_ENV, child_environ, take_secrets
-from claude_orchestrator.runlog import RunLogMissing, open_runlog
+from claude_orchestrator.runlog import RunLog, RunLogMissing, open_runlog
 from claude_orchestrator.runtime.state import private_dir
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor, url_secrets
@@ -65,8 +74,60 @@ def batch_parser() -> argparse.ArgumentParser:
     p.add_argument(CONFIRM, action="store_true",
                    help="you read TASKS: run its commands (claude_cmd, verify) and read its "
                         "task_file outside its folder, even though it lies in a git work tree")
+    p.add_argument("--executor", metavar="local|ray",
+                   help="where the runs execute: processes here (local, the default) or jobs "
+                        "of a Ray cluster (ray; needs the ray extra) [env "
+                        f"{EXECUTOR_ENV['executor']}, or executor in TASKS]")
+    p.add_argument("--ray-address", metavar="URL",
+                   help="the Ray cluster's Jobs API, e.g. http://HEAD:8265 [env "
+                        f"{EXECUTOR_ENV['ray_address']}, or ray_address in TASKS]")
+    p.add_argument("--ray-env", metavar="NAMES",
+                   help="comma-separated variables of this environment every job gets (a "
+                        f"secret is refused) [env {EXECUTOR_ENV['ray_env']}]")
+    p.add_argument("--ray-command", metavar="CMD",
+                   help="how a node runs this tool (default: claude-orchestrator) [env "
+                        f"{EXECUTOR_ENV['ray_command']}]")
     add_setting_flags(p)
     return p
+
+
+EXECUTOR_ENV = {"executor": "CLAUDE_ORCHESTRATOR_EXECUTOR",
+                "ray_address": "CLAUDE_ORCHESTRATOR_RAY_ADDRESS",
+                "ray_env": "CLAUDE_ORCHESTRATOR_RAY_ENV",
+                "ray_command": "CLAUDE_ORCHESTRATOR_RAY_COMMAND"}
+
+
+def ray_settings(ns: argparse.Namespace, top: Mapping[str, object],
+                 environ: Mapping[str, str]) -> RaySettings | None:
+    """The Ray cluster the runs go to (the flag, then the tasks file's top level, then the
+    environment), or None for local processes."""
+    def pick(dest: str) -> str:
+        given = getattr(ns, dest, None)
+        value = given if given is not None else top.get(dest)
+        if value is None:
+            value = environ.get(EXECUTOR_ENV[dest], "")
+        return str(value).strip()
+
+    kind = pick("executor").lower() or "local"
+    if kind not in ("local", "ray"):
+        raise UsageError(f"--executor must be local or ray, got {kind!r}")
+    if kind == "local":
+        given = [f"--{d.replace('_', '-')}" for d in ("ray_address", "ray_env", "ray_command")
+                 if getattr(ns, d, None) is not None]
+        if given:
+            raise UsageError(f"{given[0]} goes with --executor ray")
+        return None
+    address = pick("ray_address")
+    if not address:
+        raise UsageError("--executor ray needs the cluster's address: --ray-address "
+                         f"http://HEAD:8265 (or {EXECUTOR_ENV['ray_address']}, or ray_address "
+                         "in the tasks file)")
+    names = tuple(n.strip() for n in pick("ray_env").split(",") if n.strip())
+    try:
+        command = tuple(shlex.split(pick("ray_command") or "claude-orchestrator"))
+    except ValueError as e:
+        raise UsageError(f"--ray-command is not a valid command line: {e}") from None
+    return RaySettings(address.rstrip("/"), names, command)
 
 
 def _passed_settings(ns: argparse.Namespace) -> dict[str, object]:
@@ -120,14 +181,18 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         raise UsageError("--socket does not apply to batch --resume: each run goes on in the "
                          "tmux session it began in")
     commands: list[str] = []
+    top: dict[str, object] = {}
+    if not ns.resume:
+        top, tasks = load_tasks(ns.tasks, confirmed=ns.trust_tasks_file)
+    ray = ray_settings(ns, top, environ)
     if ns.resume:
-        base = task_config_for_resume(settings, environ)
+        base = task_config_for_resume(settings, environ, read_key=ray is None)
         configs: list[Config] = []
     else:
-        top, tasks = load_tasks(ns.tasks, confirmed=ns.trust_tasks_file)
         commands = file_commands(top, tasks)
         folder = Path(ns.workdir).expanduser() if ns.workdir else None
-        configs = [task_config(t, top, settings, environ, folder) for t in tasks]
+        configs = [task_config(t, top, settings, environ, folder, read_key=ray is None)
+                   for t in tasks]
         base = configs[0]
     withheld = {n for c in configs or [base] for n in c.withhold_env}
     if ns.resume:
@@ -145,7 +210,8 @@ def batch_main(args: list[str], environ: Mapping[str, str],
                        *runlog_secrets(base.runlog, environ),
                        *(s for u in urls for s in url_secrets(u))])
     for config in configs or [base]:
-        _check_can_run(config, child_environ(environ))
+        if ray is None:  # the runs work here; with Ray, on the nodes (each checks for itself)
+            _check_can_run(config, child_environ(environ))
 
     def note(message: str) -> None:
         sys.stderr.write(f"[batch {datetime.now():%H:%M:%S}] "
@@ -153,6 +219,11 @@ def batch_main(args: list[str], environ: Mapping[str, str],
 
     if commands:
         note(f"commands from {ns.tasks}: {'; '.join(commands)}")
+    if ray is not None:
+        where = (f"from the file {base.api_key_file} on its node" if base.api_key_file else
+                 f"from {SECRET_ENV} in the environment its Ray node was started with")
+        note(f"runs go to the Ray cluster at {ray.address}; each reads the supervisor's key "
+             f"{where} (it is never sent with a job)")
     told: Notices | None = None
     if urls:
         if notices is None:
@@ -163,6 +234,7 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         # user's (a run log in a shared folder), checked before anything is queued or started.
         private_dir(log.folder / "worktrees")
         private_dir(log.folder / "batches")
+        jobs = None if ray is None else _ray_jobs(ray, log, environ, base, note)
         if ns.resume:
             batch_id = ns.resume
             todo = [r.id for r in to_resume(log, batch_id, note)]
@@ -176,8 +248,10 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         numbers = {r.id: n for n, r in enumerate(log.batch_runs(batch_id), 1)}
         # The runs get an environment without secrets; the key (and the withheld values, for
         # redaction) through an inherited socket.
-        executor = LocalProcesses(log.location, log.folder / "batches" / batch_id,
-                                  child_environ(), secrets=secrets)
+        outputs = log.folder / "batches" / batch_id
+        executor: Executor = (LocalProcesses(log.location, outputs, child_environ(),
+                                             secrets=secrets)
+                              if jobs is None else RayJobs(log, *jobs, outputs, note))
         note(f"{batch_id}: {len(todo)} run(s) to go, {parallel} at once; watch them: "
              f"claude-orchestrator runs --watch --batch {batch_id}")
         batch = Batch(log, executor, parallel, note, args_for_runs, notices=told)
@@ -202,6 +276,19 @@ def batch_main(args: list[str], environ: Mapping[str, str],
         return exit_status(runs)
 
 
+def _ray_jobs(ray: RaySettings, log: RunLog, environ: Mapping[str, str], base: Config,
+              note: Callable[[str], None]) -> tuple[Any, RaySettings, dict[str, str]]:
+    """What RayJobs needs, checked before anything is queued: a run log the nodes can write,
+    a job environment without a secret, a cluster that answers."""
+    check_address(ray.address, log.location)
+    env = job_environment(ray, log.location, environ, base.api_key)
+    if env:
+        shown = ", ".join(sorted(k for k in env if k not in ("RAY_JOB_STOP_WAIT_TIME_S",
+                                                               "PYTHONUNBUFFERED")))
+        note(f"each job's environment: {shown}")
+    return connect(ray.address, environ), ray, env
+
+
 def _recorded_withholding(base: Config, batch_id: str) -> set[str]:
     """The variables the batch's runs withhold, as recorded (withholding only grows)."""
     try:
@@ -213,11 +300,11 @@ def _recorded_withholding(base: Config, batch_id: str) -> set[str]:
                                                          "").split(",") if name.strip()}
 
 
-def task_config_for_resume(settings: Mapping[str, object],
-                           environ: Mapping[str, str]) -> Config:
+def task_config_for_resume(settings: Mapping[str, object], environ: Mapping[str, str],
+                           read_key: bool = True) -> Config:
     """What `batch --resume` needs to check before it starts anything (the runs take their
     own recorded settings, these flags over them)."""
     from claude_orchestrator.config import resolve
 
-    return resolve({**settings, "autonomous": True}, environ)
+    return resolve({**settings, "autonomous": True}, environ, read_key=read_key)
 

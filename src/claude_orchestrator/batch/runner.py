@@ -59,7 +59,8 @@ def new_batch_id() -> str:
 
 
 def task_config(task: BatchTask, top: Mapping[str, object], flags: Mapping[str, object],
-                environ: Mapping[str, str], workdir: Path | None) -> Config:
+                environ: Mapping[str, str], workdir: Path | None,
+                read_key: bool = True) -> Config:
     """The task's settings: its own table, then the command line, then the file's top level,
     then the environment and the defaults. A batch ends Claude with each run unless told
     otherwise (a night's batch must not leave a dozen idle Claudes behind)."""
@@ -70,7 +71,8 @@ def task_config(task: BatchTask, top: Mapping[str, object], flags: Mapping[str, 
     merged["autonomous"] = True
     folder = task.workdir or workdir
     try:
-        return resolve(merged, environ, workdir=str(folder) if folder else None, task=task.task)
+        return resolve(merged, environ, workdir=str(folder) if folder else None, task=task.task,
+                       read_key=read_key)
     except UsageError as e:
         raise UsageError(f"task {task.number}: {e}") from None
 

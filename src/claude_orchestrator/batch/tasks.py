@@ -45,6 +45,8 @@ KEY_DIRECTIONS = frozenset({"base_url", "api_key_file"})
 # Commands run as the person: from a file that may not be theirs, only when they confirm it.
 COMMANDS = ("claude_cmd", "verify")
 CONFIRM = "--trust-tasks-file"
+# Where the runs execute (the batch's own, top level only): they send the tasks to a cluster.
+EXECUTOR_KEYS = frozenset({"executor", "ray_address", "ray_env", "ray_command"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,21 @@ def _settings(table: Mapping[str, object], where: str, trusted: bool) -> dict[st
             raise UsageError(f"{where}: `{key} = {value!r}` would run as you, and the file lies "
                              f"in a git work tree (it may have come with a clone): read it, then "
                              f"run again with {CONFIRM}")
+        if dest in EXECUTOR_KEYS:
+            if not where.endswith("(top level)"):
+                raise UsageError(f"{where}: `{key}` is the batch's: put it at the top of the "
+                                 "file")
+            if not trusted:
+                raise UsageError(f"{where}: `{key}` would send your tasks (or run a command) "
+                                 f"where the file says, and the file lies in a git work tree "
+                                 f"(it may have come with a clone): give --{key.replace('_', '-')}"
+                                 f" yourself, or run again with {CONFIRM}")
+            if dest == "ray_env" and isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            if not isinstance(value, str):
+                raise UsageError(f"{where}: `{key}` must be a string")
+            out[dest] = value
+            continue
         if dest in BATCH_OWNED:
             raise UsageError(f"{where}: `{key}` is decided by the batch (each task gets its own "
                              "tmux session on one socket and one run log)")

@@ -75,7 +75,9 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
         ("mode", run.mode), ("workdir", run.workdir),
         ("model", run.model or "-"), ("started", _local(run.started_at)),
         ("ended", _local(run.ended_at)),
-        ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}"),
+        ("tmux", f"session {run.session or '-'} on socket {run.socket or '-'}, on {run.host}"
+                 + (f" (watch: {run.attach})" if run.session else "")),
+        *([("ray job", run.job_id)] if run.job_id else []),
         ("agent session", run.agent_session_id or "-"), ("pid", f"{run.pid} on {run.host}"),
         ("turns", _turn_count(run, turns)),
         ("tokens", f"{run.prompt_tokens} prompt + {run.completion_tokens} completion"),
@@ -157,7 +159,7 @@ def run_json(run: RunRecord, latest: tuple[int, str] | None = None,
                    "estimate": True},
         "message": run.message, "summary": run.summary, "next_step": run.next_step,
         "tmux": {"session": run.session, "socket": run.socket}, "pid": run.pid,
-        "host": run.host,
+        "host": run.host, "job_id": run.job_id,
     }
 
 

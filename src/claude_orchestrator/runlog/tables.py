@@ -7,6 +7,7 @@ it where space is short, and every command takes it).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -171,6 +172,12 @@ def watch_table(facts: Sequence[RunFacts], ids: Mapping[str, str], now: datetime
                Column("turns", "right"), Column("cost", "right"),
                Column("elapsed", "right", drop=2), Column("last", "right", drop=3),
                Column("files", "right", drop=1)]
+    # Runs on other machines (a Ray cluster's nodes): where each works, its job, and the
+    # command that shows its Claude there.
+    here = socket.gethostname()
+    spread = any(f.run.job_id or f.run.host != here for f in facts)
+    if spread:
+        columns += [Column("node", drop=4), Column("job", drop=5), Column("attach", drop=6)]
     rows: list[list[str | Text]] = []
     for f in ordered:
         run = f.run
@@ -181,6 +188,9 @@ def watch_table(facts: Sequence[RunFacts], ids: Mapping[str, str], now: datetime
                      f"${run.total_cost_usd:.4f}",
                      span(((run.ended_at or now) - run.started_at).total_seconds()),
                      f"{span((now - last).total_seconds())} ago", f.files()])
+        if spread:
+            rows[-1] += [terminal_safe(run.host), terminal_safe(run.job_id or "-"),
+                         terminal_safe(run.attach if run.status == "running" else "-")]
     return table(columns, rows, width)
 
 

@@ -8,6 +8,7 @@ the server re-renders once per change of the run log for every open page alike, 
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -181,18 +182,27 @@ def at_work(night: Night, e: Esc) -> str:
             or (r.ended_at is not None and r.ended_at >= recent)]
     if not rows:
         return '<h2>At work</h2><p class="dim" id="at-work">no run is at work</p>'
+    # Runs on other machines (a Ray cluster's nodes): the node, the job, how to watch there.
+    here = socket.gethostname()
+    spread = any(r.job_id or r.host != here for r in rows)
     body = []
     for r in sorted(rows, key=lambda r: (r.status != "running", -r.started_at.timestamp())):
         now = (r.activity or "starting") if r.status == "running" else r.status
         took = span(((r.ended_at or night.end) - r.started_at).total_seconds())
+        where = ""
+        if spread:
+            watch = attach_command(r) if r.status == "running" else ""
+            where = (f'<td class="mono">{e(r.host)}</td><td class="mono">{e(r.job_id or "-")}'
+                     f'</td><td>{f"<code>{e(watch)}</code>" if watch else "-"}</td>')
         body.append(f'<tr data-run="{e(r.id)}"><td>{_run_link(r, night, e)}</td>'
                     f"<td>{e(label(r, night.first.get(r.id)))}</td>"
                     f"<td>{status_tag(r.status, now)}</td><td class=\"n\">{r.turns}</td>"
                     f'<td class="n">{money(r.total_cost_usd)}</td><td class="n">{took}</td>'
-                    "</tr>")
+                    f"{where}</tr>")
+    heads = "<th>node</th><th>ray job</th><th>watch there</th>" if spread else ""
     return ('<h2>At work</h2><table id="at-work"><tr><th>run</th><th>task</th><th>now</th>'
-            '<th class="n">turns</th><th class="n">spend</th><th class="n">elapsed</th></tr>'
-            f"{''.join(body)}</table>")
+            '<th class="n">turns</th><th class="n">spend</th><th class="n">elapsed</th>'
+            f"{heads}</tr>{''.join(body)}</table>")
 
 
 def live_part(night: Night, e: Esc, screens: Screens | None = None) -> str:

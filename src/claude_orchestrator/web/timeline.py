@@ -150,7 +150,9 @@ def facts(run: RunRecord, turns: Sequence[TurnRecord], calls: Sequence[Superviso
                        f"{len(calls)} calls + Claude ~{money(run.claude_cost_usd)} for "
                        f"{run.claude_tokens} tokens (an API-equivalent estimate)"
                        + (f" · cap {money(cap)}" if cap else "")),
-             ("watch", f"<code>{e(attach_command(run))}</code>")]
+             ("node", e(run.host) + (f" · Ray job <code>{e(run.job_id)}</code>"
+                                     if run.job_id else "")),
+             ("watch", f"on {e(run.host)}: <code>{e(attach_command(run))}</code>")]
     body = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
     return f'<table class="facts">{body}</table>'
 
