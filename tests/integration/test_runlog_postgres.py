@@ -12,8 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+
+from tests.integration.servers import missing
+
+try:
+    import psycopg
+except ImportError:
+    missing("psycopg is not installed: pip install 'claude-orchestrator[postgres]'")
 
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.runlog import RunLog, RunLogError, RunLogMissing, open_runlog

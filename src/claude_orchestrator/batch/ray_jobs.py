@@ -19,6 +19,7 @@ daemonises); Ray is asked to wait for that before it kills.
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import re
 import shlex
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from claude_orchestrator.errors import ConfigError, OrchestratorError, UsageError
 from claude_orchestrator.process import SECRET_ENV, secret_names
@@ -130,6 +131,35 @@ def _first(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
+class Seen(enum.Enum):
+    """What a job's status, read with its run's recorded status, means to the batch."""
+
+    AT_WORK = "at work"  # pending or running: looked at again
+    ENDED = "ended"      # ended, and the run recorded its own end
+    LOST = "lost"        # ended while its run still says running: a kill, its node gone
+
+
+def judge(job_status: str, run_status: str) -> Seen:
+    """A status Ray may add later counts as at work (the batch's timeout still bounds it).
+
+    >>> judge('STOPPED', 'running'), judge('SUCCEEDED', 'complete').value
+    (<Seen.LOST: 'lost'>, 'ended')
+    """
+    if job_status not in ENDED:
+        return Seen.AT_WORK
+    return Seen.LOST if run_status == "running" else Seen.ENDED
+
+
+def exit_status(job_status: str, driver_exit_code: int | None) -> int | None:
+    """The run's exit status as the batch counts it: the entrypoint's own when Ray has it,
+    else 0 for SUCCEEDED, 1 for FAILED, 143 (SIGTERM's) for STOPPED; None while it works."""
+    if job_status not in ENDED:
+        return None
+    if driver_exit_code is not None:
+        return driver_exit_code
+    return {"SUCCEEDED": 0, "FAILED": 1}.get(job_status, 143)
+
+
 class RayJob:
     """One run's job (the latest attempt): its status as last seen, and Ray's message."""
 
@@ -145,11 +175,7 @@ class RayJob:
 
     def poll(self) -> int | None:
         """Its exit status once Ray says it ended: the run's own, else 0, 1 or 143."""
-        if self.status not in ENDED:
-            return None
-        if self.exit_code is not None:
-            return self.exit_code
-        return {"SUCCEEDED": 0, "FAILED": 1}.get(self.status, 143)
+        return exit_status(self.status, self.exit_code)
 
     def stop(self) -> None:
         """Ray's SIGTERM to the run (it records itself interrupted, ends its tmux)."""
@@ -266,12 +292,18 @@ class RayJobs:
         node gone): the run is recorded interrupted with Ray's message. Ray's log of the job
         is kept beside the batch's."""
         run = self.log.get_run(job.run_id)
-        if job.status != "SUCCEEDED" and run.status in ("running", "interrupted"):
-            with contextlib.suppress(Exception):  # never a reason to stop the batch
-                self.log.interrupt_if_running(
-                    run.id, pid=run.pid, host=run.host,
-                    message=f"Ray job {job.job_id} {job.status.lower()}: "
-                            f"{_first(Exception(job.message)) or 'no message'}")
+        seen = judge(job.status, run.status)
+        match seen:
+            case Seen.LOST:
+                with contextlib.suppress(Exception):  # never a reason to stop the batch
+                    self.log.interrupt_if_running(
+                        run.id, pid=run.pid, host=run.host,
+                        message=f"Ray job {job.job_id} {job.status.lower()}: "
+                                f"{_first(Exception(job.message)) or 'no message'}")
+            case Seen.ENDED | Seen.AT_WORK:
+                pass
+            case _:
+                assert_never(seen)
         with contextlib.suppress(Exception):  # never a reason to stop the batch
             text = self.client.get_job_logs(job.job_id)
             private_dir(self.outputs)
