@@ -72,6 +72,7 @@ class Postgres:
     port: int
     owner: str | None
     log: Path
+    fsync: bool = False  # the tests' speed; bench/scale.py measures with it on
 
     def url(self, db: str = "postgres", user: str = PG_USER) -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
@@ -95,7 +96,8 @@ class Postgres:
     def start(self) -> None:
         self.pg_ctl("-l", str(self.log), "-w", "-o",
                     f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} "
-                    "-c shared_buffers=16MB -c max_connections=120 -c fsync=off", "start")
+                    "-c shared_buffers=16MB -c max_connections=120 -c "
+                    f"fsync={'on' if self.fsync else 'off'}", "start")
 
     def restart(self) -> None:
         self.pg_ctl("-m", "fast", "-w", "stop")
@@ -105,6 +107,13 @@ class Postgres:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
+    with running_postgres() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_postgres(fsync: bool = False) -> Iterator[Postgres]:
+    """A PostgreSQL cluster in a temp folder on 127.0.0.1, removed afterwards (bench/ too)."""
     folder = _pg_bin()
     owner = None
     if os.getuid() == 0:
@@ -119,7 +128,7 @@ def postgres() -> Iterator[Postgres]:
     hba = data / "db" / "pg_hba.conf"
     hba.write_text(f"host all {PG_PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n"
                    f"local all all trust\nhost all {PG_USER} 127.0.0.1/32 trust\n")
-    server = Postgres(folder, data / "db", free_port(), owner, data / "server.log")
+    server = Postgres(folder, data / "db", free_port(), owner, data / "server.log", fsync)
     if owner:
         subprocess.run(["chown", "-R", owner, str(data)], check=True)
     server.start()
@@ -162,6 +171,12 @@ def _ray_tree(pid: int) -> list[int]:
 
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[RayHead]:
+    with running_ray_head() as head:
+        yield head
+
+
+@contextlib.contextmanager
+def running_ray_head() -> Iterator[RayHead]:
     """`ray start --head --block` on 127.0.0.1 with two agent slots, offline, in a temp folder
     (short: Ray's socket paths have a length limit). Its HOME is its own (the auth token it
     writes), and it holds Claude's key, as a node of a real cluster would. Every process it
