@@ -143,3 +143,24 @@ def test_the_inbox_takes_one_message_per_connection(tmp_path: Path) -> None:
         inbox.close()
     assert not inbox.path.exists()
     assert "no inbox" in send(folder, "late")
+
+
+def test_the_page_names_each_runs_node_ray_job_and_attach_command_when_spread() -> None:
+    """Runs on a Ray cluster's nodes: the At work table says where each works, its job, and
+    the command that attaches there; runs all here (no job) keep the table as it was."""
+    from datetime import timedelta
+
+    from claude_orchestrator.web.overview import Night, at_work
+
+    now = datetime.now(UTC)
+    spread = run(id="20261201-020044-ab8d", status="running", ended_at=None, host="node-2",
+                 job_id="20261201-020044-ab8d.2", session="co-20261201-020044-ab8d")
+    night = Night(now - timedelta(hours=1), now, [spread], {}, {}, {}, {}, {}, {})
+    html = at_work(night, Esc(lambda s: s))
+    assert "<th>node</th><th>ray job</th><th>watch there</th>" in html
+    assert ">node-2<" in html and ">20261201-020044-ab8d.2<" in html
+    assert "<code>tmux -L k attach -t co-20261201-020044-ab8d</code>" in html
+    here = run(status="running", ended_at=None, host=os.uname().nodename)
+    plain = at_work(Night(now - timedelta(hours=1), now, [here], {}, {}, {}, {}, {}, {}),
+                    Esc(lambda s: s))
+    assert "ray job" not in plain
