@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -96,8 +95,6 @@ def world(tmp_path: Path, socket_name: str, cli_env: dict[str, str], postgres: P
                    CLAUDE_ORCHESTRATOR_EXECUTOR="ray",
                    CLAUDE_ORCHESTRATOR_RAY_ADDRESS=ray_head.address,
                    CLAUDE_ORCHESTRATOR_RAY_ENV=",".join(FORWARD),
-                   CLAUDE_ORCHESTRATOR_RAY_COMMAND=shlex.join(
-                       [sys.executable, "-m", "claude_orchestrator"]),
                    RAY_AUTH_TOKEN_PATH=str(ray_head.token_file))
         yield World(tasks, env, api, supervisor, claude, runlog, ray_head)
 

@@ -6,6 +6,7 @@ and the secrets a job's environment refuses."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -197,5 +198,9 @@ def test_where_the_runs_go_flag_then_file_then_environment() -> None:
         ray_settings(_ns(executor="ray"), {}, {})
     with pytest.raises(UsageError, match="--ray-address goes with --executor ray"):
         ray_settings(_ns(ray_address="http://h:8265"), {}, {})
+    local = ray_settings(_ns(ray_address="http://127.0.0.1:8265", ray_env="PATH, X,"), {},
+                         {"CLAUDE_ORCHESTRATOR_EXECUTOR": "ray"})
+    assert local is not None and local.env == ("PATH", "X")
+    assert local.command == (sys.executable, "-m", "claude_orchestrator")  # this machine's
     with pytest.raises(UsageError, match="must be local or ray"):
         ray_settings(_ns(executor="slurm"), {}, {})

@@ -45,7 +45,7 @@ from claude_orchestrator.runlog import RunLog, RunLogMissing, open_runlog
 from claude_orchestrator.runtime.state import private_dir
 from claude_orchestrator.screen import terminal_safe
 from claude_orchestrator.secrets import Redactor, url_secrets
-from claude_orchestrator.trust import url_password
+from claude_orchestrator.trust import is_loopback_url, url_password
 
 DEFAULT_PARALLEL = 2
 
@@ -85,7 +85,9 @@ def batch_parser() -> argparse.ArgumentParser:
                    help="comma-separated variables of this environment every job gets (a "
                         f"secret is refused) [env {EXECUTOR_ENV['ray_env']}]")
     p.add_argument("--ray-command", metavar="CMD",
-                   help="how a node runs this tool (default: claude-orchestrator) [env "
+                   help="how a node runs this tool (default: claude-orchestrator; on a "
+                        "cluster at a loopback address, this Python's -m claude_orchestrator) "
+                        "[env "
                         f"{EXECUTOR_ENV['ray_command']}]")
     add_setting_flags(p)
     return p
@@ -124,10 +126,23 @@ def ray_settings(ns: argparse.Namespace, top: Mapping[str, object],
                          "in the tasks file)")
     names = tuple(n.strip() for n in pick("ray_env").split(",") if n.strip())
     try:
-        command = tuple(shlex.split(pick("ray_command") or "claude-orchestrator"))
+        command = tuple(shlex.split(pick("ray_command"))) or default_command(address)
     except ValueError as e:
         raise UsageError(f"--ray-command is not a valid command line: {e}") from None
     return RaySettings(address.rstrip("/"), names, command)
+
+
+def default_command(address: str) -> tuple[str, ...]:
+    """How a node runs this tool: on a cluster of this machine (a loopback address) this very
+    Python, so a tool installed in a virtualenv off PATH works; elsewhere the command on the
+    node's PATH (the worker image's).
+
+    >>> default_command('http://head.internal:8265')
+    ('claude-orchestrator',)
+    """
+    if is_loopback_url(address):
+        return (sys.executable, "-m", "claude_orchestrator")
+    return ("claude-orchestrator",)
 
 
 def _passed_settings(ns: argparse.Namespace) -> dict[str, object]:
