@@ -18,6 +18,7 @@ from claude_orchestrator.batch.ray_jobs import (
     check_address,
     connect,
     job_environment,
+    offered_slots,
 )
 from claude_orchestrator.batch.runner import (
     Batch,
@@ -301,7 +302,11 @@ def _ray_jobs(ray: RaySettings, log: RunLog, environ: Mapping[str, str], base: C
         shown = ", ".join(sorted(k for k in env if k not in ("RAY_JOB_STOP_WAIT_TIME_S",
                                                                "PYTHONUNBUFFERED")))
         note(f"each job's environment: {shown}")
-    return connect(ray.address, environ), ray, env
+    client = connect(ray.address, environ)
+    if offered_slots(ray.address, environ) == 0:
+        note(f"the Ray cluster at {ray.address} offers no agent_slot now: its jobs wait until "
+             "a node started with ray start --resources='{\"agent_slot\": N}' joins")
+    return client, ray, env
 
 
 def _recorded_withholding(base: Config, batch_id: str) -> set[str]:

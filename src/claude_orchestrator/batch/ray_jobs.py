@@ -103,6 +103,34 @@ def connect(address: str, environ: Mapping[str, str]) -> Any:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {_first(e)}") from None
 
 
+def offered_slots(address: str, environ: Mapping[str, str]) -> float | None:
+    """The agent slots the cluster's live nodes offer now (the dashboard's node summary), or
+    None when that cannot be read (an older Ray, a proxy): then nothing is said."""
+    import json
+    import urllib.request
+
+    token = ray_token(environ)
+    request = urllib.request.Request(f"{address}/nodes?view=summary", headers=(
+        {"Authorization": f"Bearer {token}"} if token else {}))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return slots_in(json.loads(answer.read()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def slots_in(summary: Any) -> float:
+    """`agent_slot` summed over the ALIVE nodes of Ray's node summary.
+
+    >>> slots_in({"data": {"summary": [{"raylet": {"state": "ALIVE", "resourcesTotal":
+    ...     {"CPU": 2.0, "agent_slot": 2.0}}}, {"raylet": {"state": "DEAD", "resourcesTotal":
+    ...     {"agent_slot": 4.0}}}, {"raylet": {"state": "ALIVE", "resourcesTotal": {}}}]}})
+    2.0
+    """
+    return float(sum(n["raylet"]["resourcesTotal"].get("agent_slot", 0)
+                     for n in summary["data"]["summary"] if n["raylet"]["state"] == "ALIVE"))
+
+
 def ray_token(environ: Mapping[str, str]) -> str:
     """Ray's auth token as its own CLI finds it (a secret: kept from every child of ours)."""
     secret_names(["RAY_AUTH_TOKEN"])
