@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
 
 from claude_orchestrator.agents import UnknownDialog
 from claude_orchestrator.agents.prices import price
@@ -304,15 +306,37 @@ def shielded() -> Iterator[None]:
 _STOPPERS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
+@dataclass
+class _Hold:
+    """While signals are held: the handlers put aside, the one noting, and what came."""
+
+    put_aside: dict[signal.Signals, Any]  # what signal.getsignal gave
+    came: list[int]
+    note: Callable[[int, FrameType | None], None]
+
+
+_held: list[_Hold] = []
+
+
 @contextlib.contextmanager
 def held_signals() -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGHUP back (not lost: delivered when released) from writing
     a run's row until the code that records its ending is in place (`release_signals` there,
-    or at the latest on leaving): a signal in between left the run `running` for ever."""
-    if threading.current_thread() is not threading.main_thread():
+    or at the latest on leaving): a signal in between left the run `running` for ever.
+    Held by Python handlers that only note the signal, not by the signal mask: the mask is
+    per thread, and with any other thread alive (a connection pool's, the usage collector's)
+    the kernel hands a process's signal to that one, whose Python handler then runs anyway."""
+    if threading.current_thread() is not threading.main_thread() or _held:
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPERS)
+    came: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        came.append(signum)
+
+    _held.append(_Hold({sig: signal.getsignal(sig) for sig in _STOPPERS}, came, note))
+    for sig in _STOPPERS:
+        signal.signal(sig, note)
     try:
         yield
     finally:
@@ -320,9 +344,16 @@ def held_signals() -> Iterator[None]:
 
 
 def release_signals() -> None:
-    """Let held signals in: one that came meanwhile is raised here."""
-    if threading.current_thread() is threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPERS)
+    """Let held signals in: the handlers put aside are back (unless one was set meanwhile), and
+    a signal that came meanwhile is raised again here, once per kind."""
+    if threading.current_thread() is not threading.main_thread() or not _held:
+        return
+    hold = _held.pop()
+    for sig, handler in hold.put_aside.items():
+        if signal.getsignal(sig) is hold.note:
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    for signum in dict.fromkeys(hold.came):
+        signal.raise_signal(signum)
 
 
 def _utc(ts: float) -> datetime:
