@@ -43,6 +43,7 @@ from claude_orchestrator.agents.base import (
 from claude_orchestrator.agents.dialogs import newest
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
+from claude_orchestrator.agents.transcript import entries, positive_int
 from claude_orchestrator.runtime.hooks import HookChannel, HookEvent, HookName, hook_command
 from claude_orchestrator.screen import sanitize_message
 
@@ -259,7 +260,7 @@ class CodexAgent(Agent):
         turn = prompt_id.split("/", 1)[0] if prompt_id else None
         done: dict[str, Any] | None = None
         limits: dict[str, Any] = {}
-        for entry in _entries(transcript):
+        for entry in entries(transcript):
             payload = entry.get("payload")
             if not isinstance(payload, dict) or entry.get("type") != "event_msg":
                 continue
@@ -290,7 +291,7 @@ class CodexAgent(Agent):
 
         seen = set() if seen is None else seen
         model, total, tools, done = "", Tokens(), [], False
-        for entry in _entries(path, offset):
+        for entry in entries(path, offset):
             payload = entry.get("payload")
             if not isinstance(payload, dict):
                 continue
@@ -303,9 +304,9 @@ class CodexAgent(Agent):
                 if key in seen or not isinstance(usage, dict):
                     continue
                 seen.add(key)
-                cached = _int(usage, "cached_input_tokens")
-                total = total + Tokens(model, _int(usage, "input_tokens") - cached,
-                                       _int(usage, "output_tokens"), 0, cached)
+                cached = positive_int(usage, "cached_input_tokens")
+                total = total + Tokens(model, positive_int(usage, "input_tokens") - cached,
+                                       positive_int(usage, "output_tokens"), 0, cached)
             elif kind in ("function_call", "custom_tool_call", "local_shell_call"):
                 tools.append(ToolUse(str(payload.get("name") or kind), _tool_detail(payload)))
             elif kind == "task_complete":
@@ -338,29 +339,6 @@ def _held(lines: Sequence[str]) -> str:
 def _flat(text: str) -> str:
     """Whitespace runs as one space (the box shows a tab as spaces)."""
     return " ".join(text.split())
-
-
-def _entries(path: str, offset: int = 0) -> list[dict[str, Any]]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except OSError:
-        return []
-    out = []
-    for raw in data.splitlines():
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
-
-
-def _int(d: dict[str, Any], key: str) -> int:
-    value = d.get(key)
-    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _tool_detail(payload: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ from claude_orchestrator.agents.base import (
 from claude_orchestrator.agents.dialogs import newest
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
+from claude_orchestrator.agents.transcript import entries, positive_int
 from claude_orchestrator.runtime.hooks import (
     HookChannel,
     HookEvent,
@@ -100,7 +101,7 @@ def last_reply(path: str, prompt: str, wait: float = REPLY_WAIT) -> str | None:
     deadline = time.monotonic() + wait
     while True:
         found: str | None = None
-        for entry in _entries(path):
+        for entry in entries(path):
             if entry.get("type") == "user" and _user_text(entry).rstrip() == prompt.rstrip():
                 found = None
             elif entry.get("type") == "gemini" and isinstance(entry.get("content"), str) and (
@@ -284,7 +285,7 @@ class GeminiAgent(Agent):
         by_model: dict[str, Tokens] = {}
         tools: list[ToolUse] = []
         done = False
-        for entry in _entries(path, offset):
+        for entry in entries(path, offset):
             if entry.get("type") != "gemini":
                 continue
             for call in entry.get("toolCalls") or []:
@@ -295,9 +296,9 @@ class GeminiAgent(Agent):
             if isinstance(usage, dict) and mid and mid not in seen:
                 seen.add(mid)
                 model = str(entry.get("model") or "")
-                cached = _int(usage, "cached")
-                add = Tokens(model, _int(usage, "input") - cached,
-                             _int(usage, "output") + _int(usage, "thoughts"), 0, cached)
+                cached = positive_int(usage, "cached")
+                output = positive_int(usage, "output") + positive_int(usage, "thoughts")
+                add = Tokens(model, positive_int(usage, "input") - cached, output, 0, cached)
                 by_model[model] = by_model.get(model, Tokens(model)) + add
             if reply is not None and str(entry.get("content") or "").strip() == reply.strip():
                 done = True
@@ -356,26 +357,3 @@ def _user_text(entry: dict[str, Any]) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
-
-
-def _entries(path: str, offset: int = 0) -> list[dict[str, Any]]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except OSError:
-        return []
-    out = []
-    for raw in data.splitlines():
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
-
-
-def _int(d: dict[str, Any], key: str) -> int:
-    value = d.get(key)
-    return value if isinstance(value, int) and value > 0 else 0

@@ -20,10 +20,12 @@ _BASH_OUT = re.compile(r"<bash-stdout>(.*?)</bash-stdout>", re.S)
 _BASH_ERR = re.compile(r"<bash-stderr>(.*?)</bash-stderr>", re.S)
 
 
-def entries(path: str | Path) -> Iterator[dict[str, Any]]:
-    """The transcript's JSON objects (a half-written last line is skipped)."""
+def entries(path: str | Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (Claude's transcript, Codex's and Gemini's
+    session files) from byte `offset` on: a half-written last line is skipped."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, "rb") as f:
+            f.seek(offset)
             for line in f:
                 try:
                     obj = json.loads(line)
@@ -33,6 +35,12 @@ def entries(path: str | Path) -> Iterator[dict[str, Any]]:
                     yield obj
     except OSError:
         return
+
+
+def positive_int(d: dict[str, Any], key: str) -> int:
+    """A count from a session file: a positive int, else 0."""
+    value = d.get(key)
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def user_text(entry: dict[str, Any]) -> str:
