@@ -120,6 +120,8 @@ def make_world(agent: str, tmp_path: Path, socket: str, api: FakeModelApi,
         assert isinstance(api, FakeGemini)
         gemini_home(home, trusted=trusted)
     env = agent_env(agent, home, getattr(api, "base_url", ""), base_environ(tmp_path))
+    # As on a CI machine (GitHub's sets both): the agent still runs with its interface.
+    env.update(CI="true", GITHUB_ACTIONS="true")
     for name in list(os.environ):
         if name.startswith(_STRIPPED):
             monkeypatch.delenv(name)

@@ -147,6 +147,13 @@ def test_gemini_screens_are_read_by_meaning() -> None:
     assert refused is not None and refused.wanted is None
 
 
+def test_gemini_is_not_told_it_runs_in_ci_since_it_would_start_headless() -> None:
+    env = {"CI": "true", "GITHUB_ACTIONS": "true", "PATH": "/bin", "CI_JOB": "7"}
+    assert GeminiAgent().pane_environment(env) == {"PATH": "/bin", "CI_JOB": "7"}
+    assert GeminiAgent().pane_environment({"CI": "1"}) == {"CI": "1"}  # it reads only `true`
+    assert CodexAgent().pane_environment(env) == env  # only Gemini reads them so
+
+
 def test_geminis_turn_end_carries_the_exact_reply_from_its_session_file(tmp_path: Path) -> None:
     """AfterAgent's prompt_response joins the streamed pieces with spaces (measured); the
     session file holds the reply as it was."""

@@ -58,6 +58,9 @@ from claude_orchestrator.runtime.hooks import (
 from claude_orchestrator.runtime.state import write_private
 from claude_orchestrator.screen import sanitize_message
 
+# Variables whose presence makes Gemini run headless (read in its `isHeadlessMode`, 0.61.0).
+HEADLESS_SIGNS = ("CI", "GITHUB_ACTIONS")
+
 if TYPE_CHECKING:
     from claude_orchestrator.agents.transcript import TurnWork
 
@@ -127,6 +130,15 @@ class GeminiAgent(Agent):
     paste_settle = 0.25
 
     # ----------------------------------------------------------------- starting
+    def pane_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Gemini's environment without the two variables that tell it it runs in CI
+        (`CI=true`, `GITHUB_ACTIONS=true`; its `isHeadlessMode`): with either, it starts
+        without its interface even in a terminal and exits at once in a new folder (55,
+        untrusted workspace) or asks for a prompt on stdin (42). Its pane is a terminal we
+        drive, so it must not believe it is headless; the commands it runs lose them too
+        (only when set to `true`, the one value it reads)."""
+        return {k: v for k, v in env.items() if not (k in HEADLESS_SIGNS and v == "true")}
+
     def install_hooks(self, channel: HookChannel, argv: Sequence[str], *, home: Path,
                       workdir: Path, autonomous: bool,
                       env: Mapping[str, str]) -> HookSetup:
