@@ -304,6 +304,8 @@ def _summary(config: Config, result: RunResult, redact: Redactor) -> int:
     happened, or the one command that continues the run when it stopped short."""
     import json
 
+    from claude_orchestrator.agents import select_agent
+
     if config.json_output:
         print(json.dumps({"outcome": result.status, **result.as_dict()}, indent=2))
         return result.exit_code
@@ -311,9 +313,10 @@ def _summary(config: Config, result: RunResult, redact: Redactor) -> int:
     if result.summary:
         print(show(result.summary))
     out = sys.stderr if result.exit_code else sys.stdout
+    who = select_agent(config.agent, config.claude_argv).title
     print(f"\nrun {result.run_id}: {result.turns} turns, {result.seconds:.0f}s, "
           f"{result.prompt_tokens + result.completion_tokens} supervisor tokens, "
-          f"${result.cost_usd:.4f} (supervisor ${result.supervisor_cost_usd:.4f} + Claude "
+          f"${result.cost_usd:.4f} (supervisor ${result.supervisor_cost_usd:.4f} + {who} "
           f"~${result.claude_cost_usd:.4f}, an estimate)", file=out)
     print(f"{result.status}: {show(result.message)}", file=out)
     if result.next_step:

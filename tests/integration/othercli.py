@@ -93,14 +93,18 @@ class World:
         return [r.last_user_text for r in self.api.requests]
 
     def leftovers(self) -> list[str]:
-        """Processes that still run from this test's HOME or the agent's install (but for
-        this test process): what teardown must have ended."""
+        """Processes of this test (but for the test process itself) that still run: named with
+        its HOME, or the agent's install run with its HOME in their environment. What teardown
+        must have ended; another test's or another checkout's agents are not this one's (a
+        cleanup that went by the install's path alone killed a second checkout's
+        `gemini --version`)."""
         out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
         mine = {str(os.getpid())}
         home = str(self.home)
         return [ln.strip() for ln in out.splitlines()
                 if ln.split(None, 1)[0] not in mine and (home in ln or (
-                    f".cache/{self.agent}/" in ln and "defunct" not in ln))]
+                    f".cache/{self.agent}/" in ln and "defunct" not in ln
+                    and _has_home(ln.split(None, 1)[0], home)))]
 
 
 def make_world(agent: str, tmp_path: Path, socket: str, api: FakeModelApi,
@@ -128,6 +132,15 @@ def make_world(agent: str, tmp_path: Path, socket: str, api: FakeModelApi,
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return World(agent, api, socket, home, work, env)
+
+
+def _has_home(pid: str, home: str) -> bool:
+    """The process runs with HOME=`home` (False when it has gone or is not ours to read)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"HOME={home}".encode() in environ.split(b"\0")
 
 
 def end_leftovers(world: World) -> None:

@@ -177,7 +177,7 @@ def test_teardown_ends_the_whole_process_tree(world: World) -> None:
     w = world
     sess = w.session()
     run_turn(sess, "hello")
-    assert w.leftovers()
+    assert any(f".cache/{w.agent}/" in ln for ln in w.leftovers()), w.leftovers()
     sess.close(terminate=True)
     assert wait_until(lambda: not w.leftovers(), 10), w.leftovers()
 
@@ -209,3 +209,32 @@ def test_turn_tokens_are_read_from_the_session_file(world: World) -> None:
     [tokens] = work.tokens
     assert (tokens.input, tokens.cache_read, tokens.output) == (200, 1000, 34)
     assert tokens.model
+
+
+
+def test_a_refused_key_stops_the_run_with_exit_5_and_the_agents_words(world: World) -> None:
+    """A 401 is no transient error: the turn ends as `authentication_failed` (Codex says so in
+    its session file, Gemini in an `error` entry of its own), and the installed command stops
+    with exit 5, naming the agent, instead of waiting or sending the message again."""
+    w = world
+    w.api.reply_for = lambda text: (Reply(status=401, error_message="API key not valid")
+                                    if "key" in text else Reply(f"ECHO: {text}"))
+    env = dict(w.env)
+    with FakeOpenAI() as supervisor:
+        supervisor.enqueue(SupervisorReply("use the refused key"))
+        env.update(OPENROUTER_API_KEY="sk-or-v1-agents-test-0123456789abcdef",
+                   OPENROUTER_BASE_URL=supervisor.base_url, CLAUDE_CMD=w.command)
+        proc = run_cli(["--task", "Plan the work.", "--socket", w.socket,
+                        "--terminate-when-quit", str(w.work)], env, timeout=240)
+        calls = len(supervisor.requests)
+    title = {"codex": "Codex", "gemini": "Gemini CLI"}[w.agent]
+    assert proc.returncode == 5, proc.stderr
+    assert f"{title}'s API refuses (authentication_failed)" in proc.stderr, proc.stderr
+    assert "API key not valid" in proc.stderr
+    assert calls == 1  # the supervisor is not asked what to do about a refused key
+    asked = {r.last_user_text for r in w.api.requests if r.status == 401}
+    assert asked == {"use the refused key"}, asked
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        run = log.list_runs()[0]
+    assert run.status == "failed" and run.exit_code == 5
+    assert wait_until(lambda: not w.leftovers(), 10), w.leftovers()

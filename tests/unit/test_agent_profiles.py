@@ -175,6 +175,29 @@ def test_geminis_turn_end_carries_the_exact_reply_from_its_session_file(tmp_path
     assert (t.input, t.cache_read, t.output) == (200, 1000, 5)
 
 
+def test_an_api_error_gemini_does_not_retry_ends_its_turn_as_a_stop_failure(
+        tmp_path: Path) -> None:
+    """A 401: AfterAgent fires with `[no response text]` (measured on 0.61.0); the session
+    file's `error` entry after the prompt makes it a StopFailure; a reply after an error (a
+    retry that worked) is a reply."""
+    chat = tmp_path / "session.jsonl"
+    refused = '[API Error: {"error":{"code":401,"message":"API key not valid"}}]'
+    lines = [{"sessionId": "s1"}, {"type": "user", "content": [{"text": "go"}]},
+             {"type": "error", "content": refused},
+             {"type": "info", "content": "This request failed. Press F12 for diagnostics"}]
+    chat.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    events = GeminiEvents()
+    after = {"prompt": "go", "transcript_path": str(chat), "prompt_response": "[no response text]"}
+    [stop] = events(ev("AfterAgent", 2, **after))
+    assert stop.name == "StopFailure"
+    assert stop.payload["error"] == "authentication_failed"
+    assert stop.payload["last_assistant_message"] == refused
+    with chat.open("a") as f:
+        f.write(json.dumps({"type": "gemini", "content": "it worked", "id": "g2"}) + "\n")
+    [stop] = events(ev("AfterAgent", 3, **after))
+    assert stop.name == "Stop" and stop.payload["last_assistant_message"] == "it worked"
+
+
 def test_codexs_failures_and_tokens_come_from_its_session_file(tmp_path: Path) -> None:
     rollout = tmp_path / "rollout.jsonl"
     usage = {"input_tokens": 1200, "cached_input_tokens": 1000, "output_tokens": 34}
@@ -195,6 +218,11 @@ def test_codexs_failures_and_tokens_come_from_its_session_file(tmp_path: Path) -
             "type": "task_complete", "turn_id": "C", "last_agent_message": None,
             "error": {"message": "We're currently experiencing high demand",
                       "codex_error_info": "internal_server_error"}}},
+        {"type": "event_msg", "payload": {  # a custom provider's 401, as Codex 0.171.0 wrote it
+            "type": "task_complete", "turn_id": "D", "last_agent_message": None,
+            "error": {"message": "unexpected status 401 Unauthorized: API key not valid",
+                      "codex_error_info": {"http_connection_failed": {
+                          "http_status_code": 401}}}}},
     ]
     rollout.write_text("".join(json.dumps(x) + "\n" for x in lines))
     codex = CodexAgent()
@@ -203,6 +231,8 @@ def test_codexs_failures_and_tokens_come_from_its_session_file(tmp_path: Path) -
     assert limit is not None and limit.error == "rate_limit" and "resets " in limit.message
     server = codex.turn_failure(str(rollout), "C", [])
     assert server is not None and server.error == "server_error"
+    refused = codex.turn_failure(str(rollout), "D", [])
+    assert refused is not None and refused.error == "authentication_failed"
     work = codex.turn_work(str(rollout), 0)
     [t] = work.tokens
     assert (t.model, t.input, t.cache_read, t.output) == ("gpt-5-codex", 200, 1000, 34)

@@ -64,3 +64,10 @@ def test_a_run_that_cannot_be_resumed_names_no_resume(config: Config) -> None:
     question = DeliveryError("Claude shows a question nobody answered within 900s")
     assert outcome_of(question, RUN, resumable=False, config=config).next_step == (
         "answer it in tmux: tmux -L s1 attach -t gt-claude-loop")
+
+
+def test_the_way_on_names_the_agent_that_refuses(tmp_path: Path) -> None:
+    codex = resolve({"claude_cmd": "codex --yolo"}, {}, workdir=str(tmp_path))
+    refused = AgentCannotWork("Codex's API refuses (authentication_failed)")
+    assert outcome_of(refused, RUN, config=codex).next_step == (
+        f"fix Codex's login or key, then: {RESUME}")

@@ -151,6 +151,7 @@ class Agent:
     """
 
     name = "generic"
+    title = "the agent"  # as messages name it ("Codex's API refuses ...")
     uses_hooks = False
     resumable = False
     has_input_box = False  # Enter waits for the paste to show in a known input box

@@ -167,6 +167,7 @@ class ClaudeAgent(Agent):
     """Claude Code, driven through its hooks."""
 
     name = "claude"
+    title = "Claude Code"
     uses_hooks = True
     resumable = True
     has_input_box = True

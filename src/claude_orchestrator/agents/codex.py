@@ -41,6 +41,7 @@ from claude_orchestrator.agents.base import (
     visible_tail,
 )
 from claude_orchestrator.agents.dialogs import newest
+from claude_orchestrator.agents.limits import kind_of_status
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
 from claude_orchestrator.agents.transcript import entries, positive_int
@@ -138,6 +139,7 @@ class CodexAgent(Agent):
     """Codex CLI, driven through its hooks."""
 
     name = "codex"
+    title = "Codex"
     uses_hooks = True
     resumable = True
     has_input_box = True
@@ -276,6 +278,12 @@ class CodexAgent(Agent):
         info = error.get("codex_error_info")
         code = next(iter(info), "") if isinstance(info, dict) else str(info or "")
         kind = _FAILURES.get(code, "server_error" if code else "unknown")
+        detail = info.get(code) if isinstance(info, dict) else None
+        status = detail.get("http_status_code") if isinstance(detail, dict) else None
+        if code not in _FAILURES and isinstance(status, int):
+            # `http_connection_failed` and its kin carry only the HTTP status (a custom
+            # provider's 401 arrives so, not as `unauthorized`)
+            kind = kind_of_status(status)
         message = str(error.get("message") or code)
         reset = _reset_time(limits)
         if kind == "rate_limit" and reset:

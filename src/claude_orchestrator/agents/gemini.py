@@ -18,7 +18,9 @@ Measured on Gemini CLI 0.61.0 (shared/agent-clis-facts.md, checked and corrected
 - A message sent while Gemini works is queued and submitted when the turn ends (BeforeAgent
   then): turns follow each other, so no ids are needed.
 - No hook fires while it retries a 5xx (`general.maxAttempts`, 10 by default, waits of 5-30 s)
-  nor when it gives up; the screen then shows the error.
+  nor when it gives up; the screen then shows the error. An error it does not retry (a 401)
+  ends with AfterAgent all the same (`[no response text]`): the session file's `error` entry
+  (`[API Error: {"error":{"code":401,…}}]`) tells it from a reply.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from claude_orchestrator.agents.base import (
     visible_tail,
 )
 from claude_orchestrator.agents.dialogs import newest
+from claude_orchestrator.agents.limits import kind_of_status
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
 from claude_orchestrator.agents.transcript import entries, positive_int
@@ -82,7 +85,9 @@ REPLY_WAIT = 0.5  # at most this long for the reply's line in the session file
 class GeminiEvents:
     """Gemini's hook events as the turn machine reads them: BeforeAgent is the submission
     (UserPromptSubmit), AfterAgent the turn's end (Stop) with the exact reply from the session
-    file (its `prompt_response` is not exact, see the module's notes)."""
+    file (its `prompt_response` is not exact, see the module's notes). An AfterAgent after an
+    API error Gemini does not retry (a 401: the session file's `error` entry, and
+    `[no response text]` as the hook's reply) is a StopFailure, as Claude reports it."""
 
     def __call__(self, event: HookEvent) -> list[HookEvent]:
         name = _MEANS.get(event.name)
@@ -91,34 +96,74 @@ class GeminiEvents:
         payload = dict(event.payload)
         payload["hook_event_name"] = name
         if name == "Stop":
-            exact = last_reply(str(payload.get("transcript_path") or ""),
-                               str(payload.get("prompt") or ""))
-            payload["last_assistant_message"] = (
-                exact if exact is not None else str(payload.get("prompt_response") or ""))
+            outcome = turn_outcome(str(payload.get("transcript_path") or ""),
+                                   str(payload.get("prompt") or ""))
+            match outcome:
+                case TurnFailure(error=kind, message=message):
+                    name = "StopFailure"
+                    payload.update(hook_event_name=name, error=kind,
+                                   last_assistant_message=message)
+                case str(exact):
+                    payload["last_assistant_message"] = exact
+                case None:
+                    payload["last_assistant_message"] = str(payload.get("prompt_response") or "")
         return [replace(event, name=name, payload=payload)]
 
 
-def last_reply(path: str, prompt: str, wait: float = REPLY_WAIT) -> str | None:
-    """The text of the last `gemini` entry after the last user entry for `prompt` in a Gemini
-    session file (None when it is not there within `wait` seconds)."""
+def turn_outcome(path: str, prompt: str, wait: float = REPLY_WAIT) -> str | TurnFailure | None:
+    """How the turn for `prompt` ended in a Gemini session file: the text of the last `gemini`
+    entry after the last user entry for `prompt`, or the API error recorded after it when no
+    reply followed (None when neither is there within `wait` seconds)."""
     deadline = time.monotonic() + wait
     while True:
-        found: str | None = None
+        found: str | TurnFailure | None = None
         for entry in entries(path):
-            if entry.get("type") == "user" and _user_text(entry).rstrip() == prompt.rstrip():
+            kind = entry.get("type")
+            if kind == "user" and _user_text(entry).rstrip() == prompt.rstrip():
                 found = None
-            elif entry.get("type") == "gemini" and isinstance(entry.get("content"), str) and (
+            elif kind == "gemini" and isinstance(entry.get("content"), str) and (
                     entry["content"]):
                 found = entry["content"]
+            elif kind == "error" and "API Error" in str(entry.get("content") or ""):
+                found = api_failure(str(entry["content"]))
         if found is not None or time.monotonic() >= deadline or not path:
             return found
         time.sleep(0.02)
+
+
+def api_failure(text: str) -> TurnFailure:
+    """Gemini's `[API Error: …]` in StopFailure's words: by the HTTP status in the JSON it
+    quotes (`{"error": {"code": 401, …}}`), else by the words it uses.
+
+    >>> api_failure('[API Error: {"error":{"code":401,"message":"bad key"}}]').error
+    'authentication_failed'
+    >>> api_failure('[API Error: got status: 503 Service Unavailable]').error
+    'server_error'
+    """
+    m = re.search(r"\{.*\}", text)
+    with contextlib.suppress(ValueError):
+        error = json.loads(m.group(0)).get("error") if m else None
+        code = error.get("code") if isinstance(error, dict) else None
+        if isinstance(code, int):
+            return TurnFailure(kind_of_status(code), text)
+    low = text.lower()
+    kind = "server_error"
+    if any(w in low for w in ("401", "403", "api key", "unauthenticated")):
+        kind = "authentication_failed"
+    elif "429" in low or "quota" in low or "resource_exhausted" in low:
+        kind = "rate_limit"
+    elif "404" in low or "not found" in low:
+        kind = "model_not_found"
+    elif "400" in low or "invalid_argument" in low:
+        kind = "invalid_request"
+    return TurnFailure(kind, text)
 
 
 class GeminiAgent(Agent):
     """Gemini CLI, driven through its hooks."""
 
     name = "gemini"
+    title = "Gemini CLI"
     uses_hooks = True
     resumable = True
     has_input_box = True
@@ -273,18 +318,7 @@ class GeminiAgent(Agent):
         for line in reversed(list(screen)):
             m = _ERROR.match(line)
             if m and "API Error" in line:
-                text = m.group(1)
-                low = text.lower()
-                kind = "server_error"
-                if any(w in low for w in ("401", "403", "api key", "unauthenticated")):
-                    kind = "authentication_failed"
-                elif "429" in low or "quota" in low or "resource_exhausted" in low:
-                    kind = "rate_limit"
-                elif "404" in low or "not found" in low:
-                    kind = "model_not_found"
-                elif "400" in low or "invalid_argument" in low:
-                    kind = "invalid_request"
-                return TurnFailure(kind, text)
+                return api_failure(m.group(1))
         return None
 
     def turn_work(self, path: str, offset: int, *, prompt: str | None = None,

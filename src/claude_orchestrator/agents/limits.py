@@ -51,6 +51,32 @@ def failure_kind(error: str) -> Failure:
     return _KINDS.get(error, Failure.TRANSIENT)
 
 
+def kind_of_status(status: int) -> str:
+    """An API's HTTP status in StopFailure's words, for an agent whose record gives only the
+    status (Codex's `http_connection_failed`, Gemini's `[API Error: {"code": 401 …}]`).
+
+    >>> [kind_of_status(c) for c in (401, 403, 402, 429, 404, 400, 413, 500, 529, 0)]
+    ['authentication_failed', 'authentication_failed', 'billing_error', 'rate_limit', \
+'model_not_found', 'invalid_request', 'invalid_request', 'server_error', 'overloaded', \
+'server_error']
+    """
+    match status:
+        case 401 | 403:
+            return "authentication_failed"
+        case 402:
+            return "billing_error"
+        case 429:
+            return "rate_limit"
+        case 404:
+            return "model_not_found"
+        case 529:
+            return "overloaded"
+        case _ if 400 <= status < 500 and status not in (408, 409):
+            return "invalid_request"
+        case _:
+            return "server_error"
+
+
 _RESETS = re.compile(
     r"resets\s+(?:(?P<month>[A-Z][a-z]{2})\s+(?P<day>\d{1,2}),\s*)?"
     r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<ampm>[ap]m)\s*"

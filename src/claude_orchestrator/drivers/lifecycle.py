@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from claude_orchestrator.agents import UnknownDialog
+from claude_orchestrator.agents import UnknownDialog, select_agent
 from claude_orchestrator.agents.prices import price
 from claude_orchestrator.agents.transcript import TurnWork
 from claude_orchestrator.config import Config
@@ -88,8 +88,9 @@ def outcome_of(error: BaseException, run_id: str, *, resumable: bool = True,
                        next_step=(f"answer it in tmux ({attach}), then: {resume}"
                                   if resumable else f"answer it in tmux: {attach}"))
     if isinstance(error, AgentCannotWork):
+        who = select_agent(config.agent, config.claude_argv).title if config else "the agent"
         return Outcome("failed", error.exit_status, str(error),
-                       next_step=f"fix Claude Code's login or key, then: {resume}"
+                       next_step=f"fix {who}'s login or key, then: {resume}"
                        if resumable else "")
     if isinstance(error, OrchestratorError):
         return Outcome("failed", error.exit_status, str(error),

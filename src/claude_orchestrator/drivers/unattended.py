@@ -96,13 +96,14 @@ class Unattended:
                 continue
             self.limits_in_a_row = 0
             if kind is Failure.FATAL:
-                raise ClaudeRefused(f"Claude Code's API refuses ({result.error}): "
+                raise ClaudeRefused(f"{self.sess.agent.title}'s API refuses ({result.error}): "
                                     f"{result.reply}")
             if kind is Failure.TRANSIENT and transient < len(TRANSIENT_BACKOFF):
                 wait = TRANSIENT_BACKOFF[transient]
                 transient += 1
                 pause = self._record("API failure", self.clock() + wait, result.reply)
-                self._sleep(wait, f"paused: Claude's API failed ({result.error}); the same "
+                self._sleep(wait, f"paused: {self.sess.agent.title}'s API failed "
+                                  f"({result.error}); the same "
                                   f"message again in {_span(wait)}", Activity.PAUSED_API)
                 self._end(pause)
                 again = run_turn(self.sess, message, literal=literal)
