@@ -111,7 +111,8 @@ def _side_answer(body: dict[str, Any]) -> str:
 
 def _error(reply: Reply) -> dict[str, Any]:
     return {"error": {"code": reply.status, "message": reply.error_message,
-                      "status": _STATUS.get(reply.status, "UNKNOWN")}}
+                      "status": _STATUS.get(reply.status, "UNKNOWN"),
+                      **({"details": list(reply.details)} if reply.details else {})}}
 
 
 def main(argv: list[str] | None = None) -> int:

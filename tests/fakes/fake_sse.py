@@ -40,6 +40,7 @@ class Reply:
     error_message: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     usage: tuple[int, int, int] = (10, 0, 0)
+    details: tuple[Any, ...] = ()  # an error's structured details (Google's `details` list)
 
     @property
     def is_error(self) -> bool:

@@ -238,3 +238,47 @@ def test_a_refused_key_stops_the_run_with_exit_5_and_the_agents_words(world: Wor
         run = log.list_runs()[0]
     assert run.status == "failed" and run.exit_code == 5
     assert wait_until(lambda: not w.leftovers(), 10), w.leftovers()
+
+
+
+# A usage limit as each API says it: OpenAI's 429 (Codex gives up after its retries); Google's
+# daily quota (Gemini retries a plain 429 every few seconds by itself, but not this).
+LIMIT = {"codex": Reply(status=429, error_message="Rate limit reached for requests"),
+         "gemini": Reply(status=429, error_message="Quota exceeded for quota metric",
+                         details=({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                                   "violations": [{"quotaId": "GenerateRequestsPerDay"}]},))}
+
+
+def test_a_usage_limit_pauses_the_run_and_the_message_goes_again_once(world: World) -> None:
+    """A usage limit the agent gives up on ends the turn as `rate_limit`: the run pauses
+    (--limit-wait, plus the minute every limit gets: these name no reset time) instead of
+    failing, then sends the same message once more and goes on."""
+    w = world
+    refused: list[str] = []
+
+    def reply_for(text: str) -> Reply:
+        if "build" in text and not refused:
+            refused.append(text)
+            return LIMIT[w.agent]
+        return Reply(f"ECHO: {text}")
+
+    w.api.reply_for = reply_for
+    env = dict(w.env)
+    with FakeOpenAI() as supervisor:
+        supervisor.enqueue(SupervisorReply("build it"),
+                           SupervisorReply("Summary: built.\nTASK_COMPLETE"))
+        env.update(OPENROUTER_API_KEY="sk-or-v1-agents-test-0123456789abcdef",
+                   OPENROUTER_BASE_URL=supervisor.base_url, CLAUDE_CMD=w.command)
+        proc = run_cli(["--task", "Build it.", "--socket", w.socket, "--limit-wait", "1s",
+                        "--terminate-when-quit", str(w.work)], env, timeout=300)
+        calls = len(supervisor.requests)
+    assert proc.returncode == 0, proc.stderr
+    assert calls == 2
+    assert refused == ["build it"]
+    assert [r.status for r in w.api.requests if r.last_user_text == "build it"][:2] == [429, 200]
+    with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
+        run = log.list_runs()[0]
+        turns = log.turns(run.id)
+    assert [t.reply for t in turns] == ["ECHO: build it"]
+    show = run_cli(["show", run.id], env, timeout=30).stdout
+    assert "paused: usage limit" in show, show

@@ -147,6 +147,33 @@ def test_gemini_screens_are_read_by_meaning() -> None:
     assert refused is not None and refused.wanted is None
 
 
+GEMINI_LIMIT = """\
+ > build it
+╭──────────────────────────────────────────────────────────────────╮
+│                                                                  │
+│ Usage limit reached for gemini-2.5-flash.                        │
+│ /stats model for usage details                                   │
+│ /model to switch models.                                         │
+│                                                                  │
+│ ● 1. Keep trying                                                 │
+│   2. Stop                                                        │
+│                                                                  │
+╰──────────────────────────────────────────────────────────────────╯""".splitlines()
+
+
+def test_geminis_usage_limit_question_mid_turn_is_answered_stop() -> None:
+    gemini = GeminiAgent()
+    assert gemini.turn_question_key(GEMINI_LIMIT) == "Down"
+    on_stop = [ln.replace("● 1.", "  1.").replace("  2. Stop", "● 2. Stop")
+               for ln in GEMINI_LIMIT]
+    assert gemini.turn_question_key(on_stop) == "Enter"
+    answered = [*GEMINI_LIMIT, "✕ [API Error: You have exhausted your daily quota on this model.]",
+                *GEMINI_IDLE]
+    assert gemini.turn_question_key(answered) is None  # the box is back: it was answered
+    assert gemini.turn_question_key(GEMINI_TRUST) is None
+    assert CodexAgent().turn_question_key(GEMINI_LIMIT) is None
+
+
 def test_gemini_is_not_told_it_runs_in_ci_since_it_would_start_headless() -> None:
     env = {"CI": "true", "GITHUB_ACTIONS": "true", "PATH": "/bin", "CI_JOB": "7"}
     assert GeminiAgent().pane_environment(env) == {"PATH": "/bin", "CI_JOB": "7"}

@@ -200,6 +200,12 @@ class Agent:
         """The start-up question on the screen, if it is one we know."""
         return None
 
+    def turn_question_key(self, lines: Sequence[str]) -> str | None:
+        """A question the agent asks in the middle of a turn that the orchestrator answers
+        itself, as the next key toward that answer (None: there is none on screen; a question
+        we do not answer waits for a person)."""
+        return None
+
     def dialog_view(self, lines: Sequence[str]) -> list[str]:
         """The screen as agents/dialogs.py reads a choice list: the selected option marked
         `❯` at the start of its line, no box borders."""

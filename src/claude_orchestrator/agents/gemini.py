@@ -46,7 +46,7 @@ from claude_orchestrator.agents.base import (
     is_rule,
     visible_tail,
 )
-from claude_orchestrator.agents.dialogs import newest
+from claude_orchestrator.agents.dialogs import key_toward, newest
 from claude_orchestrator.agents.limits import kind_of_status
 from claude_orchestrator.agents.prices import Tokens
 from claude_orchestrator.agents.releases import agent_release_note
@@ -75,6 +75,7 @@ _QUESTIONS = {
     "auth": ("How would you like to authenticate",),
 }
 RESTARTING = "Gemini CLI is restarting"
+LIMIT_QUESTION = "Usage limit reached for"
 _BOX_LINE = re.compile(r"^ ([*>!]) {1,3}(.*)$")
 _BORDER = re.compile(r"^\s*│(.*?)│?\s*$")
 _COMMAND_START = re.compile(r"^[/!@]")
@@ -248,6 +249,18 @@ class GeminiAgent(Agent):
         return Dialog("auth", heading, None, "", hint=(
             "Gemini asks how to sign in: set security.auth.selectedType in ~/.gemini/"
             "settings.json, or answer with the API key with --accept-api-key"))
+
+    def turn_question_key(self, lines: Sequence[str]) -> str | None:
+        """Its usage-limit question (`Usage limit reached for MODEL` … `1. Keep trying`,
+        `2. Stop`; Google's daily quota, measured on 0.61.0): Stop. The turn then ends with
+        AfterAgent and the error in the session file (a StopFailure `rate_limit`), and the run
+        pauses as for any limit; `Keep trying` would ask again at once, and Escape leaves the
+        question open."""
+        lines = _after_restart(lines)
+        found = newest(lines, {"limit": (LIMIT_QUESTION,)})
+        if found is None or _box(lines[found[1]:]) is not None:
+            return None
+        return key_toward(self.dialog_view(lines), lambda s: s == "Stop", found[1])
 
     def dialog_view(self, lines: Sequence[str]) -> list[str]:
         out = []

@@ -206,6 +206,9 @@ def _work_look(s: TurnState, f: Frame, look: Look | None, now: float) -> Step:
 
 
 def _watchdog_look(s: TurnState, f: Frame, now: float) -> Step:
+    answer = _answer_question(s, f, now)
+    if answer is not None:
+        return answer
     if _state(s, f) is not ScreenState.IDLE:
         return schedule(replace(s, idle_at=None), now), []
     if s.idle_at is None or s.idle_at != f.drawn_at:
@@ -223,6 +226,9 @@ def _screen_look(s: TurnState, f: Frame, state: ScreenState, now: float) -> Step
     quiet = now - f.drawn_at
     if quiet < spec.stable_window or state is ScreenState.BUSY:
         return schedule(s, now), []
+    answer = _answer_question(s, f, now)
+    if answer is not None:
+        return answer
     if state is ScreenState.UNKNOWN_DIALOG:
         # A question mid-turn (e.g. a permission): not an answer. Wait for a person.
         if s.asked:
@@ -238,6 +244,20 @@ def _screen_look(s: TurnState, f: Frame, state: ScreenState, now: float) -> Step
     how = EndedBy.IDLE_TIMEOUT if quiet >= spec.idle_timeout and not reply.strip() \
         else EndedBy.SCREEN
     return finish(s, ended(s, how, reply, now, ended_at=f.drawn_at))
+
+
+def _answer_question(s: TurnState, f: Frame, now: float) -> Step | None:
+    """A question the agent asks mid-turn that the profile answers (Gemini's usage limit: Stop):
+    one key on a frame that has been still for the stable window; the next key is chosen on a
+    frame drawn after it (the caller has marked this one judged)."""
+    key = s.spec.profile.turn_question_key(f.lines)
+    if key is None:
+        return None
+    settled = f.drawn_at + s.spec.stable_window
+    if now < settled:  # look again once it is (a --stable-window above the watchdog's)
+        s = schedule(s, now)
+        return replace(s, wake_at=min(settled, s.wake_at or settled)), []
+    return schedule(replace(s, idle_at=None), now), [Press(key)]
 
 
 def _screen_reply(s: TurnState, f: Frame) -> str:
