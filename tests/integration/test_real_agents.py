@@ -1,8 +1,10 @@
 """The real Codex CLI and Gemini CLI (the pinned releases), offline against fake APIs on
 127.0.0.1 that the tests own, each test once per CLI: first run in a new git folder, a
 multi-line message confirmed and answered exactly, a message sent while it works, the agent
-killed and resumed with its conversation, a 500, an autonomous run to TASK_COMPLETE, teardown
-of the whole process tree, tokens from their session files.
+killed and resumed with its conversation, a 500, a refused key (exit 5), a usage limit (a
+pause, then the message once more), an autonomous run to TASK_COMPLETE, teardown of the whole
+process tree, tokens from their session files. Every test runs with CI=true and
+GITHUB_ACTIONS=true, as on a CI machine.
 
 The test command runs these in a network namespace with only loopback (othercli.require fails
 a test that could reach the network).
