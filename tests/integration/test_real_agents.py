@@ -13,6 +13,7 @@ a test that could reach the network).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -151,19 +152,31 @@ def test_a_500_that_gemini_retries_is_waited_out_and_answered_once(world: World)
     assert submits(w, sess) == ["answer after two failures"]
 
 
+Ran = tuple[subprocess.CompletedProcess[str], int, dict[str, str]]
+
+
+def autonomous(w: World, replies: list[str], task: str, *flags: str,
+               timeout: float = 240) -> Ran:
+    """The installed command with the agent's own command line and no --agent flag, its
+    supervisor answering `replies`: the finished process, the supervisor calls it made, and
+    the environment it ran with (its run log)."""
+    env = dict(w.env)
+    with FakeOpenAI() as supervisor:
+        supervisor.enqueue(*(SupervisorReply(r) for r in replies))
+        env.update(OPENROUTER_API_KEY="sk-or-v1-agents-test-0123456789abcdef",
+                   OPENROUTER_BASE_URL=supervisor.base_url, CLAUDE_CMD=w.command)
+        proc = run_cli(["--task", task, "--socket", w.socket, *flags,
+                        "--terminate-when-quit", str(w.work)], env, timeout=timeout)
+        return proc, len(supervisor.requests), env
+
+
 def test_an_autonomous_task_runs_to_task_complete_and_leaves_nothing_running(
         world: World) -> None:
     """The installed command with the agent's own command line and no --agent flag: the
     profile is chosen by the command's name; its tokens come from its session file."""
     w = world
-    env = dict(w.env)
-    with FakeOpenAI() as supervisor:
-        supervisor.enqueue(SupervisorReply("write the plan"),
-                           SupervisorReply("Summary: done.\nTASK_COMPLETE"))
-        env.update(OPENROUTER_API_KEY="sk-or-v1-agents-test-0123456789abcdef",
-                   OPENROUTER_BASE_URL=supervisor.base_url, CLAUDE_CMD=w.command)
-        proc = run_cli(["--task", "Plan the work.", "--socket", w.socket,
-                        "--terminate-when-quit", str(w.work)], env, timeout=240)
+    proc, _, env = autonomous(w, ["write the plan", "Summary: done.\nTASK_COMPLETE"],
+                              "Plan the work.")
     assert proc.returncode == 0, proc.stderr
     with RunLog(Path(env["CLAUDE_ORCHESTRATOR_RUNLOG"])) as log:
         run = log.list_runs()[0]
@@ -221,14 +234,7 @@ def test_a_refused_key_stops_the_run_with_exit_5_and_the_agents_words(world: Wor
     w = world
     w.api.reply_for = lambda text: (Reply(status=401, error_message="API key not valid")
                                     if "key" in text else Reply(f"ECHO: {text}"))
-    env = dict(w.env)
-    with FakeOpenAI() as supervisor:
-        supervisor.enqueue(SupervisorReply("use the refused key"))
-        env.update(OPENROUTER_API_KEY="sk-or-v1-agents-test-0123456789abcdef",
-                   OPENROUTER_BASE_URL=supervisor.base_url, CLAUDE_CMD=w.command)
-        proc = run_cli(["--task", "Plan the work.", "--socket", w.socket,
-                        "--terminate-when-quit", str(w.work)], env, timeout=240)
-        calls = len(supervisor.requests)
+    proc, calls, env = autonomous(w, ["use the refused key"], "Plan the work.")
     title = {"codex": "Codex", "gemini": "Gemini CLI"}[w.agent]
     assert proc.returncode == 5, proc.stderr
     assert f"{title}'s API refuses (authentication_failed)" in proc.stderr, proc.stderr
@@ -265,15 +271,8 @@ def test_a_usage_limit_pauses_the_run_and_the_message_goes_again_once(world: Wor
         return Reply(f"ECHO: {text}")
 
     w.api.reply_for = reply_for
-    env = dict(w.env)
-    with FakeOpenAI() as supervisor:
-        supervisor.enqueue(SupervisorReply("build it"),
-                           SupervisorReply("Summary: built.\nTASK_COMPLETE"))
-        env.update(OPENROUTER_API_KEY="sk-or-v1-agents-test-0123456789abcdef",
-                   OPENROUTER_BASE_URL=supervisor.base_url, CLAUDE_CMD=w.command)
-        proc = run_cli(["--task", "Build it.", "--socket", w.socket, "--limit-wait", "1s",
-                        "--terminate-when-quit", str(w.work)], env, timeout=300)
-        calls = len(supervisor.requests)
+    proc, calls, env = autonomous(w, ["build it", "Summary: built.\nTASK_COMPLETE"],
+                                  "Build it.", "--limit-wait", "1s", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert calls == 2
     assert refused == ["build it"]
