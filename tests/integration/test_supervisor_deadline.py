@@ -5,6 +5,7 @@ time, each well inside the per-read timeout) is cut at the deadline."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -20,6 +21,26 @@ HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"
         + b"\r\nContent-Length: 2\r\n\r\n{}")
 
 
+def read_request(conn: socket.socket) -> None:
+    """Read the whole request, head and body. Closing a socket with unread bytes sends a reset,
+    which the client may see before the answer: one `recv` can return the head alone, since the
+    client may write the head and the body apart."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    missing = (int(length.group(1)) if length else 0) - len(body)
+    while missing > 0:
+        chunk = conn.recv(missing)
+        if not chunk:
+            return
+        missing -= len(chunk)
+
+
 @contextlib.contextmanager
 def trickling_server(interval: float) -> Iterator[tuple[str, list[float]]]:
     """An HTTP server that reads a request and answers one byte every `interval` seconds;
@@ -32,7 +53,7 @@ def trickling_server(interval: float) -> Iterator[tuple[str, list[float]]]:
 
     def serve(conn: socket.socket) -> None:
         with conn:
-            conn.recv(65536)
+            read_request(conn)
             for byte in HEAD:
                 if stop.is_set():
                     return
