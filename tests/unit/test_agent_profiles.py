@@ -8,11 +8,15 @@ import json
 import tomllib
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from claude_orchestrator.agents import select_agent
 from claude_orchestrator.agents.base import ScreenState
 from claude_orchestrator.agents.codex import CodexAgent, CodexEvents, codex_hook_hash, hook_flags
 from claude_orchestrator.agents.dialogs import key_toward
-from claude_orchestrator.agents.gemini import GeminiAgent, GeminiEvents
+from claude_orchestrator.agents.gemini import GeminiAgent, GeminiEvents, api_failure
+from claude_orchestrator.agents.limits import kind_of_status
 from claude_orchestrator.runtime.hooks import HookEvent
 from claude_orchestrator.turn.ledger import Ledger, Waiting, prompt_id_of
 
@@ -272,3 +276,14 @@ def test_gemini_failure_is_read_from_its_screen_after_it_gave_up() -> None:
     screen = [" > please fail", "✕ [API Error: 401 API key not valid. Please pass a valid key.]"]
     failure = GeminiAgent().turn_failure(None, None, screen)
     assert failure is not None and failure.error == "authentication_failed"
+
+
+@given(status=st.integers(400, 599),
+       noise=st.lists(st.integers(0, 99999), max_size=4),
+       shape=st.sampled_from(["[API Error: {s} {n}]", "[API Error: got status: {s} {n}]",
+                              "[API Error: Request failed ({s}) {n}]"]))
+def test_gemini_failure_is_its_status_never_another_number_in_the_text(
+        status: int, noise: list[int], shape: str) -> None:
+    """The status Gemini writes decides, not a request id or a count that holds '401'."""
+    text = shape.format(s=status, n=" ".join(f"request {n} took {n}.5 ms" for n in noise))
+    assert api_failure(text).error == kind_of_status(status)

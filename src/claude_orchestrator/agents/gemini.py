@@ -111,6 +111,11 @@ class GeminiEvents:
         return [replace(event, name=name, payload=payload)]
 
 
+# A status Gemini writes out: first after `API Error:`, after `status`/`code`, or in brackets.
+_STATUS = re.compile(r"(?:API Error:\s*\[?|\bstatus(?:\s*code)?\s*[:=]?\s*|\bcode\s*[:=]\s*|\()"
+                     r"([1-5]\d\d)(?![\d.])", re.IGNORECASE)
+
+
 def turn_outcome(path: str, prompt: str, wait: float = REPLY_WAIT) -> str | TurnFailure | None:
     """How the turn for `prompt` ended in a Gemini session file: the text of the last `gemini`
     entry after the last user entry for `prompt`, or the API error recorded after it when no
@@ -134,11 +139,15 @@ def turn_outcome(path: str, prompt: str, wait: float = REPLY_WAIT) -> str | Turn
 
 def api_failure(text: str) -> TurnFailure:
     """Gemini's `[API Error: …]` in StopFailure's words: by the HTTP status in the JSON it
-    quotes (`{"error": {"code": 401, …}}`), else by the words it uses.
+    quotes (`{"error": {"code": 401, …}}`), else by a status it writes out (`API Error: 401 …`,
+    `status: 503`, `(429)`), else by its words. A number elsewhere in the text (a request id,
+    a token count) is never taken for a status: a 503 read as a 401 would stop the run.
 
     >>> api_failure('[API Error: {"error":{"code":401,"message":"bad key"}}]').error
     'authentication_failed'
     >>> api_failure('[API Error: got status: 503 Service Unavailable]').error
+    'server_error'
+    >>> api_failure('[API Error: 503 busy, request 4019-401 after 401 ms]').error
     'server_error'
     """
     m = re.search(r"\{.*\}", text)
@@ -147,15 +156,18 @@ def api_failure(text: str) -> TurnFailure:
         code = error.get("code") if isinstance(error, dict) else None
         if isinstance(code, int):
             return TurnFailure(kind_of_status(code), text)
+    status = _STATUS.search(text)
+    if status:
+        return TurnFailure(kind_of_status(int(status.group(1))), text)
     low = text.lower()
     kind = "server_error"
-    if any(w in low for w in ("401", "403", "api key", "unauthenticated")):
+    if any(w in low for w in ("api key", "unauthenticated", "permission_denied")):
         kind = "authentication_failed"
-    elif "429" in low or "quota" in low or "resource_exhausted" in low:
+    elif "quota" in low or "resource_exhausted" in low:
         kind = "rate_limit"
-    elif "404" in low or "not found" in low:
+    elif "not found" in low:
         kind = "model_not_found"
-    elif "400" in low or "invalid_argument" in low:
+    elif "invalid_argument" in low:
         kind = "invalid_request"
     return TurnFailure(kind, text)
 
