@@ -11,6 +11,10 @@ from the commit its batch started from, and its work is committed there when it 
                              remove the runs' worktrees and branches (a branch not merged is
                              named with the commit that brings it back)
 
+A run queued with `batch --git-remote` pushed its branch to that remote (it may have worked on
+another machine): `review`, `merge` and `clean` fetch it into the repository first, and `clean`
+deletes it on the remote too.
+
 A run that worked in place (a folder outside a batch) has no branch: `review` diffs the folder
 against the commit it started from (your own changes since included, and said so), `merge`
 and `clean` have nothing to do and say why.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,6 +33,7 @@ from claude_orchestrator.process import child_environ
 from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import first_line
 from claude_orchestrator.runtime.git import (
+    fetch_branch,
     git,
     head_commit,
     repository_of,
@@ -57,10 +63,36 @@ def _repo(run: RunRecord) -> Path:
     return found.top
 
 
+def _has_branch(repo: Path, branch: str, env: Mapping[str, str]) -> bool:
+    return git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}",
+               env=env).returncode == 0
+
+
+def _fetch(run: RunRecord, repo: Path, env: Mapping[str, str], *, needed: bool = True) -> None:
+    """A run that pushed its branch to a remote: that branch, fetched into `repo` (a copy
+    fetched before serves when the remote cannot be read, and that is said)."""
+    if not (run.git_remote and run.branch):
+        return
+    done = fetch_branch(repo, run.git_remote, run.branch, env)
+    if done.returncode == 0:
+        return
+    reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+    if _has_branch(repo, run.branch, env):
+        sys.stderr.write(f"could not fetch {run.branch} from {run.git_remote} ({reason}); "
+                         "using the copy fetched before\n")
+        return
+    if not needed:  # (clean: gone from the remote as well, or never pushed)
+        return
+    raise UsageError(f"run {run.id}'s branch {run.branch} could not be fetched from "
+                     f"{run.git_remote} ({reason}); claude-orchestrator show {run.id} says "
+                     "whether it was pushed")
+
+
 def review(run: RunRecord, tool: str | None = None) -> int:
     """Print the run's changes (or open them in `git difftool --tool`)."""
     env = _environ()
     repo = _repo(run)
+    _fetch(run, repo, env)
     if run.branch:
         if not run.base_commit:
             raise UsageError(f"run {run.id} has no recorded base commit (an older release "
@@ -99,8 +131,8 @@ def merge(run: RunRecord, *, squash: bool = False) -> int:
         raise UsageError(f"run {run.id} worked in place in {run.workdir}: its changes are in "
                          "that folder already, there is no branch to merge")
     repo = _repo(run)
-    if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}",
-           env=env).returncode != 0:
+    _fetch(run, repo, env)
+    if not _has_branch(repo, run.branch, env):
         raise UsageError(f"run {run.id}'s branch {run.branch} is gone (cleaned?)")
     current = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", env=env).stdout.strip()
     if not current:
@@ -153,20 +185,28 @@ def clean(runs: Sequence[RunRecord], log: RunLog, *, only_merged: bool) -> int:
             print(f"{run.id}: still running, left alone")
             continue
         repo = _repo(run)
-        branch_exists = git(repo, "rev-parse", "--verify", "--quiet",
-                            f"refs/heads/{run.branch}", env=env).returncode == 0
+        _fetch(run, repo, env, needed=False)
+        branch_exists = _has_branch(repo, run.branch, env)
         tip = git(repo, "rev-parse", run.branch, env=env).stdout.strip() if branch_exists else ""
         merged = branch_exists and git(repo, "merge-base", "--is-ancestor", run.branch, "HEAD",
                                        env=env).returncode == 0
         if only_merged and not merged:
             continue
         tree = Path(run.workdir) if run.worktree else None
+        if run.git_remote and tree is not None and tree.exists():
+            print(f"{run.id}: its clone {_tree_root(tree, env)} may hold work it could not "
+                  f"push: left alone (push it to {run.git_remote}, or remove it by hand)")
+            continue
         if tree is not None and tree.exists():
             git(repo, "worktree", "remove", "--force", str(_tree_root(tree, env)), env=env,
                 check=True)
         git(repo, "worktree", "prune", env=env)
         if branch_exists:
             git(repo, "branch", "-D", run.branch, env=env, check=True)
+        if run.git_remote and git(repo, "push", "--quiet", run.git_remote, "--delete",
+                                  run.branch, env=env).returncode != 0:
+            print(f"{run.id}: could not delete {run.branch} on {run.git_remote} (delete it "
+                  f"there by hand: git push {run.git_remote} --delete {run.branch})")
         log.set_worktree_removed(run.id)
         removed += 1
         note = "" if merged or not tip else (

@@ -139,6 +139,39 @@ def test_three_tasks_run_as_ray_jobs_two_at_once_recorded_in_postgresql(
     assert not sessions(socket_name)  # every run ended its own tmux
 
 
+def test_runs_on_nodes_clone_the_remote_and_push_their_branches_back(
+        world: World, tmp_path: Path, socket_name: str) -> None:
+    """`--git-remote origin`: each job clones the remote (a node needs no copy of the
+    repository), commits there and pushes orchestrator/RUN_ID back; the person's repository
+    gets no worktree and no branch until `review` fetches one, and no clone is left behind."""
+    repo, remote = tmp_path / "proj", tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    _git(repo, "remote", "add", "origin", str(remote))
+    _git(repo, "push", "-q", "origin", "main")
+    done = subprocess.run(world.batch(str(world.tasks), "--parallel", "2", "--git-remote",
+                                      "origin"), env=world.env, capture_output=True, text=True,
+                          timeout=240, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    with RunLog(world.runlog, readonly=True) as log:
+        runs = log.list_runs()
+    assert len(runs) == 3 and {r.status for r in runs} == {"complete"}
+    pushed = _git(remote, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+    assert sorted(pushed) == sorted(["main", *(r.branch or "" for r in runs)])
+    for run in runs:
+        name = next(n for n in NAMES if f"Task {n}" in run.task)
+        assert _git(remote, "show", f"{run.branch}:{name}.txt") == name
+        assert run.git_remote == str(remote) and run.files_changed == 1
+        assert "/worktrees/proj-" in run.workdir and not Path(run.workdir).exists()
+    assert _git(repo, "worktree", "list").count("\n") == 0
+    assert _git(repo, "branch", "--list", "orchestrator/*") == ""
+    first = runs[0]
+    shown = run_cli(["review", first.id], world.env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{first.branch} against" in shown.stdout and ".txt" in shown.stdout
+    assert _git(repo, "branch", "--list", "orchestrator/*").strip("* ") == first.branch
+    assert not sessions(socket_name)
+
+
 def test_sigterm_stops_the_jobs_and_resume_sends_no_message_twice(
         world: World, tmp_path: Path, socket_name: str) -> None:
     world.claude.hold = 300.0  # the first turns run until the batch is stopped

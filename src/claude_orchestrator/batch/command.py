@@ -90,6 +90,11 @@ def batch_parser() -> argparse.ArgumentParser:
                         "cluster at a loopback address, this Python's -m claude_orchestrator) "
                         "[env "
                         f"{EXECUTOR_ENV['ray_command']}]")
+    p.add_argument("--git-remote", metavar="REMOTE",
+                   help="each run clones this remote of the tasks' repository (a name such as "
+                        "origin, or a URL) and pushes its branch back there: for nodes "
+                        "without the repository; HEAD must be pushed first [env "
+                        f"{EXECUTOR_ENV['git_remote']}, or git_remote in TASKS]")
     add_setting_flags(p)
     return p
 
@@ -97,7 +102,18 @@ def batch_parser() -> argparse.ArgumentParser:
 EXECUTOR_ENV = {"executor": "CLAUDE_ORCHESTRATOR_EXECUTOR",
                 "ray_address": "CLAUDE_ORCHESTRATOR_RAY_ADDRESS",
                 "ray_env": "CLAUDE_ORCHESTRATOR_RAY_ENV",
-                "ray_command": "CLAUDE_ORCHESTRATOR_RAY_COMMAND"}
+                "ray_command": "CLAUDE_ORCHESTRATOR_RAY_COMMAND",
+                "git_remote": "CLAUDE_ORCHESTRATOR_GIT_REMOTE"}
+
+
+def git_remote_setting(ns: argparse.Namespace, top: Mapping[str, object],
+                       environ: Mapping[str, str]) -> str | None:
+    """The remote the runs clone and push to (the flag, the tasks file, the environment)."""
+    for value in (ns.git_remote, top.get("git_remote"),
+                  environ.get(EXECUTOR_ENV["git_remote"])):
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
 
 
 def ray_settings(ns: argparse.Namespace, top: Mapping[str, object],
@@ -193,6 +209,9 @@ def batch_main(args: list[str], environ: Mapping[str, str],
     if "session" in settings or settings.get("autonomous") is False:
         raise UsageError("each run of a batch gets its own tmux session (co-RUN_ID) and is "
                          "autonomous: --session and --chat do not apply")
+    if ns.resume and ns.git_remote is not None:
+        raise UsageError("--git-remote does not apply to batch --resume: each run keeps the "
+                         "remote it was queued with")
     if ns.resume and "socket" in settings:
         raise UsageError("--socket does not apply to batch --resume: each run goes on in the "
                          "tmux session it began in")
@@ -258,7 +277,8 @@ def batch_main(args: list[str], environ: Mapping[str, str],
                                        if k not in BATCH_ONLY})
         else:
             batch_id = new_batch_id()
-            queued = queue_batch(log, batch_id, configs, note)
+            queued = queue_batch(log, batch_id, configs, note,
+                                 git_remote_setting(ns, top, environ))
             todo = [r.id for r in queued]
             args_for_runs = []
         numbers = {r.id: n for n, r in enumerate(log.batch_runs(batch_id), 1)}

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,10 @@ from claude_orchestrator.runlog.format import clip, first_line
 from claude_orchestrator.runlog.log import _pid_alive, new_run_id
 from claude_orchestrator.runtime.git import (
     BRANCH_PREFIX,
+    GitError,
+    commit_on_remote,
     head_commit,
+    remote_url,
     repository_of,
     uncommitted,
 )
@@ -77,13 +81,46 @@ def task_config(task: BatchTask, top: Mapping[str, object], flags: Mapping[str, 
         raise UsageError(f"task {task.number}: {e}") from None
 
 
+def checked_remote(top: Path, remote: str, base: str) -> str:
+    """The URL a batch's runs clone from and push to (`--git-remote`), checked before anything
+    is queued: the remote answers, its URL holds no password or token (it is recorded and
+    shown; a node's git credential helper or ssh key gives access), and it has the commit the
+    runs start from (a node could not check it out otherwise)."""
+    url = remote_url(top, remote)
+    parts = urllib.parse.urlsplit(url) if "://" in url else None
+    if parts is not None and (parts.password or (
+            parts.username and parts.scheme in ("http", "https"))):
+        raise UsageError(f"the git remote {remote!r} has a user or token in its URL: it would "
+                         "be recorded and shown; give the nodes a git credential helper (or an "
+                         "ssh key) and a URL without it")
+    try:
+        on_remote = commit_on_remote(top, url, base)
+    except GitError as e:
+        raise UsageError(f"cannot read the git remote {remote!r}: {e}") from None
+    if not on_remote:
+        raise UsageError(f"commit {base[:12]} (HEAD of {top}) is not on {url}: the runs "
+                         f"clone from there; push it first (git -C {top} push {remote} HEAD)")
+    return url
+
+
 def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
-                note: Callable[[str], None]) -> list[RunRecord]:
+                note: Callable[[str], None], git_remote: str | None = None) -> list[RunRecord]:
     """Record every task as a queued run. A task whose folder is in a git repository will work
     in a worktree of its own, made when it starts, on the branch `orchestrator/RUN_ID` from the
     commit HEAD is at now (recorded: every task of the batch starts from the same commit);
     uncommitted changes in the person's checkout are not carried over, and that is said once
-    per repository."""
+    per repository. With `git_remote` every task's folder must be in a repository with that
+    remote (checked for all before any is queued): the runs clone it and push their branches
+    there, so they can work on nodes without the repository."""
+    remotes: dict[Path, str] = {}
+    for number, config in enumerate(configs, 1):
+        repo = repository_of(config.workdir) if git_remote else None
+        if git_remote and repo is None:
+            raise UsageError(f"task {number}: --git-remote needs its folder in a git "
+                             f"repository ({config.workdir} is not)")
+        base = head_commit(repo.top) if repo is not None else None
+        if git_remote and repo is not None and base and repo.top not in remotes:
+            remotes[repo.top] = checked_remote(repo.top, git_remote, base)
     shared: dict[Path, int] = {}
     told: set[Path] = set()
     runs = []
@@ -114,7 +151,8 @@ def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
                             settings=config.public_settings(), run_id=run_id, queued=True)
         log.set_batch(run.id, batch_id, BRANCH_PREFIX + run_id if repo else None)
         if repo is not None:
-            log.set_git(run.id, repo=str(repo.top), base_commit=base)
+            log.set_git(run.id, repo=str(repo.top), base_commit=base,
+                        remote=remotes.get(repo.top))
         runs.append(log.get_run(run.id))
     return runs
 

@@ -45,8 +45,9 @@ KEY_DIRECTIONS = frozenset({"base_url", "api_key_file"})
 # Commands run as the person: from a file that may not be theirs, only when they confirm it.
 COMMANDS = ("claude_cmd", "verify")
 CONFIRM = "--trust-tasks-file"
-# Where the runs execute (the batch's own, top level only): they send the tasks to a cluster.
-EXECUTOR_KEYS = frozenset({"executor", "ray_address", "ray_env", "ray_command"})
+# Where the runs execute and where their code goes (the batch's own, top level only): they
+# send the tasks to a cluster, the code to a git remote.
+EXECUTOR_KEYS = frozenset({"executor", "ray_address", "ray_env", "ray_command", "git_remote"})
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,11 @@ def _settings(table: Mapping[str, object], where: str, trusted: bool) -> dict[st
                 raise UsageError(f"{where}: `{key}` is the batch's: put it at the top of the "
                                  "file")
             if not trusted:
-                raise UsageError(f"{where}: `{key}` would send your tasks (or run a command) "
-                                 f"where the file says, and the file lies in a git work tree "
-                                 f"(it may have come with a clone): give --{key.replace('_', '-')}"
-                                 f" yourself, or run again with {CONFIRM}")
+                raise UsageError(f"{where}: `{key}` would send your tasks or code (or run a "
+                                 f"command) where the file says, and the file lies in a git "
+                                 f"work tree (it may have come with a clone): give "
+                                 f"--{key.replace('_', '-')} yourself, or run again with "
+                                 f"{CONFIRM}")
             if dest == "ray_env" and isinstance(value, list):
                 value = ",".join(str(v) for v in value)
             if not isinstance(value, str):

@@ -5,10 +5,16 @@ the branch holds what the run did and `review`/`merge` have something to show.
 The person's checkout, its HEAD and its index are never touched: the worktree is a folder of
 its own under the run log's `worktrees/`, on the branch `orchestrator/RUN_ID` made from the
 commit recorded when the batch was queued.
+
+With `batch --git-remote` a run works on a node that may have no copy of the repository: it
+clones the remote into that same folder (the remote's `orchestrator/RUN_ID` when an earlier
+attempt pushed it), and at its end commits there and pushes the branch back. The clone is then
+removed (the branch has the work; a resumed run clones again); a push that fails keeps it.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from claude_orchestrator.errors import OrchestratorError
@@ -17,9 +23,11 @@ from claude_orchestrator.runlog.format import first_line
 from claude_orchestrator.runtime.git import (
     add_worktree,
     changes,
+    clone_for_run,
     commit_all,
     git,
     head_commit,
+    push_branch,
     repository_of,
 )
 from claude_orchestrator.runtime.state import private_dir
@@ -36,21 +44,41 @@ def note_in_place(log: RunLog, run_id: str, folder: Path) -> None:
 def ensure_worktree(log: RunLog, run: RunRecord) -> RunRecord:
     """The run's own worktree, made now if it has none yet (a queued run starting); the run
     record with its folder there."""
-    if not run.branch or run.worktree or not run.repo or not run.base_commit:
+    if run.git_remote and run.branch and run.worktree:
+        if Path(run.workdir).is_dir():  # resumed where its clone still is
+            return run
+    elif not run.branch or run.worktree or not run.repo or not run.base_commit:
         return run
+    assert run.repo and run.branch and run.base_commit
     repo = Path(run.repo)
-    try:
+    root = _root(log, run)
+    try:  # (on a node without the repository, a comparison of the recorded paths)
         inside = Path(run.workdir).resolve().relative_to(repo.resolve())
     except ValueError:
         inside = Path()
-    root = private_dir(log.folder / "worktrees") / f"{repo.name}-{run.id}"
-    if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}").returncode:
+    if run.git_remote:
+        clone_for_run(run.git_remote, root, run.branch, run.base_commit)
+        if run.worktree:  # a clone again: the folder it worked in before
+            inside = _inside(Path(run.workdir), root)
+    elif git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}").returncode:
         add_worktree(repo, run.branch, root, run.base_commit)
     elif not root.exists():  # the branch is there (made by a start that failed after it)
         git(repo, "worktree", "add", "--quiet", str(root), run.branch, check=True)
     log.set_git(run.id, repo=run.repo, base_commit=run.base_commit, worktree=True,
                 workdir=str(root / inside))
     return log.get_run(run.id)
+
+
+def _root(log: RunLog, run: RunRecord) -> Path:
+    """The run's own folder on this machine: its worktree, or its clone."""
+    return private_dir(log.folder / "worktrees") / f"{Path(run.repo or '').name}-{run.id}"
+
+
+def _inside(workdir: Path, root: Path) -> Path:
+    """Where in its earlier clone (`…/worktrees/<root's name>/…`, maybe another node's) the
+    run worked."""
+    parts = workdir.parts
+    return Path(*parts[parts.index(root.name) + 1:]) if root.name in parts else Path()
 
 
 def commit_work(log: RunLog, run_id: str, status: str, message: str) -> str | None:
@@ -62,6 +90,8 @@ def commit_work(log: RunLog, run_id: str, status: str, message: str) -> str | No
     if not (run.branch and run.worktree and run.base_commit):
         return None
     folder = Path(run.workdir)
+    if run.git_remote and not folder.is_dir():
+        return None  # its clone was never made here (or was pushed and removed)
     try:
         made = commit_all(folder, first_line(run.task)[:72] or f"claude-orchestrator run {run_id}",
                           f"claude-orchestrator run {run_id}: {status}\n\n{message}".rstrip())
@@ -71,6 +101,14 @@ def commit_work(log: RunLog, run_id: str, status: str, message: str) -> str | No
     log.set_changes(run_id, found.files, found.stat)
     total = (f"{found.files} file(s) changed against {run.base_commit[:12]}, "
              f"+{found.insertions} -{found.deletions}")
-    if made is None:
-        return f"nothing new to commit on {run.branch} ({total})"
-    return f"work committed on {run.branch} ({made[:12]}): {total}"
+    said = (f"nothing new to commit on {run.branch} ({total})" if made is None else
+            f"work committed on {run.branch} ({made[:12]}): {total}")
+    if not run.git_remote:
+        return said
+    try:
+        push_branch(folder, run.git_remote, run.branch)
+    except OrchestratorError as e:
+        return f"{said}; could not push it to {run.git_remote} ({e}): the work stays in " \
+               f"{folder} on {run.host}"
+    shutil.rmtree(_root(log, run), ignore_errors=True)
+    return f"{said}; pushed to {run.git_remote}"

@@ -89,7 +89,9 @@ def format_run_detail(run: RunRecord, turns: list[TurnRecord], calls: list[Super
     if run.batch_id:
         fields.insert(4, ("batch", run.batch_id))
     if run.branch:
-        fields.insert(4, ("branch", f"{run.branch} (git worktree at {run.workdir})"))
+        where = (f"cloned from and pushed to {run.git_remote}, worked in {run.workdir} on "
+                 f"{run.host}" if run.git_remote else f"git worktree at {run.workdir}")
+        fields.insert(4, ("branch", f"{run.branch} ({where})"))
     out = [f"Run {run.id}", *(f"  {name + ':':<15}{value}" for name, value in fields)]
     if run.task.strip():
         out += ["", "Task:", _indent(run.task, "  ")]
@@ -148,8 +150,9 @@ def run_json(run: RunRecord, latest: tuple[int, str] | None = None,
         "task": run.task, "label": first_line(run.task) or first_line(first_message or ""),
         "workdir": run.workdir, "batch": run.batch_id, "branch": run.branch,
         "repo": run.repo, "base_commit": run.base_commit, "worktree": run.worktree,
-        "files_changed": run.files_changed, "started_at": _when(run.started_at),
-        "ended_at": _when(run.ended_at), "turns": run.turns, "in_flight": in_flight,
+        "git_remote": run.git_remote, "files_changed": run.files_changed,
+        "started_at": _when(run.started_at), "ended_at": _when(run.ended_at),
+        "turns": run.turns, "in_flight": in_flight,
         "activity": run.activity if run.status == "running" else None,
         "cost_usd": round(run.total_cost_usd, 6),
         "supervisor": {"prompt_tokens": run.prompt_tokens,

@@ -275,9 +275,13 @@ class RunLog(TurnLog):
         self._update_run(run_id, "batch_id = ?, branch = ?", (batch_id, branch))
 
     def set_git(self, run_id: str, *, repo: str | None, base_commit: str | None,
-                worktree: bool | None = None, workdir: str | None = None) -> None:
-        """Where the run's work is in git (and, once its worktree is made, the folder)."""
+                worktree: bool | None = None, workdir: str | None = None,
+                remote: str | None = None) -> None:
+        """Where the run's work is in git (and, once its worktree is made, the folder; the
+        remote it clones from and pushes to, when it has one)."""
         self._update_run(run_id, "repo = ?, base_commit = ?", (repo, base_commit))
+        if remote is not None:
+            self._update_run(run_id, "git_remote = ?", (remote,))
         if worktree is not None:
             self._update_run(run_id, "worktree = ?", (int(worktree),))
         if workdir is not None:

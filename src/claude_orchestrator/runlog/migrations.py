@@ -135,6 +135,12 @@ def m010_scale(db: Db) -> None:
     db.execute("CREATE INDEX runs_position ON runs (position)")
 
 
+def m011_git_remote(db: Db) -> None:
+    """The remote a run clones from and pushes its branch to when it works on a node that
+    has no copy of the person's repository (`batch --git-remote`)."""
+    db.execute("ALTER TABLE runs ADD COLUMN git_remote TEXT")
+
+
 MIGRATIONS: list[Callable[[Db], None]] = [
     m001_create_runs,
     m002_create_turns,
@@ -146,4 +152,5 @@ MIGRATIONS: list[Callable[[Db], None]] = [
     m008_turn_tools,
     m009_git,
     m010_scale,
+    m011_git_remote,
 ]

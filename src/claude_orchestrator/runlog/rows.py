@@ -114,6 +114,7 @@ class RunRecord:
     summary: str | None = None  # the supervisor's final summary of a complete run
     job_id: str | None = None  # the Ray job that runs it (its submission id), if any
     claimed_by: str | None = None  # the batch process that took it to start it (host:pid:..)
+    git_remote: str | None = None  # cloned from and pushed to there (batch --git-remote)
 
     @property
     def attach(self) -> str:

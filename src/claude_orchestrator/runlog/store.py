@@ -135,7 +135,7 @@ class Store:
             next_step=row["next_step"], repo=row["repo"], base_commit=row["base_commit"],
             worktree=bool(row["worktree"]), files_changed=row["files_changed"],
             diffstat=row["diffstat"], summary=row["summary"], job_id=row["job_id"],
-            claimed_by=row["claimed_by"],
+            claimed_by=row["claimed_by"], git_remote=row["git_remote"],
         )
 
     @staticmethod

@@ -6,6 +6,7 @@ into it (and then only after checking that it is clean).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None,
     try:
         done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, check=False, timeout=300,
-                              env=child_environ(env))  # no secret, whatever `env` held
+                              # no secret, whatever `env` held; never a prompt for a
+                              # password (no one is there to answer: it would hang)
+                              env=child_environ(env, GIT_TERMINAL_PROMPT="0"))
     except (OSError, subprocess.SubprocessError) as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
     if check and done.returncode != 0:
@@ -120,3 +123,74 @@ def changes(workdir: Path, base: str, head: str = "HEAD",
         dels += int(removed) if removed.isdigit() else 0
     stat = git(workdir, "diff", "--stat", f"{base}..{head}", env=env, check=True).stdout
     return Changes(files, ins, dels, stat.rstrip())
+
+
+# --------------------------------------------------------------- a remote, for runs on nodes
+def remote_url(top: Path, remote: str, env: Mapping[str, str] | None = None) -> str:
+    """The URL `remote` stands for in the repository at `top`: a remote's name (`origin`)
+    gives its URL; a URL or a path is taken as it is (a relative path made absolute: a node
+    clones it from elsewhere)."""
+    named = git(top, "remote", "get-url", remote, env=env)
+    if named.returncode == 0 and named.stdout.strip():
+        return _absolute(named.stdout.strip(), top)
+    if "/" in remote or ":" in remote:
+        return _absolute(remote, Path.cwd())
+    raise GitError(f"{remote!r} is no remote of {top} (git -C {top} remote -v lists them) and "
+                   "no URL")
+
+
+def _absolute(url: str, base: Path) -> str:
+    """A local path as an absolute one; a URL (`scheme://`, `host:path`) as it is."""
+    if "://" in url or (":" in url.split("/", 1)[0]) or Path(url).is_absolute():
+        return url
+    return str((base / Path(url).expanduser()).resolve())
+
+
+def commit_on_remote(top: Path, url: str, commit: str,
+                     env: Mapping[str, str] | None = None) -> bool:
+    """Whether `commit` is in the history of a branch or tag `url` has, as far as the
+    repository at `top` knows (a tip it has never fetched cannot vouch for it). Raises
+    GitError with git's reason when the remote cannot be read."""
+    tips = git(top, "ls-remote", "--heads", "--tags", url, env=env, check=True).stdout
+    for line in tips.splitlines():
+        tip = line.split("\t", 1)[0].strip()
+        if tip and git(top, "merge-base", "--is-ancestor", commit, tip,
+                       env=env).returncode == 0:
+            return True
+    return False
+
+
+def clone_for_run(url: str, root: Path, branch: str, base: str,
+                  env: Mapping[str, str] | None = None) -> None:
+    """A clone of `url` at `root` on `branch`: the remote's `branch` when an earlier attempt
+    pushed it (resumed on another node), else a new branch from `base`. A clone that fails
+    halfway is removed, so the next attempt starts clean."""
+    try:
+        git(root.parent, "clone", "--quiet", "--no-checkout", url, str(root), env=env,
+            check=True)
+        pushed = git(root, "rev-parse", "--verify", "--quiet",
+                     f"refs/remotes/origin/{branch}", env=env).returncode == 0
+        if pushed:
+            git(root, "checkout", "--quiet", "-b", branch, f"origin/{branch}", env=env,
+                check=True)
+        elif git(root, "cat-file", "-e", f"{base}^{{commit}}", env=env).returncode != 0:
+            raise GitError(f"commit {base[:12]} is not on {url} (push it there, then resume)")
+        else:
+            git(root, "checkout", "--quiet", "-b", branch, base, env=env, check=True)
+    except GitError:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def push_branch(workdir: Path, url: str, branch: str,
+                env: Mapping[str, str] | None = None) -> None:
+    """The clone's `branch` to `url` (a GitError with git's reason when refused)."""
+    git(workdir, "push", "--quiet", url, f"HEAD:refs/heads/{branch}", env=env, check=True)
+
+
+def fetch_branch(top: Path, url: str, branch: str,
+                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`branch` of `url` into the repository at `top` as its own branch of that name (forced:
+    the remote's is the run's)."""
+    return git(top, "fetch", "--quiet", url, f"+refs/heads/{branch}:refs/heads/{branch}",
+               env=env)
