@@ -152,6 +152,7 @@ def test_runs_on_nodes_clone_the_remote_and_push_their_branches_back(
                                       "origin"), env=world.env, capture_output=True, text=True,
                           timeout=240, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
+    assert f"clone {remote} and push their branches" in done.stderr
     with RunLog(world.runlog, readonly=True) as log:
         runs = log.list_runs()
     assert len(runs) == 3 and {r.status for r in runs} == {"complete"}

@@ -121,6 +121,9 @@ def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
         base = head_commit(repo.top) if repo is not None else None
         if git_remote and repo is not None and base and repo.top not in remotes:
             remotes[repo.top] = checked_remote(repo.top, git_remote, base)
+    for top, url in remotes.items():
+        note(f"the runs of {top} clone {url} and push their branches (orchestrator/RUN_ID) "
+             "back there")
     shared: dict[Path, int] = {}
     told: set[Path] = set()
     runs = []
