@@ -27,18 +27,19 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import assert_never
 
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.process import child_environ
 from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import first_line
 from claude_orchestrator.runtime.git import (
-    fetch_branch,
     git,
     head_commit,
     repository_of,
     uncommitted,
 )
+from claude_orchestrator.runtime.remote import Fetched, FetchResult, delete_branch, fetch_branch
 
 
 def _environ() -> Mapping[str, str]:
@@ -68,24 +69,40 @@ def _has_branch(repo: Path, branch: str, env: Mapping[str, str]) -> bool:
                env=env).returncode == 0
 
 
-def _fetch(run: RunRecord, repo: Path, env: Mapping[str, str], *, needed: bool = True) -> None:
-    """A run that pushed its branch to a remote: that branch, fetched into `repo` (a copy
-    fetched before serves when the remote cannot be read, and that is said)."""
+def _fetch(run: RunRecord, repo: Path, env: Mapping[str, str], *,
+           needed: bool = True) -> FetchResult | None:
+    """A run that pushed its branch to a remote: that branch, fetched into `repo` without
+    losing a local commit (what was done is said on stderr when it is not plain); None for a
+    run without a remote."""
     if not (run.git_remote and run.branch):
-        return
-    done = fetch_branch(repo, run.git_remote, run.branch, env)
-    if done.returncode == 0:
-        return
-    reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
-    if _has_branch(repo, run.branch, env):
-        sys.stderr.write(f"could not fetch {run.branch} from {run.git_remote} ({reason}); "
-                         "using the copy fetched before\n")
-        return
-    if not needed:  # (clean: gone from the remote as well, or never pushed)
-        return
-    raise UsageError(f"run {run.id}'s branch {run.branch} could not be fetched from "
-                     f"{run.git_remote} ({reason}); claude-orchestrator show {run.id} says "
-                     "whether it was pushed")
+        return None
+    got = fetch_branch(repo, run.git_remote, run.branch, env)
+    match got.how:
+        case Fetched.UPDATED:
+            pass
+        case Fetched.LOCAL_AHEAD:
+            _say(f"your {run.branch} has commits {run.git_remote} lacks: using yours")
+        case Fetched.APART:
+            _say(f"your {run.branch} and the one on {run.git_remote} went apart: using yours "
+                 f"(the remote's is {got.tip[:12]}: git -C {repo} log {got.tip[:12]})")
+        case Fetched.CHECKED_OUT:
+            _say(f"{run.branch} is checked out here, so the newer one on {run.git_remote} "
+                 f"({got.tip[:12]}) was not brought in: git pull it there")
+        case Fetched.FAILED:
+            if _has_branch(repo, run.branch, env):
+                _say(f"could not fetch {run.branch} from {run.git_remote} ({got.reason}); "
+                     "using the copy fetched before")
+            elif needed:
+                raise UsageError(f"run {run.id}'s branch {run.branch} could not be fetched from "
+                                 f"{run.git_remote} ({got.reason}); claude-orchestrator show "
+                                 f"{run.id} says whether it was pushed")
+        case _ as unreachable:
+            assert_never(unreachable)
+    return got
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 def review(run: RunRecord, tool: str | None = None) -> int:
@@ -185,7 +202,7 @@ def clean(runs: Sequence[RunRecord], log: RunLog, *, only_merged: bool) -> int:
             print(f"{run.id}: still running, left alone")
             continue
         repo = _repo(run)
-        _fetch(run, repo, env, needed=False)
+        got = _fetch(run, repo, env, needed=False)
         branch_exists = _has_branch(repo, run.branch, env)
         tip = git(repo, "rev-parse", run.branch, env=env).stdout.strip() if branch_exists else ""
         merged = branch_exists and git(repo, "merge-base", "--is-ancestor", run.branch, "HEAD",
@@ -197,16 +214,19 @@ def clean(runs: Sequence[RunRecord], log: RunLog, *, only_merged: bool) -> int:
             print(f"{run.id}: its clone {_tree_root(tree, env)} may hold work it could not "
                   f"push: left alone (push it to {run.git_remote}, or remove it by hand)")
             continue
+        if got is not None and got.how is Fetched.FAILED and not branch_exists:
+            print(f"{run.id}: {run.branch} is neither here nor on {run.git_remote} "
+                  f"({got.reason}): nothing to clean (claude-orchestrator show {run.id} says "
+                  "whether it was pushed)")
+            continue
         if tree is not None and tree.exists():
             git(repo, "worktree", "remove", "--force", str(_tree_root(tree, env)), env=env,
                 check=True)
         git(repo, "worktree", "prune", env=env)
         if branch_exists:
             git(repo, "branch", "-D", run.branch, env=env, check=True)
-        if run.git_remote and git(repo, "push", "--quiet", run.git_remote, "--delete",
-                                  run.branch, env=env).returncode != 0:
-            print(f"{run.id}: could not delete {run.branch} on {run.git_remote} (delete it "
-                  f"there by hand: git push {run.git_remote} --delete {run.branch})")
+        if got is not None and run.git_remote:
+            _clean_remote(run.id, run.git_remote, run.branch, repo, got, env)
         log.set_worktree_removed(run.id)
         removed += 1
         note = "" if merged or not tip else (
@@ -215,6 +235,24 @@ def clean(runs: Sequence[RunRecord], log: RunLog, *, only_merged: bool) -> int:
     if not removed:
         print("nothing to clean" + (" (no merged run branch)" if only_merged else ""))
     return 0
+
+
+def _clean_remote(run_id: str, url: str, branch: str, repo: Path, got: FetchResult,
+                  env: Mapping[str, str]) -> None:
+    """The run's branch deleted on its remote too, only while it is still what was fetched
+    (a newer push is kept) and only when nothing there would be lost with it."""
+    match got.how:
+        case Fetched.FAILED:
+            print(f"{run_id}: {url} could not be read ({got.reason}): {branch} is left there")
+        case Fetched.APART | Fetched.CHECKED_OUT:
+            print(f"{run_id}: {branch} on {url} has commits yours lacked: left there")
+        case Fetched.UPDATED | Fetched.LOCAL_AHEAD:
+            reason = delete_branch(repo, url, branch, got.tip, env)
+            if reason:
+                print(f"{run_id}: could not delete {branch} on {url} ({reason}); it is left "
+                      "there")
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _tree_root(folder: Path, env: Mapping[str, str]) -> Path:

@@ -17,6 +17,7 @@ from claude_orchestrator.drivers.work import commit_work, ensure_worktree
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.review import clean, merge, review
 from claude_orchestrator.runlog import RunLog, RunRecord
+from claude_orchestrator.runtime.remote import delete_branch
 from tests.unit.test_batch import ENV, _git, _repo
 
 
@@ -103,7 +104,7 @@ def test_a_push_that_fails_keeps_the_clone_and_says_where_the_work_is(tmp_path: 
         hook.write_text("#!/bin/sh\necho 'pushes are closed' >&2\nexit 1\n")
         hook.chmod(0o755)
         said = commit_work(log, run.id, "complete", "done")
-        assert said is not None and "could not push it to" in said and str(tree) in said
+        assert said is not None and "could not push it to" in said and str(tree.parent) in said
         assert (tree / "new.txt").exists()
         assert _branches(remote) == ["main"]
         assert ensure_worktree(log, log.get_run(run.id)).workdir == str(tree)  # kept, reused
@@ -128,8 +129,11 @@ def test_the_remote_is_checked_before_anything_is_queued(tmp_path: Path) -> None
             _queue(tmp_path, repo, log, "upstream")
         with pytest.raises(UsageError, match="cannot read the git remote"):
             _queue(tmp_path, repo, log, str(tmp_path / "nowhere.git"))
-        with pytest.raises(UsageError, match="a user or token in its URL"):
+        with pytest.raises(UsageError, match="a user or token in its URL") as token:
             _queue(tmp_path, repo, log, "https://ghp_t0ken@git.example/p.git")
+        assert "ghp_t0ken" not in str(token.value)
+        with pytest.raises(UsageError, match="cannot start with '-'"):
+            _queue(tmp_path, repo, log, "--upload-pack=touch /tmp/x")
         outside = tmp_path / "plain"
         outside.mkdir()
         config = task_config(BatchTask(1, "x", outside), {}, {}, ENV, None)
@@ -164,3 +168,93 @@ def test_the_remote_comes_from_the_flag_then_the_file_then_the_environment() -> 
     assert git_remote_setting(flagged, {"git_remote": "from-file"}, env) == "origin"
     with pytest.raises(UsageError, match="--git-remote does not apply to batch --resume"):
         batch_main(["--resume", "batch-x", "--git-remote", "origin"], ENV)
+
+
+def _other_node_pushes(tmp_path: Path, remote: Path, branch: str, name: str) -> str:
+    """Another attempt, elsewhere, pushes one more commit on the run's branch."""
+    other = tmp_path / f"node-{name}"
+    subprocess.run(["git", "clone", "-q", "-b", branch, str(remote), str(other)], check=True)
+    (other / f"{name}.txt").write_text(name)
+    _git(other, "add", ".")
+    _git(other, "-c", "user.name=n", "-c", "user.email=n@n", "commit", "-qm", name)
+    _git(other, "push", "-q", "origin", branch)
+    return _git(other, "rev-parse", "HEAD")
+
+
+def test_resumes_keep_every_commit_wherever_the_earlier_attempt_ran(tmp_path: Path) -> None:
+    """A clone kept here (its agent was left running) catches up with what another node pushed
+    since; one that went apart from it is refused, not overwritten; an earlier clone elsewhere
+    that pushed nothing is said when this attempt starts again; Claude removing the task's own
+    folder still gets its work committed and pushed."""
+    repo, remote = _world(tmp_path)
+    notes: list[str] = []
+    with RunLog(tmp_path / "runs.sqlite3") as log:
+        (run,) = _queue(tmp_path, repo, log)
+        tree = Path(ensure_worktree(log, run).workdir)
+        (tree / "a.txt").write_text("a\n")
+        said = commit_work(log, run.id, "interrupted", "x", agent_left_running=True)
+        assert said is not None and "the clone stays" in said and tree.exists()
+        newer = _other_node_pushes(tmp_path, remote, run.branch or "", "b")
+        again = ensure_worktree(log, log.get_run(run.id), notes.append)
+        assert again.workdir == str(tree) and _git(tree, "rev-parse", "HEAD") == newer
+        (tree / "c.txt").write_text("c\n")
+        _git(tree, "add", ".")
+        _git(tree, "-c", "user.name=n", "-c", "user.email=n@n", "commit", "-qm", "here")
+        _other_node_pushes(tmp_path, remote, run.branch or "", "d")
+        with pytest.raises(UsageError, match="went apart"):
+            ensure_worktree(log, log.get_run(run.id))
+        assert (tree / "c.txt").exists()  # nothing lost here
+        shutil.rmtree(tree.parent)  # as if that clone were on another node, never pushed
+        (second,) = _queue(tmp_path, repo, log)
+        first_tree = Path(ensure_worktree(log, second).workdir)
+        shutil.rmtree(first_tree.parent)
+        ensure_worktree(log, log.get_run(second.id), notes.append)
+        assert notes == [f"run {second.id}'s earlier clone ({first_tree} on "
+                         f"{log.get_run(second.id).host}) pushed nothing to {remote}: this "
+                         f"attempt starts again from {second.base_commit[:12]}"]  # type: ignore[index]
+        shutil.rmtree(first_tree)  # Claude removed the task's own folder
+        said = commit_work(log, second.id, "complete", "done")
+        assert said is not None and said.endswith(f"pushed to {remote}"), said
+        assert "sub/f.txt" in _git(remote, "show", "--stat", second.branch or "")
+
+
+def test_review_and_clean_never_lose_a_commit_on_either_side(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The person's own commit on the run's branch is kept by `review` (said); `clean` never
+    deletes a remote branch that has commits the local one lacked."""
+    repo, remote = _world(tmp_path)
+    with RunLog(tmp_path / "runs.sqlite3") as log:
+        (run,) = _queue(tmp_path, repo, log)
+        tree = Path(ensure_worktree(log, run).workdir)
+        (tree / "new.txt").write_text("by Claude\n")
+        commit_work(log, run.id, "complete", "done")
+        log.finish_run(run.id, status="complete", exit_code=0, message="done")
+        run = log.get_run(run.id)
+        branch = run.branch or ""
+        assert review(run) == 0
+        _git(repo, "checkout", "-q", branch)
+        (repo / "mine.txt").write_text("mine\n")
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-qm", "mine")
+        mine = _git(repo, "rev-parse", "HEAD")
+        _git(repo, "checkout", "-q", "main")
+        assert review(run) == 0
+        assert "has commits" in capsys.readouterr().err
+        assert _git(repo, "rev-parse", branch) == mine  # kept
+        newer = _other_node_pushes(tmp_path, remote, branch, "late")  # both went on: apart
+        assert clean([log.get_run(run.id)], log, only_merged=False) == 0
+        out = capsys.readouterr().out
+        assert f"(not merged: git branch {branch} {mine[:12]} brings it back)" in out
+        assert f"{branch} on {remote} has commits yours lacked: left there" in out
+        assert _git(remote, "rev-parse", branch) == newer  # nothing lost on either side
+
+
+def test_a_remote_branch_is_deleted_only_while_it_is_what_was_fetched(tmp_path: Path) -> None:
+    repo, remote = _world(tmp_path)
+    _git(repo, "push", "-q", "origin", "main:orchestrator/x")
+    seen = _git(remote, "rev-parse", "orchestrator/x")
+    newer = _other_node_pushes(tmp_path, remote, "orchestrator/x", "late")
+    assert "stale info" in delete_branch(repo, str(remote), "orchestrator/x", seen)
+    assert _git(remote, "rev-parse", "orchestrator/x") == newer
+    assert delete_branch(repo, str(remote), "orchestrator/x", newer) == ""
+    assert _branches(remote) == ["main"]

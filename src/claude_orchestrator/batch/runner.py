@@ -30,12 +30,12 @@ from claude_orchestrator.runlog.log import _pid_alive, new_run_id
 from claude_orchestrator.runtime.git import (
     BRANCH_PREFIX,
     GitError,
-    commit_on_remote,
     head_commit,
-    remote_url,
     repository_of,
     uncommitted,
 )
+from claude_orchestrator.runtime.remote import commit_on_remote, remote_url
+from claude_orchestrator.trust import shown_url
 
 STOP_GRACE = 120.0  # how long stopped runs get to record themselves before they are killed
 UNFINISHED = ("queued", "interrupted")
@@ -90,17 +90,23 @@ def checked_remote(top: Path, remote: str, base: str) -> str:
     parts = urllib.parse.urlsplit(url) if "://" in url else None
     if parts is not None and (parts.password or (
             parts.username and parts.scheme in ("http", "https"))):
-        raise UsageError(f"the git remote {remote!r} has a user or token in its URL: it would "
-                         "be recorded and shown; give the nodes a git credential helper (or an "
-                         "ssh key) and a URL without it")
+        raise UsageError(f"the git remote {shown_url(url)} has a user or token in its URL: it "
+                         "would be recorded and shown; give the nodes a git credential helper "
+                         "(or an ssh key) and a URL without it")
     try:
         on_remote = commit_on_remote(top, url, base)
     except GitError as e:
-        raise UsageError(f"cannot read the git remote {remote!r}: {e}") from None
-    if not on_remote:
-        raise UsageError(f"commit {base[:12]} (HEAD of {top}) is not on {url}: the runs "
-                         f"clone from there; push it first (git -C {top} push {remote} HEAD)")
-    return url
+        raise UsageError(f"cannot read the git remote {url}: {e}") from None
+    if on_remote.found:
+        return url
+    push = f"git -C {top} push {remote} HEAD"
+    if on_remote.unknown_tips:
+        raise UsageError(f"commit {base[:12]} (HEAD of {top}) is not on {url} as far as this "
+                         f"repository knows ({on_remote.unknown_tips} of its branches or tags "
+                         f"were never fetched here): git -C {top} fetch {remote}, or push it "
+                         f"first ({push})")
+    raise UsageError(f"commit {base[:12]} (HEAD of {top}) is not on {url}: the runs clone from "
+                     f"there; push it first ({push})")
 
 
 def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
@@ -113,14 +119,16 @@ def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
     remote (checked for all before any is queued): the runs clone it and push their branches
     there, so they can work on nodes without the repository."""
     remotes: dict[Path, str] = {}
+    bases: dict[Path, str | None] = {}  # HEAD read once per repository: checked = recorded
     for number, config in enumerate(configs, 1):
         repo = repository_of(config.workdir) if git_remote else None
         if git_remote and repo is None:
             raise UsageError(f"task {number}: --git-remote needs its folder in a git "
                              f"repository ({config.workdir} is not)")
-        base = head_commit(repo.top) if repo is not None else None
-        if git_remote and repo is not None and base and repo.top not in remotes:
-            remotes[repo.top] = checked_remote(repo.top, git_remote, base)
+        if git_remote and repo is not None and repo.top not in remotes:
+            base = bases[repo.top] = head_commit(repo.top)
+            if base:
+                remotes[repo.top] = checked_remote(repo.top, git_remote, base)
     for top, url in remotes.items():
         note(f"the runs of {top} clone {url} and push their branches (orchestrator/RUN_ID) "
              "back there")
@@ -130,7 +138,9 @@ def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
     for number, config in enumerate(configs, 1):
         run_id = new_run_id()
         repo = repository_of(config.workdir)
-        base = head_commit(repo.top) if repo is not None else None
+        if repo is not None and repo.top not in bases:
+            bases[repo.top] = head_commit(repo.top)
+        base = bases[repo.top] if repo is not None else None
         if repo is not None and base is None:
             raise UsageError(f"{repo.top} is a git repository without a commit: a task's "
                              "worktree branches from HEAD (commit once, or give a folder "

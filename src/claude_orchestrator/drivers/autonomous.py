@@ -110,7 +110,7 @@ def resume_autonomous(run_ref: str, config: Config, reporter: Reporter,
             raise ConfigError(f"run {run.id} is still running (pid {run.pid}); if that process "
                               f"is not claude-orchestrator any more: resume {run.id} --force")
         queued = run.status == "queued"  # a batch's run, starting now
-        run = ensure_worktree(log, run)  # (a failure here leaves it queued)
+        run = ensure_worktree(log, run, reporter.note)  # (a failure leaves it as it was)
         log.resume_run(run.id, force=force)
         config = replace(config, workdir=Path(run.workdir))
         log.update_settings(run.id, config.public_settings())  # `show` tells what is in force

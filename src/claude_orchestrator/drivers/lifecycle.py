@@ -241,7 +241,8 @@ class Run:
                 self.sess.close(terminate=self.config.terminate_when_quit,
                                 keep_record=outcome.status not in ("complete", "quit"))
                 said = commit_work(self.log, self.id, outcome.status,
-                                   outcome.message.split("\n", 1)[0])
+                                   outcome.message.split("\n", 1)[0],
+                                   agent_left_running=not self.config.terminate_when_quit)
                 if said:
                     self.sess.reporter.note(said)
             finally:

@@ -6,7 +6,6 @@ into it (and then only after checking that it is clean).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,22 +23,43 @@ class GitError(UsageError):
     """git could not do what was asked: one line with git's own reason (exit 2)."""
 
 
-def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None,
-        check: bool = False) -> subprocess.CompletedProcess[str]:
-    """`git -C cwd args`, text in and out; with `check`, a failure is a GitError."""
+# git that talks to a remote (clone, fetch, push) may move a whole repository: minutes, not 300 s.
+NETWORK_TIMEOUT = 3600.0
+
+
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = False,
+        input: str | None = None, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """`git -C cwd args`, text in and out; with `check`, a failure is a GitError.
+
+    No secret reaches it, whatever `env` held, and it never waits for a person: no password
+    prompt (GIT_TERMINAL_PROMPT=0) and no terminal (its own session, so ssh cannot ask for a
+    passphrase or a host key on /dev/tty either): a run has no one there to answer."""
     try:
         done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, check=False, timeout=300,
-                              # no secret, whatever `env` held; never a prompt for a
-                              # password (no one is there to answer: it would hang)
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              check=False, timeout=timeout, start_new_session=True,
                               env=child_environ(env, GIT_TERMINAL_PROMPT="0"))
     except (OSError, subprocess.SubprocessError) as e:
         raise GitError(f"git {args[0]} failed: {e}") from None
     if check and done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines()
-                  or [f"exit status {done.returncode}"])[-1]
-        raise GitError(f"git {args[0]} failed in {cwd}: {reason}")
+        raise GitError(f"git {args[0]} failed in {cwd}: {reason_of(done)}")
     return done
+
+
+def reason_of(done: subprocess.CompletedProcess[str]) -> str:
+    """git's reason for a failure in one line: a push's refused ref (`! [rejected] … (stale
+    info)`), else its last `fatal:`/`error:` line, else its last line that is no hint.
+
+    >>> reason_of(subprocess.CompletedProcess([], 128, '', "fatal: no such remote\\n"
+    ...     "fatal: Could not read from remote repository.\\n\\nPlease make sure you have "
+    ...     "the correct access rights\\nand the repository exists.\\n"))
+    'fatal: Could not read from remote repository.'
+    """
+    lines = [ln.strip() for ln in (done.stderr or done.stdout or "").splitlines() if ln.strip()]
+    refused = [" ".join(ln.split()) for ln in lines if ln.startswith("! [")]  # a push's ref
+    said = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+    plain = [ln for ln in lines if not ln.startswith("hint:")]
+    return (refused or said or plain or [f"exit status {done.returncode}"])[-1]
 
 
 @dataclass(frozen=True)
@@ -124,73 +144,3 @@ def changes(workdir: Path, base: str, head: str = "HEAD",
     stat = git(workdir, "diff", "--stat", f"{base}..{head}", env=env, check=True).stdout
     return Changes(files, ins, dels, stat.rstrip())
 
-
-# --------------------------------------------------------------- a remote, for runs on nodes
-def remote_url(top: Path, remote: str, env: Mapping[str, str] | None = None) -> str:
-    """The URL `remote` stands for in the repository at `top`: a remote's name (`origin`)
-    gives its URL; a URL or a path is taken as it is (a relative path made absolute: a node
-    clones it from elsewhere)."""
-    named = git(top, "remote", "get-url", remote, env=env)
-    if named.returncode == 0 and named.stdout.strip():
-        return _absolute(named.stdout.strip(), top)
-    if "/" in remote or ":" in remote:
-        return _absolute(remote, Path.cwd())
-    raise GitError(f"{remote!r} is no remote of {top} (git -C {top} remote -v lists them) and "
-                   "no URL")
-
-
-def _absolute(url: str, base: Path) -> str:
-    """A local path as an absolute one; a URL (`scheme://`, `host:path`) as it is."""
-    if "://" in url or (":" in url.split("/", 1)[0]) or Path(url).is_absolute():
-        return url
-    return str((base / Path(url).expanduser()).resolve())
-
-
-def commit_on_remote(top: Path, url: str, commit: str,
-                     env: Mapping[str, str] | None = None) -> bool:
-    """Whether `commit` is in the history of a branch or tag `url` has, as far as the
-    repository at `top` knows (a tip it has never fetched cannot vouch for it). Raises
-    GitError with git's reason when the remote cannot be read."""
-    tips = git(top, "ls-remote", "--heads", "--tags", url, env=env, check=True).stdout
-    for line in tips.splitlines():
-        tip = line.split("\t", 1)[0].strip()
-        if tip and git(top, "merge-base", "--is-ancestor", commit, tip,
-                       env=env).returncode == 0:
-            return True
-    return False
-
-
-def clone_for_run(url: str, root: Path, branch: str, base: str,
-                  env: Mapping[str, str] | None = None) -> None:
-    """A clone of `url` at `root` on `branch`: the remote's `branch` when an earlier attempt
-    pushed it (resumed on another node), else a new branch from `base`. A clone that fails
-    halfway is removed, so the next attempt starts clean."""
-    try:
-        git(root.parent, "clone", "--quiet", "--no-checkout", url, str(root), env=env,
-            check=True)
-        pushed = git(root, "rev-parse", "--verify", "--quiet",
-                     f"refs/remotes/origin/{branch}", env=env).returncode == 0
-        if pushed:
-            git(root, "checkout", "--quiet", "-b", branch, f"origin/{branch}", env=env,
-                check=True)
-        elif git(root, "cat-file", "-e", f"{base}^{{commit}}", env=env).returncode != 0:
-            raise GitError(f"commit {base[:12]} is not on {url} (push it there, then resume)")
-        else:
-            git(root, "checkout", "--quiet", "-b", branch, base, env=env, check=True)
-    except GitError:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-
-
-def push_branch(workdir: Path, url: str, branch: str,
-                env: Mapping[str, str] | None = None) -> None:
-    """The clone's `branch` to `url` (a GitError with git's reason when refused)."""
-    git(workdir, "push", "--quiet", url, f"HEAD:refs/heads/{branch}", env=env, check=True)
-
-
-def fetch_branch(top: Path, url: str, branch: str,
-                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`branch` of `url` into the repository at `top` as its own branch of that name (forced:
-    the remote's is the run's)."""
-    return git(top, "fetch", "--quiet", url, f"+refs/heads/{branch}:refs/heads/{branch}",
-               env=env)
