@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 import time
 import urllib.parse
@@ -99,7 +100,8 @@ def checked_remote(top: Path, remote: str, base: str) -> str:
         raise UsageError(f"cannot read the git remote {url}: {e}") from None
     if on_remote.found:
         return url
-    push = f"git -C {top} push {remote} HEAD"
+    named = "/" not in remote and ":" not in remote  # a remote's name, else the URL itself
+    push = f"git -C {top} push {remote if named else shlex.quote(url)} HEAD"
     if on_remote.unknown_tips:
         raise UsageError(f"commit {base[:12]} (HEAD of {top}) is not on {url} as far as this "
                          f"repository knows ({on_remote.unknown_tips} of its branches or tags "
