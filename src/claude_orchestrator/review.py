@@ -35,7 +35,9 @@ from claude_orchestrator.runlog import RunLog, RunRecord
 from claude_orchestrator.runlog.format import first_line
 from claude_orchestrator.runtime.git import (
     git,
+    has_ref,
     head_commit,
+    is_ancestor,
     repository_of,
     uncommitted,
 )
@@ -65,8 +67,7 @@ def _repo(run: RunRecord) -> Path:
 
 
 def _has_branch(repo: Path, branch: str, env: Mapping[str, str]) -> bool:
-    return git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}",
-               env=env).returncode == 0
+    return has_ref(repo, f"refs/heads/{branch}", env)
 
 
 def _fetch(run: RunRecord, repo: Path, env: Mapping[str, str], *,
@@ -205,8 +206,7 @@ def clean(runs: Sequence[RunRecord], log: RunLog, *, only_merged: bool) -> int:
         got = _fetch(run, repo, env, needed=False)
         branch_exists = _has_branch(repo, run.branch, env)
         tip = git(repo, "rev-parse", run.branch, env=env).stdout.strip() if branch_exists else ""
-        merged = branch_exists and git(repo, "merge-base", "--is-ancestor", run.branch, "HEAD",
-                                       env=env).returncode == 0
+        merged = branch_exists and is_ancestor(repo, run.branch, "HEAD", env)
         if only_merged and not merged:
             continue
         tree = Path(run.workdir) if run.worktree else None

@@ -38,6 +38,16 @@ def _queue(tmp_path: Path, repo: Path, log: RunLog, remote: str = "origin",
     return queue_batch(log, "batch-r", configs, lambda _m: None, remote)
 
 
+def _pushed_run(tmp_path: Path, repo: Path, log: RunLog) -> RunRecord:
+    """A run that wrote new.txt in its clone, pushed its branch and ended complete."""
+    (run,) = _queue(tmp_path, repo, log)
+    tree = Path(ensure_worktree(log, run).workdir)
+    (tree / "new.txt").write_text("by Claude\n")
+    commit_work(log, run.id, "complete", "done")
+    log.finish_run(run.id, status="complete", exit_code=0, message="done")
+    return log.get_run(run.id)
+
+
 def _branches(remote: Path) -> list[str]:
     return _git(remote, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
 
@@ -78,12 +88,7 @@ def test_review_merge_and_clean_fetch_the_branch_from_the_remote(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo, remote = _world(tmp_path)
     with RunLog(tmp_path / "runs.sqlite3") as log:
-        (run,) = _queue(tmp_path, repo, log)
-        tree = Path(ensure_worktree(log, run).workdir)
-        (tree / "new.txt").write_text("by Claude\n")
-        commit_work(log, run.id, "complete", "done")
-        log.finish_run(run.id, status="complete", exit_code=0, message="done")
-        run = log.get_run(run.id)
+        run = _pushed_run(tmp_path, repo, log)
         assert review(run) == 0
         assert "+by Claude" in capsys.readouterr().out
         assert merge(run) == 0
@@ -224,12 +229,7 @@ def test_review_and_clean_never_lose_a_commit_on_either_side(
     deletes a remote branch that has commits the local one lacked."""
     repo, remote = _world(tmp_path)
     with RunLog(tmp_path / "runs.sqlite3") as log:
-        (run,) = _queue(tmp_path, repo, log)
-        tree = Path(ensure_worktree(log, run).workdir)
-        (tree / "new.txt").write_text("by Claude\n")
-        commit_work(log, run.id, "complete", "done")
-        log.finish_run(run.id, status="complete", exit_code=0, message="done")
-        run = log.get_run(run.id)
+        run = _pushed_run(tmp_path, repo, log)
         branch = run.branch or ""
         assert review(run) == 0
         _git(repo, "checkout", "-q", branch)

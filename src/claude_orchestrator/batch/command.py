@@ -106,14 +106,21 @@ EXECUTOR_ENV = {"executor": "CLAUDE_ORCHESTRATOR_EXECUTOR",
                 "git_remote": "CLAUDE_ORCHESTRATOR_GIT_REMOTE"}
 
 
+def _pick(dest: str, ns: argparse.Namespace, top: Mapping[str, object],
+          environ: Mapping[str, str]) -> str:
+    """A batch's own setting: the flag, then the tasks file's top level, then the
+    environment ('' when none says)."""
+    given = getattr(ns, dest, None)
+    value = given if given is not None else top.get(dest)
+    if value is None:
+        value = environ.get(EXECUTOR_ENV[dest], "")
+    return str(value).strip()
+
+
 def git_remote_setting(ns: argparse.Namespace, top: Mapping[str, object],
                        environ: Mapping[str, str]) -> str | None:
     """The remote the runs clone and push to (the flag, the tasks file, the environment)."""
-    for value in (ns.git_remote, top.get("git_remote"),
-                  environ.get(EXECUTOR_ENV["git_remote"])):
-        if value is not None and str(value).strip():
-            return str(value).strip()
-    return None
+    return _pick("git_remote", ns, top, environ) or None
 
 
 def ray_settings(ns: argparse.Namespace, top: Mapping[str, object],
@@ -121,11 +128,7 @@ def ray_settings(ns: argparse.Namespace, top: Mapping[str, object],
     """The Ray cluster the runs go to (the flag, then the tasks file's top level, then the
     environment), or None for local processes."""
     def pick(dest: str) -> str:
-        given = getattr(ns, dest, None)
-        value = given if given is not None else top.get(dest)
-        if value is None:
-            value = environ.get(EXECUTOR_ENV[dest], "")
-        return str(value).strip()
+        return _pick(dest, ns, top, environ)
 
     kind = pick("executor").lower() or "local"
     if kind not in ("local", "ray"):

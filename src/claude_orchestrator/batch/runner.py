@@ -120,28 +120,27 @@ def queue_batch(log: RunLog, batch_id: str, configs: Sequence[Config],
     per repository. With `git_remote` every task's folder must be in a repository with that
     remote (checked for all before any is queued): the runs clone it and push their branches
     there, so they can work on nodes without the repository."""
+    repos = [repository_of(config.workdir) for config in configs]
+    # HEAD read once per repository: the commit checked on the remote is the one recorded.
+    bases = {repo.top: head_commit(repo.top) for repo in repos if repo is not None}
     remotes: dict[Path, str] = {}
-    bases: dict[Path, str | None] = {}  # HEAD read once per repository: checked = recorded
-    for number, config in enumerate(configs, 1):
-        repo = repository_of(config.workdir) if git_remote else None
-        if git_remote and repo is None:
+    for number, (config, repo) in enumerate(zip(configs, repos, strict=True), 1):
+        if git_remote is None:
+            break  # (no remote: nothing to check)
+        if repo is None:
             raise UsageError(f"task {number}: --git-remote needs its folder in a git "
                              f"repository ({config.workdir} is not)")
-        if git_remote and repo is not None and repo.top not in remotes:
-            base = bases[repo.top] = head_commit(repo.top)
-            if base:
-                remotes[repo.top] = checked_remote(repo.top, git_remote, base)
+        base = bases[repo.top]
+        if base and repo.top not in remotes:
+            remotes[repo.top] = checked_remote(repo.top, git_remote, base)
     for top, url in remotes.items():
         note(f"the runs of {top} clone {url} and push their branches (orchestrator/RUN_ID) "
              "back there")
     shared: dict[Path, int] = {}
     told: set[Path] = set()
     runs = []
-    for number, config in enumerate(configs, 1):
+    for number, (config, repo) in enumerate(zip(configs, repos, strict=True), 1):
         run_id = new_run_id()
-        repo = repository_of(config.workdir)
-        if repo is not None and repo.top not in bases:
-            bases[repo.top] = head_commit(repo.top)
         base = bases[repo.top] if repo is not None else None
         if repo is not None and base is None:
             raise UsageError(f"{repo.top} is a git repository without a commit: a task's "

@@ -28,6 +28,7 @@ from claude_orchestrator.runtime.git import (
     changes,
     commit_all,
     git,
+    has_ref,
     head_commit,
     repository_of,
 )
@@ -60,7 +61,7 @@ def ensure_worktree(log: RunLog, run: RunRecord,
         return run
     repo = Path(run.repo)
     root = _root(log, run)
-    if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{run.branch}").returncode:
+    if not has_ref(repo, f"refs/heads/{run.branch}"):
         add_worktree(repo, run.branch, root, run.base_commit)
     elif not root.exists():  # the branch is there (made by a start that failed after it)
         git(repo, "worktree", "add", "--quiet", str(root), run.branch, check=True)

@@ -86,6 +86,17 @@ def head_commit(top: Path, env: Mapping[str, str] | None = None) -> str | None:
     return found.stdout.strip() or None if found.returncode == 0 else None
 
 
+def has_ref(top: Path, ref: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether `ref` (`refs/heads/B`, `refs/remotes/origin/B`) names a commit at `top`."""
+    return git(top, "rev-parse", "--verify", "--quiet", ref, env=env).returncode == 0
+
+
+def is_ancestor(top: Path, older: str, newer: str,
+                env: Mapping[str, str] | None = None) -> bool:
+    """Whether `older` is in `newer`'s history (the same commit included)."""
+    return git(top, "merge-base", "--is-ancestor", older, newer, env=env).returncode == 0
+
+
 def uncommitted(top: Path, env: Mapping[str, str] | None = None) -> list[str]:
     """`git status --porcelain` lines: the changes and untracked files not committed."""
     return [ln for ln in git(top, "status", "--porcelain", env=env).stdout.splitlines() if ln]
@@ -143,4 +154,3 @@ def changes(workdir: Path, base: str, head: str = "HEAD",
         dels += int(removed) if removed.isdigit() else 0
     stat = git(workdir, "diff", "--stat", f"{base}..{head}", env=env, check=True).stdout
     return Changes(files, ins, dels, stat.rstrip())
-

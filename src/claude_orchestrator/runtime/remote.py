@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from claude_orchestrator.runtime.git import NETWORK_TIMEOUT, GitError, git, reason_of
+from claude_orchestrator.runtime.git import (
+    NETWORK_TIMEOUT,
+    GitError,
+    git,
+    has_ref,
+    is_ancestor,
+    reason_of,
+)
 
 
 def remote_url(top: Path, remote: str, env: Mapping[str, str] | None = None) -> str:
@@ -97,8 +104,7 @@ def clone_for_run(url: str, root: Path, branch: str, base: str,
     try:
         git(root.parent, "clone", "--quiet", "--no-checkout", "--", url, str(root), env=env,
             check=True, timeout=NETWORK_TIMEOUT)
-        if git(root, "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}",
-               env=env).returncode == 0:
+        if has_ref(root, f"refs/remotes/origin/{branch}", env):
             git(root, "checkout", "--quiet", "-b", branch, f"origin/{branch}", env=env,
                 check=True)
             return Clone.PUSHED
@@ -118,17 +124,13 @@ def _catch_up(root: Path, branch: str, env: Mapping[str, str] | None) -> None:
                   timeout=NETWORK_TIMEOUT)
     if fetched.returncode != 0:
         return  # never pushed (or the remote is away): the clone is all there is
-    if _is_ancestor(root, "FETCH_HEAD", "HEAD", env):
+    if is_ancestor(root, "FETCH_HEAD", "HEAD", env):
         return
-    if _is_ancestor(root, "HEAD", "FETCH_HEAD", env):
+    if is_ancestor(root, "HEAD", "FETCH_HEAD", env):
         git(root, "merge", "--quiet", "--ff-only", "FETCH_HEAD", env=env, check=True)
         return
     raise GitError(f"the clone at {root} and {branch} on its remote went apart (both have "
                    f"commits the other lacks): merge them there by hand, push, then resume")
-
-
-def _is_ancestor(top: Path, older: str, newer: str, env: Mapping[str, str] | None) -> bool:
-    return git(top, "merge-base", "--is-ancestor", older, newer, env=env).returncode == 0
 
 
 def push_branch(workdir: Path, url: str, branch: str,
@@ -166,10 +168,10 @@ def fetch_branch(top: Path, url: str, branch: str,
     theirs = git(top, "rev-parse", "FETCH_HEAD", env=env, check=True).stdout.strip()
     ref = f"refs/heads/{branch}"
     ours = git(top, "rev-parse", "--verify", "--quiet", ref, env=env).stdout.strip()
-    if ours and _is_ancestor(top, theirs, ours, env):
+    if ours and is_ancestor(top, theirs, ours, env):
         return FetchResult(Fetched.LOCAL_AHEAD if ours != theirs else Fetched.UPDATED, "",
                            theirs)
-    if ours and not _is_ancestor(top, ours, theirs, env):
+    if ours and not is_ancestor(top, ours, theirs, env):
         return FetchResult(Fetched.APART, "", theirs)
     listed = git(top, "worktree", "list", "--porcelain", env=env).stdout
     if ours and f"branch {ref}" in listed.splitlines():
